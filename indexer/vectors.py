@@ -59,7 +59,7 @@ class VectorIndex:
             index = faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8, offset=_HEADER.size))
             if index.d != dim:
                 return None
-            return cls(faiss.downcast_index(index), generation)
+            return cls(index, generation)
         except (OSError, RuntimeError, struct.error, ValueError):
             return None
 

@@ -1,0 +1,93 @@
+"""Text extraction: turn a file into text units, picking an extractor by file extension.
+
+Every extractor is a top-level function of a ``Path`` (or a ``functools.partial`` of one), so
+extraction can run in worker processes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+
+from indexer.extract.html import extract_html
+from indexer.extract.office import extract_docx, extract_epub, extract_odt
+from indexer.extract.pdf import extract_pdf
+from indexer.extract.text import Extraction, ExtractionError, TextUnit, extract_text
+
+__all__ = ["Extraction", "ExtractionError", "TextUnit", "extract"]
+
+Extractor = Callable[[Path], Extraction]
+
+_TEXT_EXTENSIONS = {
+    "text": (
+        ".txt .text .log .csv .tsv .json .jsonl .ndjson .yaml .yml .toml .ini .cfg .conf"
+        " .xml .properties .srt .vtt"
+    ),
+    "markdown": ".md .markdown .mdown .mkd",
+    "rst": ".rst",
+    "code": (
+        ".py .pyi .pyx .js .mjs .cjs .ts .tsx .jsx .java .c .h .cpp .hpp .cc .hh .cxx"
+        " .hxx .cs .fs .go .rs .rb .php .swift .kt .kts .scala .groovy .gradle .sh .bash .zsh"
+        " .fish .ps1 .bat .cmd .sql .r .m .mm .lua .pl .pm .hs .ml .mli .ex .exs .erl .hrl"
+        " .clj .cljs .dart .jl .nim .zig .v .vhd .asm .s .vue .svelte .css .scss .sass .less"
+        " .tex .bib .cmake .mk .dockerfile .proto .graphql .tf .nix .el .vim"
+    ),
+}
+_SKIPPED_EXTENSIONS = {
+    "image": (
+        ".png .jpg .jpeg .gif .webp .bmp .tif .tiff .ico .icns .heic .heif .avif .svg .psd"
+        " .xcf .raw .cr2 .nef .arw .dng"
+    ),
+    "media": (
+        ".mp3 .mp4 .m4a .m4v .mkv .avi .mov .wmv .flv .webm .mpg .mpeg .wav .flac .ogg .oga"
+        " .ogv .opus .aac .aiff .mid .midi"
+    ),
+    "archive": (
+        ".zip .gz .tgz .bz2 .xz .zst .lz .lzma .tar .7z .rar .jar .war .apk .deb .rpm .cab"
+        " .iso .dmg .img"
+    ),
+    "binary": (
+        ".exe .dll .so .dylib .bin .o .a .lib .obj .class .pyc .pyo .wasm .msi .db .sqlite"
+        " .sqlite3 .woff .woff2 .ttf .otf .eot .pkl .npy .npz .pt .onnx .safetensors"
+        " .parquet .h5 .doc .xls .ppt .xlsx .pptx .ods .odp"
+    ),
+}
+
+REGISTRY: dict[str, Extractor] = {
+    **{
+        extension: partial(extract_text, kind=kind)
+        for kind, extensions in _TEXT_EXTENSIONS.items()
+        for extension in extensions.split()
+    },
+    ".html": extract_html,
+    ".htm": extract_html,
+    ".xhtml": extract_html,
+    ".pdf": extract_pdf,
+    ".docx": extract_docx,
+    ".odt": extract_odt,
+    ".epub": extract_epub,
+}
+SKIPPED_KINDS: dict[str, str] = {
+    extension: kind
+    for kind, extensions in _SKIPPED_EXTENSIONS.items()
+    for extension in extensions.split()
+}
+
+
+def extract(path: Path) -> Extraction:
+    """Extract the text of ``path``; raise ``ExtractionError`` if it has text but can't be read.
+
+    Known binary, image, media and archive extensions are skipped without opening the file;
+    unknown extensions are sniffed and read as plain text unless they look binary.
+    """
+    extension = path.suffix.lower()
+    skipped = SKIPPED_KINDS.get(extension)
+    if skipped:
+        return Extraction(skipped, [], f"{skipped} file")
+    try:
+        if path.stat().st_size == 0:
+            return Extraction("empty", [], "empty file")
+        return REGISTRY.get(extension, extract_text)(path)
+    except OSError as exc:
+        raise ExtractionError(f"cannot read file: {exc.strerror or exc}") from exc

@@ -1,0 +1,159 @@
+"""Zipped document formats: DOCX, ODT and EPUB, with stdlib ``zipfile`` and ``ElementTree``."""
+
+from __future__ import annotations
+
+import posixpath
+import zipfile
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import unquote
+from xml.etree import ElementTree
+
+from indexer.extract.html import decode_html, html_to_text
+from indexer.extract.text import Extraction, ExtractionError, result
+
+_MAX_PART_BYTES = 256 * 1024 * 1024  # guards against zip bombs
+_CORRUPT = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    ElementTree.ParseError,
+    zlib.error,
+    EOFError,
+    NotImplementedError,  # unsupported compression method
+    RuntimeError,  # encrypted member; also RecursionError on absurdly deep XML
+    ValueError,
+)
+
+_W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+_W_PARAGRAPH, _W_TEXT, _W_TAB = f"{_W}p", f"{_W}t", f"{_W}tab"
+_W_PARAGRAPHS = frozenset({_W_PARAGRAPH})
+_W_BREAKS = frozenset({f"{_W}br", f"{_W}cr"})
+# Word stores text boxes twice; the VML fallback copy would duplicate their text.
+_MC_FALLBACK = "{http://schemas.openxmlformats.org/markup-compatibility/2006}Fallback"
+
+_T = "{urn:oasis:names:tc:opendocument:xmlns:text:1.0}"
+_T_PARAGRAPHS = frozenset({f"{_T}p", f"{_T}h"})
+_T_SPACE, _T_TAB, _T_BREAK, _T_COUNT = f"{_T}s", f"{_T}tab", f"{_T}line-break", f"{_T}c"
+_MAX_SPACES = 64
+
+_EPUB_CONTAINER = "META-INF/container.xml"
+_EPUB_HTML_TYPES = frozenset({"application/xhtml+xml", "text/html"})
+
+
+@contextmanager
+def _reading(kind: str) -> Iterator[None]:
+    """Turn archive and XML parsing errors into ``ExtractionError("corrupt <kind>: ...")``."""
+    try:
+        yield
+    except _CORRUPT as exc:
+        raise ExtractionError(f"corrupt {kind}: {exc}") from exc
+
+
+def _read_part(archive: zipfile.ZipFile, name: str, kind: str) -> bytes:
+    """Read one member of ``archive``, refusing missing or implausibly large ones."""
+    try:
+        member = archive.open(name)
+    except KeyError:
+        raise ExtractionError(f"corrupt {kind}: missing {name}") from None
+    with member:
+        data = member.read(_MAX_PART_BYTES + 1)
+    if len(data) > _MAX_PART_BYTES:
+        raise ExtractionError(f"corrupt {kind}: {name} is too large")
+    return data
+
+
+def _read_xml(archive: zipfile.ZipFile, name: str, kind: str) -> ElementTree.Element:
+    return ElementTree.fromstring(_read_part(archive, name, kind))
+
+
+def _paragraphs(element: ElementTree.Element, tags: frozenset[str]) -> Iterator[ElementTree.Element]:
+    """Paragraph elements under ``element`` in document order, nested ones after their parent."""
+    for child in element:
+        if child.tag in tags:
+            yield child
+        if child.tag != _MC_FALLBACK:
+            yield from _paragraphs(child, tags)
+
+
+def _docx_runs(element: ElementTree.Element) -> Iterator[str]:
+    """Text of a DOCX paragraph's runs, excluding nested paragraphs."""
+    for child in element:
+        if child.tag == _W_TEXT:
+            yield child.text or ""
+        elif child.tag == _W_TAB:
+            yield "\t"
+        elif child.tag in _W_BREAKS:
+            yield "\n"
+        elif child.tag not in (_W_PARAGRAPH, _MC_FALLBACK):
+            yield from _docx_runs(child)
+
+
+def extract_docx(path: Path) -> Extraction:
+    """Extract a Word document's body text, one line per paragraph (tables included)."""
+    with _reading("DOCX"), zipfile.ZipFile(path) as archive:
+        body = _read_xml(archive, "word/document.xml", "DOCX")
+        lines = ["".join(_docx_runs(p)) for p in _paragraphs(body, _W_PARAGRAPHS)]
+    return result("docx", ["\n".join(line for line in lines if line.strip())])
+
+
+def _odt_spans(element: ElementTree.Element) -> Iterator[str]:
+    """Text of an ODF paragraph with its spans, spaces, tabs and breaks; no nested paragraphs."""
+    if element.text:
+        yield element.text
+    for child in element:
+        if child.tag == _T_SPACE:
+            yield " " * min(int(child.get(_T_COUNT, "1")), _MAX_SPACES)
+        elif child.tag == _T_TAB:
+            yield "\t"
+        elif child.tag == _T_BREAK:
+            yield "\n"
+        elif child.tag not in _T_PARAGRAPHS:
+            yield from _odt_spans(child)
+        if child.tail:
+            yield child.tail
+
+
+def extract_odt(path: Path) -> Extraction:
+    """Extract an OpenDocument text's paragraphs and headings, one line each."""
+    with _reading("ODT"), zipfile.ZipFile(path) as archive:
+        content = _read_xml(archive, "content.xml", "ODT")
+        lines = ["".join(_odt_spans(p)) for p in _paragraphs(content, _T_PARAGRAPHS)]
+    return result("odt", ["\n".join(line for line in lines if line.strip())])
+
+
+def _epub_package(archive: zipfile.ZipFile) -> str:
+    """Path of the OPF package document named by ``META-INF/container.xml``."""
+    container = _read_xml(archive, _EPUB_CONTAINER, "EPUB")
+    rootfile = container.find(".//{*}rootfile")
+    package = None if rootfile is None else rootfile.get("full-path")
+    if not package:
+        raise ExtractionError(f"corrupt EPUB: no package document in {_EPUB_CONTAINER}")
+    return package
+
+
+def _epub_spine(archive: zipfile.ZipFile, package: str) -> list[str]:
+    """Archive paths of the package's (X)HTML spine items, in reading order."""
+    opf = _read_xml(archive, package, "EPUB")
+    base = posixpath.dirname(package)
+    hrefs = {
+        item.get("id"): posixpath.normpath(posixpath.join(base, unquote(item.get("href", ""))))
+        for item in opf.iterfind(".//{*}item")
+        if item.get("media-type") in _EPUB_HTML_TYPES
+    }
+    spine = (hrefs.get(ref.get("idref")) for ref in opf.iterfind(".//{*}itemref"))
+    return [href for href in spine if href]
+
+
+def _epub_item_text(archive: zipfile.ZipFile, name: str) -> str:
+    """Visible text of one spine document; its ``<title>`` usually repeats the book title."""
+    return html_to_text(decode_html(_read_part(archive, name, "EPUB")), keep_title=False)
+
+
+def extract_epub(path: Path) -> Extraction:
+    """Extract an EPUB's documents in spine order, one unit per spine item."""
+    with _reading("EPUB"), zipfile.ZipFile(path) as archive:
+        spine = _epub_spine(archive, _epub_package(archive))
+        texts = [_epub_item_text(archive, item) for item in spine]
+    return result("epub", texts)

@@ -1,0 +1,124 @@
+"""Shared extraction types, byte sniffing and decoding, and the plain-text extractor.
+
+The types live here rather than in ``__init__`` so every format module can import them
+without a circular import; ``indexer.extract`` re-exports them.
+"""
+
+from __future__ import annotations
+
+import codecs
+from dataclasses import dataclass
+from pathlib import Path
+
+import charset_normalizer
+
+SNIFF_BYTES = 8192
+_BOMS = (  # UTF-32 first: its little-endian BOM starts with the UTF-16 one
+    (codecs.BOM_UTF32_LE, "utf-32-le"),
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+_CONTROL_BYTES = bytes(b for b in range(32) if b not in b"\t\n\v\f\r\b\x1b")
+_MAX_CONTROL_RATIO = 0.1
+_FALLBACK_ENCODING = "cp1252"
+
+
+@dataclass(frozen=True)
+class TextUnit:
+    """A piece of extracted text; ``page`` is the 1-based physical page for paged formats."""
+
+    text: str
+    page: int | None
+
+
+@dataclass(frozen=True)
+class Extraction:
+    """The text of one file; ``skip_reason`` says why a file legitimately has no text."""
+
+    kind: str
+    units: list[TextUnit]
+    skip_reason: str | None = None
+
+
+class ExtractionError(Exception):
+    """The file should have text but could not be read; ``str(exc)`` is a short reason."""
+
+
+def binary() -> Extraction:
+    """The extraction of a file whose content is binary."""
+    return Extraction("binary", [], "binary file")
+
+
+def result(kind: str, texts: list[str], no_text: str = "no text content") -> Extraction:
+    """Build an unpaged extraction, dropping blank texts; skip with ``no_text`` if none remain."""
+    units = [TextUnit(text, None) for text in texts if text.strip()]
+    return Extraction(kind, units, None if units else no_text)
+
+
+def split_bom(data: bytes) -> tuple[str, bytes] | None:
+    """Return ``(codec, data without BOM)`` when ``data`` starts with a Unicode BOM."""
+    for bom, codec in _BOMS:
+        if data.startswith(bom):
+            return codec, data[len(bom) :]
+    return None
+
+
+def looks_binary(head: bytes) -> bool:
+    """Guess from the first bytes of a file whether it is binary rather than text."""
+    if split_bom(head):
+        return False
+    if b"\0" in head:
+        return True
+    controls = len(head) - len(head.translate(None, _CONTROL_BYTES))
+    return controls > _MAX_CONTROL_RATIO * len(head)
+
+
+def read_text_bytes(path: Path) -> bytes | None:
+    """Read a file's bytes, or return None (after sniffing only its head) if it is binary."""
+    with path.open("rb") as fh:
+        head = fh.read(SNIFF_BYTES)
+        if looks_binary(head):
+            return None
+        return head + fh.read()
+
+
+def normalize_newlines(text: str) -> str:
+    """Turn CRLF and lone CR line endings into LF."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _guess_encoding(data: bytes) -> str | None:
+    """charset-normalizer's best guess, preferring cp1252 when it scores as well."""
+    matches = charset_normalizer.from_bytes(data)
+    best = matches.best()
+    if best is None:
+        return None
+    for match in matches:
+        tied = match.chaos <= best.chaos and match.coherence >= best.coherence
+        if match.encoding == _FALLBACK_ENCODING and tied:
+            return _FALLBACK_ENCODING
+    return best.encoding
+
+
+def decode_text(data: bytes) -> str:
+    """Decode bytes: BOM, strict UTF-8, charset-normalizer's guess, then lenient cp1252."""
+    bom = split_bom(data)
+    if bom:
+        codec, body = bom
+        return body.decode(codec, errors="replace")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    encoding = _guess_encoding(data) or _FALLBACK_ENCODING
+    return data.decode(encoding, errors="replace")
+
+
+def extract_text(path: Path, kind: str = "text") -> Extraction:
+    """Extract a plain-text file (prose, markup source or code) as a single unit."""
+    data = read_text_bytes(path)
+    if data is None:
+        return binary()
+    return result(kind, [normalize_newlines(decode_text(data))])

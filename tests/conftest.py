@@ -1,0 +1,48 @@
+"""Session-wide test setup: offline Hugging Face, headless Qt, tiny model directories."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+_SESSION_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "QT_QPA_PLATFORM": "offscreen"}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _offline_session_env() -> Iterator[None]:
+    """Forbid hub downloads and use Qt's offscreen platform for the whole session."""
+    with pytest.MonkeyPatch.context() as mp:
+        for name, value in _SESSION_ENV.items():
+            mp.setenv(name, value)
+        # huggingface_hub reads HF_HUB_OFFLINE once at import; cover an import during collection.
+        from huggingface_hub import constants
+
+        mp.setattr(constants, "HF_HUB_OFFLINE", True)
+        yield
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny SentenceTransformer (32-dim, normalized) without prompts."""
+    from tiny_models import make_tiny_embedder
+
+    return make_tiny_embedder(tmp_path_factory.mktemp("models") / "tiny-model")
+
+
+@pytest.fixture(scope="session")
+def tiny_e5_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny SentenceTransformer with e5-style "query: " / "passage: " prompts."""
+    from tiny_models import make_tiny_embedder
+
+    prompts = {"query": "query: ", "passage": "passage: "}
+    return make_tiny_embedder(tmp_path_factory.mktemp("models") / "tiny-e5", prompts=prompts)
+
+
+@pytest.fixture(scope="session")
+def tiny_cross_encoder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random-weight CrossEncoder (one score per pair)."""
+    from tiny_models import make_tiny_cross_encoder
+
+    return make_tiny_cross_encoder(tmp_path_factory.mktemp("models") / "tiny-cross-encoder")

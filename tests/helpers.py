@@ -1,0 +1,85 @@
+"""Shared test helpers: index a folder through the real engine and snapshot what it stored."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+from indexer.config import Config
+from indexer.datadir import DataDir
+from indexer.models import Embedder, resolve_model
+from indexer.pipeline import Indexer, Report
+from indexer.search import Searcher
+from indexer.vectors import VectorIndex
+
+
+@cache
+def embedder_for(model_dir: str) -> Embedder:
+    """One embedder per model directory for the whole session (model loads are slow)."""
+    return Embedder(resolve_model(model_dir, allow_download=False))
+
+
+def index_folder(folder: Path, data_dir: Path, model_dir: Path, config: Config | None = None) -> Report:
+    data = DataDir(data_dir)
+    with data.writer_lock(), Indexer(data, config or Config(), embedder_for(str(model_dir))) as indexer:
+        return indexer.run([str(folder)])
+
+
+def searcher(data_dir: Path, model_dir: Path) -> Searcher:
+    return Searcher(DataDir(data_dir), embedder_for(str(model_dir)))
+
+
+def snapshot(data_dir: Path) -> dict[str, dict]:
+    """Per file: status, reason and its chunks (text, page, offsets, embedding), ids left out."""
+    catalog = DataDir(data_dir).open_catalog(readonly=True)
+    try:
+        files = {}
+        for row in catalog.files():
+            chunks = catalog.conn.execute(
+                "SELECT text, page, char_start, char_end, embedding FROM chunks WHERE file_id = ? "
+                "ORDER BY ordinal", (row.id,),
+            ).fetchall()
+            files[row.path] = {
+                "status": row.status,
+                "reason": row.reason,
+                "chunks": [(t, p, s, e) for t, p, s, e, _ in chunks],
+                "embeddings": [np.frombuffer(b, dtype=np.float32) for *_, b in chunks],
+            }
+        return files
+    finally:
+        catalog.close()
+
+
+def assert_same_index(actual_dir: Path, expected_dir: Path) -> None:
+    """Same paths, statuses, chunk texts, offsets and pages; embeddings equal within tolerance."""
+    actual, expected = snapshot(actual_dir), snapshot(expected_dir)
+    assert sorted(actual) == sorted(expected)
+    for path, want in expected.items():
+        got = actual[path]
+        assert (got["status"], got["chunks"]) == (want["status"], want["chunks"]), path
+        for a, b in zip(got["embeddings"], want["embeddings"], strict=True):
+            np.testing.assert_allclose(a, b, atol=1e-4)
+
+
+def assert_vectors_match_catalog(data_dir: Path) -> None:
+    """The saved FAISS file is current and holds exactly the catalog's embedded chunk ids."""
+    data = DataDir(data_dir)
+    catalog = data.open_catalog(readonly=True)
+    try:
+        saved = VectorIndex.read(data.vectors_path)
+        assert saved is not None, "vector file missing or unreadable"
+        assert saved.generation == catalog.generation
+        ids = {r[0] for r in catalog.conn.execute("SELECT id FROM chunks WHERE embedding IS NOT NULL")}
+        assert set(saved.ids().tolist()) == ids
+    finally:
+        catalog.close()
+
+
+def fts_rowids(data_dir: Path) -> set[int]:
+    catalog = DataDir(data_dir).open_catalog(readonly=True)
+    try:
+        return {r[0] for r in catalog.conn.execute("SELECT rowid FROM chunks_fts")}
+    finally:
+        catalog.close()
