@@ -71,8 +71,9 @@ def assert_vectors_match_catalog(data_dir: Path) -> None:
         saved = VectorIndex.read(data.vectors_path)
         assert saved is not None, "vector file missing or unreadable"
         assert saved.generation == catalog.generation
-        ids = {r[0] for r in catalog.conn.execute("SELECT id FROM chunks WHERE embedding IS NOT NULL")}
-        assert set(saved.ids().tolist()) == ids
+        ids = [r[0] for r in catalog.conn.execute(
+            "SELECT id FROM chunks WHERE embedding IS NOT NULL ORDER BY id")]
+        assert sorted(saved.ids().tolist()) == ids  # no id missing, none twice
     finally:
         catalog.close()
 

@@ -1,0 +1,62 @@
+"""Model resolution (offline first, never waiting on a network) and prefixes."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from indexer import models
+from indexer.models import BUNDLED_MODEL_ID, Embedder, resolve_model, spec_for
+
+
+def test_local_directory_is_used_as_is(tiny_model_dir: Path) -> None:
+    info = resolve_model(str(tiny_model_dir))
+    assert info.path == tiny_model_dir.resolve()
+    assert info.model_id == str(tiny_model_dir.resolve())
+    assert (info.query_prefix, info.passage_prefix, info.note) == ("", "", None)
+
+
+def test_prompts_come_from_the_model_config(tiny_e5_dir: Path) -> None:
+    info = resolve_model(str(tiny_e5_dir))
+    assert (info.query_prefix, info.passage_prefix) == ("query: ", "passage: ")
+
+
+def test_registry_knows_e5_by_id_or_folder_name(tmp_path: Path, tiny_model_dir: Path) -> None:
+    assert spec_for("intfloat/multilingual-e5-small").passage_prefix == "passage: "
+    assert spec_for("/models/multilingual-e5-small-q4").query_prefix == "query: "
+    assert spec_for("sentence-transformers/all-MiniLM-L6-v2").query_prefix == ""
+    renamed = tmp_path / "multilingual-e5-small"
+    renamed.mkdir()
+    for file in tiny_model_dir.iterdir():
+        if file.is_file() and file.name != "config_sentence_transformers.json":
+            (renamed / file.name).write_bytes(file.read_bytes())
+    info = resolve_model(str(renamed))
+    assert (info.query_prefix, info.passage_prefix) == ("query: ", "passage: ")
+
+
+def test_offline_hub_id_falls_back_to_bundled_fast(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(models, "HUB_HOST", "hub.invalid")  # unreachable, as on this machine
+    monkeypatch.setattr(models, "_cached_snapshot", lambda repo_id: None)
+    start = time.monotonic()
+    info = resolve_model("intfloat/multilingual-e5-small")
+    assert time.monotonic() - start < 3
+    assert info.model_id == BUNDLED_MODEL_ID
+    assert "not available" in info.note and "findling reindex" in info.note
+
+
+def test_embedder_applies_prefixes(tiny_e5_dir: Path) -> None:
+    embedder = Embedder(resolve_model(str(tiny_e5_dir)))
+    raw = embedder._model.encode(["passage: hello world"], normalize_embeddings=True)
+    assert abs(float((embedder.encode_passages(["hello world"]) * raw).sum()) - 1) < 1e-5
+    assert embedder.encode_queries(["hello world"]).shape == (1, embedder.dim)
+
+
+def test_max_seq_length_read_without_loading_the_model(tmp_path: Path, tiny_model_dir: Path) -> None:
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 200}))
+    assert models._max_seq_length(tmp_path / "m") == 200
+    assert resolve_model(str(tiny_model_dir)).max_seq_length == 128
