@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import sqlite_utils
 
+from indexer.query import has_cjk
+
 SCHEMA_VERSION = 1
 CATALOG_FILE = "catalog.sqlite"
 
@@ -54,6 +56,9 @@ CREATE INDEX IF NOT EXISTS chunks_hash ON chunks(hash);
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
     text, name, tokenize = 'unicode61 remove_diacritics 2'
 );
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_vocab USING fts5vocab(chunks_fts, 'row');
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_trigram USING fts5(text, tokenize = 'trigram');
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_trigram_vocab USING fts5vocab(chunks_trigram, 'row');
 """
 
 
@@ -292,6 +297,9 @@ class Catalog:
             self.conn.execute(
                 "INSERT INTO chunks_fts (rowid, text, name) VALUES (?, ?, ?)", (chunk_id, chunk.text, name)
             )
+            if has_cjk(chunk.text):
+                self.conn.execute("INSERT INTO chunks_trigram (rowid, text) VALUES (?, ?)",
+                                  (chunk_id, chunk.text))
             if chunk.embedding is not None:
                 change.added_ids.append(chunk_id)
                 change.added_vectors.append(np.asarray(chunk.embedding, dtype=np.float32))
@@ -337,6 +345,7 @@ class Catalog:
             part = ids[start:start + 500]
             marks = ",".join("?" * len(part))
             self.conn.execute(f"DELETE FROM chunks_fts WHERE rowid IN ({marks})", part)
+            self.conn.execute(f"DELETE FROM chunks_trigram WHERE rowid IN ({marks})", part)
             self.conn.execute(f"DELETE FROM chunks WHERE id IN ({marks})", part)
 
     def set_embeddings(self, ids: Sequence[int], vectors: np.ndarray) -> None:
@@ -378,21 +387,15 @@ class Catalog:
                 found[row[0]] = ChunkRow(*row[:8], bool(row[8]))
         return found
 
-    def embeddings(self, ids: Sequence[int]) -> np.ndarray:
+    def stored_embeddings(self, ids: Sequence[int]) -> dict[int, np.ndarray]:
+        """Embeddings of those chunks that have one."""
+        found: dict[int, np.ndarray] = {}
         ids = [int(i) for i in ids]
-        marks = ",".join("?" * len(ids))
-        rows = dict(self.conn.execute(
-            f"SELECT id, embedding FROM chunks WHERE id IN ({marks}) AND embedding IS NOT NULL", ids
-        ).fetchall())
-        return np.vstack([from_blob(rows[i]) for i in ids]) if ids else np.zeros((0, 0), np.float32)
-
-    def iter_chunk_texts(self, batch: int = 2_000) -> Iterator[list[tuple[int, str]]]:
-        last = 0
-        while True:
+        for start in range(0, len(ids), 500):
+            part = ids[start:start + 500]
             rows = self.conn.execute(
-                "SELECT id, text FROM chunks WHERE id > ? ORDER BY id LIMIT ?", (last, batch)
-            ).fetchall()
-            if not rows:
-                return
-            yield rows
-            last = rows[-1][0]
+                f"SELECT id, embedding FROM chunks WHERE id IN ({','.join('?' * len(part))}) "
+                "AND embedding IS NOT NULL", part,
+            )
+            found.update((i, from_blob(blob)) for i, blob in rows)
+        return found

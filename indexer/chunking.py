@@ -48,15 +48,19 @@ class _Segment:
     token_ends: tuple[int, ...]  # char end (unit offsets) of each token, for hard splits
 
 
-def _segments(text: str, tokenizer: Tokenizer) -> list[_Segment]:
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each sentence or line of `text`, surrounding whitespace excluded."""
     spans = []
     for match in _SEGMENT.finditer(text):
-        start, end = match.span()
         stripped = match.group().strip()
-        if not stripped:
-            continue
-        start += len(match.group()) - len(match.group().lstrip())
-        spans.append((start, start + len(stripped)))
+        if stripped:
+            start = match.start() + len(match.group()) - len(match.group().lstrip())
+            spans.append((start, start + len(stripped)))
+    return spans
+
+
+def _segments(text: str, tokenizer: Tokenizer) -> list[_Segment]:
+    spans = sentence_spans(text)
     if not spans:
         return []
     encodings = tokenizer.encode_batch([text[s:e] for s, e in spans], add_special_tokens=False)

@@ -16,7 +16,7 @@ import platformdirs
 from indexer.config import APP_NAME, Config, ensure_private_dir, resolve_data_dir
 from indexer.datadir import DataDir, IndexBusy, ModelMismatch
 from indexer.models import Embedder, ModelUnavailable, resolve_model
-from indexer.search import EmptyIndex, FileResult
+from indexer.search import EmptyIndex, Searcher
 
 EXPECTED_ERRORS = (IndexBusy, ModelMismatch, ModelUnavailable, EmptyIndex)
 
@@ -83,7 +83,17 @@ class App:
         return self.embedder(self.model_override or self.recorded_model())
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class FindlingGroup(click.Group):
+    """Turns the engine's expected errors into a plain message and exit code 1."""
+
+    def invoke(self, ctx: click.Context):  # noqa: ANN201 - click's signature
+        try:
+            return super().invoke(ctx)
+        except EXPECTED_ERRORS as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+@click.group(cls=FindlingGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--data-dir", envvar="FINDLING_DATA_DIR", type=click.Path(file_okay=False),
               help="Index location (default: the platform's user data dir). Env: FINDLING_DATA_DIR.")
 @click.option("--model", envvar="FINDLING_MODEL",
@@ -133,36 +143,65 @@ def index(app: App, paths: tuple[str, ...]) -> None:
     _index_roots(app, roots)
 
 
-def _print_results(query: str, results: list[FileResult]) -> None:
-    if not results:
-        click.echo(f"No results for {query!r}.")
-        return
-    for rank, result in enumerate(results, 1):
-        page = f"  (page {result.page})" if result.page else ""
-        click.echo(click.style(f"{rank:>2}. {result.score:.3f}  {result.path}{page}", bold=True))
-        click.echo(f"    {result.snippet}")
-
-
-@cli.command()
-@click.argument("query", nargs=-1, required=True)
-@click.option("--k", default=10, show_default=True, help="Number of files to show.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
-@click.pass_obj
-def search(app: App, query: tuple[str, ...], k: int, as_json: bool) -> None:
-    """Search the index for QUERY."""
+def _searcher(app: App, mode: str | None, rerank: bool | None) -> tuple[Searcher, list[str]]:
+    """A searcher for this index; models are loaded only for what the mode needs."""
+    from indexer.rerank import resolve_reranker
     from indexer.search import Searcher
 
+    notes: list[str] = []
+    embedder = None if mode == "keyword" else app.reading_embedder()
+    reranker = None
+    if rerank is not False:
+        # Searching never downloads: a reranker is used when it is local or cached.
+        reranker, note = resolve_reranker(app.config.reranker, allow_download=False)
+        if note:
+            notes.append(note)
+    return Searcher(app.data, embedder, app.config, reranker), notes
+
+
+MODE_OPTION = click.option("--mode", type=click.Choice(["dense", "keyword", "hybrid"]), default=None,
+                           help="Retrieval mode (default: the config's, hybrid).")
+RERANK_OPTION = click.option("--rerank/--no-rerank", default=None,
+                             help="Cross-encoder reranking (default: on when a reranker is available).")
+
+
+@cli.command(context_settings={"ignore_unknown_options": True})
+@click.argument("query", nargs=-1, required=True)
+@click.option("--k", default=10, show_default=True, help="Number of files to show.")
+@MODE_OPTION
+@RERANK_OPTION
+@click.option("--matrix", is_flag=True, help="Also show the similarity matrix of query and results.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
+@click.pass_obj
+def search(app: App, query: tuple[str, ...], k: int, mode: str | None, rerank: bool | None,
+           matrix: bool, as_json: bool) -> None:
+    """Search the index for QUERY.
+
+    \b
+    Syntax: "exact phrase"  -excluded  type:pdf  in:~/Documents  after:2025-01-01  before:2025-06-30
+    """
+    from indexer.render import heatmap, print_results
+
     text = " ".join(query)
-    searcher = Searcher(app.data, app.reading_embedder())
+    searcher, notes = _searcher(app, mode, rerank)
     try:
-        results = searcher.search(text, k=k)
+        results = searcher.search(text, k=k, mode=mode, rerank=rerank)
+        similarity = searcher.similarity(text, results) if matrix and searcher.embedder else None
     finally:
         searcher.close()
     if as_json:
-        click.echo(json.dumps({"query": text, "results": [r.to_dict() for r in results]},
-                              ensure_ascii=False))
-    else:
-        _print_results(text, results)
+        payload = {"query": text, "mode": mode or app.config.search_mode,
+                   "reranked": searcher.reranker is not None and rerank is not False, "notes": notes,
+                   "results": [r.to_dict() for r in results]}
+        if similarity is not None:
+            payload["similarity"] = {"labels": similarity.labels,
+                                     "matrix": similarity.matrix.round(4).tolist()}
+        click.echo(json.dumps(payload, ensure_ascii=False))
+        return
+    print_results(text, results, notes)
+    if similarity is not None and results:
+        click.echo()
+        click.echo(heatmap(similarity))
 
 
 def _size(path: Path) -> int:
@@ -278,51 +317,55 @@ def roots_remove(app: App, paths: tuple[str, ...]) -> None:
 @cli.command("eval")
 @click.argument("dataset", type=click.Path(exists=True, file_okay=False))
 @click.option("--split", default="test", show_default=True)
+@click.option("--mode", type=click.Choice(["dense", "keyword", "hybrid", "all"]), default=None,
+              help="Retrieval mode, or all of them on the same index (default: search's default).")
+@RERANK_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
 @click.pass_context
-def eval_command(ctx: click.Context, dataset: str, split: str, as_json: bool) -> None:
+def eval_command(ctx: click.Context, dataset: str, split: str, mode: str | None, rerank: bool | None,
+                 as_json: bool) -> None:
     """Evaluate retrieval on a BEIR-layout DATASET (corpus.jsonl, queries.jsonl, qrels/)."""
     from indexer.evaluate import doc_id_of, evaluate, load_beir, write_corpus
-    from indexer.search import Searcher
 
     app: App = ctx.obj
     data = load_beir(Path(dataset), split)
-    embedder = app.embedder()
-    if ctx.parent.get_parameter_source("data_dir").name in ("DEFAULT",):
-        slug = "".join(c if c.isalnum() else "-" for c in embedder.model_id).strip("-")
+    if ctx.parent.get_parameter_source("data_dir").name == "DEFAULT":
+        # A cache per data set and model, so a second run skips the embedding.
+        model_name = app.model_override or app.config.model
+        slug = "".join(c if c.isalnum() else "-" for c in model_name).strip("-")
         base = Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False)) / "eval"
         app.data = DataDir(ensure_private_dir(base / f"{Path(dataset).resolve().name}--{slug}"))
         app.config = Config.load(app.data.path)
     docs = app.data.path / "docs"
     write_corpus(data, docs)
     _index_roots(app, [str(docs)])
-    searcher = Searcher(app.data, embedder)
+    modes = ["dense", "keyword", "hybrid"] if mode == "all" else [mode or app.config.search_mode]
+    searcher, notes = _searcher(app, None, rerank)
+    for note in notes:
+        say(note)
+    metrics = {}
     try:
-        metrics = evaluate(data, lambda q, k: [doc_id_of(r.path) for r in searcher.search(q, k=k)])
+        for name in modes:
+            say(f"Evaluating {name} on {len(data.queries)} queries…")
+            metrics[name] = evaluate(data, lambda q, k, m=name: [
+                doc_id_of(r.path)
+                for r in searcher.search(q, k=k, mode=m, rerank=rerank, passages_per_file=0, mark_sentences=0)
+            ])
+            metrics[name]["reranked"] = searcher.reranker is not None and rerank is not False
     finally:
         searcher.close()
+    result = metrics if mode == "all" else metrics[modes[0]]
     if as_json:
-        click.echo(json.dumps(metrics))
-    else:
-        for key, value in metrics.items():
+        click.echo(json.dumps(result))
+        return
+    for name, values in metrics.items():
+        click.echo(click.style(name, bold=True))
+        for key, value in values.items():
             click.echo(f"{key:>16}: {value}")
 
 
 def main() -> None:
-    try:
-        cli.main(standalone_mode=False)
-    except click.exceptions.Abort:
-        say("Aborted.")
-        sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except EXPECTED_ERRORS as exc:
-        say(f"Error: {exc}")
-        sys.exit(1)
-    except KeyboardInterrupt:
-        say("Interrupted.")
-        sys.exit(130)
+    cli(prog_name="findling")
 
 
 if __name__ == "__main__":

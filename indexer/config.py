@@ -22,6 +22,7 @@ else:  # pragma: no cover
 APP_NAME = "findling"
 CONFIG_FILE = "config.toml"
 DEFAULT_MODEL = "intfloat/multilingual-e5-small"
+DEFAULT_RERANKER = "cross-encoder/mmarco-mMiniLMv2-L12-H384-v1"  # multilingual, like the embedder
 
 # Gitignore-style patterns excluded everywhere: private stores, caches, VCS and build output,
 # partial downloads and editor temporaries.
@@ -98,6 +99,15 @@ class Config:
     max_file_mb: float = 100.0
     embed_batch_size: int = 32
     threads: int = 0  # 0: let the libraries decide
+    # search
+    search_mode: str = "hybrid"  # dense | keyword | hybrid
+    reranker: str = DEFAULT_RERANKER  # "" turns reranking off
+    rerank_top: int = 30
+    dense_weight: float = 1.0  # hybrid = dense_weight × dense + keyword_weight × keyword (normalised)
+    keyword_weight: float = 1.0
+    # watching
+    poll_roots: list[str] = field(default_factory=list)  # roots watched by polling (network drives)
+    battery_pause_below: int = 20  # percent; pause background indexing on battery below this
 
     @property
     def max_file_bytes(self) -> int:

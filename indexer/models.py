@@ -142,31 +142,37 @@ def model_info(model_id: str, path: Path, note: str | None = None) -> ModelInfo:
     return ModelInfo(model_id, path, query, passage, _max_seq_length(path), note)
 
 
-def resolve_model(name: str, allow_download: bool = True) -> ModelInfo:
-    """Find `name` (a local directory or a hub id) without ever hanging on the network."""
+def locate(name: str, allow_download: bool = True) -> tuple[str, Path] | str:
+    """(model id, local directory) of `name`, or the reason it is unavailable. Never hangs."""
     local = Path(name).expanduser()
     if local.is_dir():
         path = local.resolve()
-        return model_info(str(path), path)
+        return str(path), path
     if name == BUNDLED_MODEL_ID and (bundled := bundled_model_path()):
-        return model_info(BUNDLED_MODEL_ID, bundled)
-    if "/" in name and (cached := _cached_snapshot(name)):
-        return model_info(name, cached)
-    reason = "downloads are disabled"
-    if allow_download and "/" in name:
-        if hub_reachable():
-            downloaded = _download(name)
-            if downloaded:
-                return model_info(name, downloaded)
-            reason = "the download failed"
-        else:
-            reason = "the model hub cannot be reached (offline?)"
-    elif "/" not in name:
-        reason = "it is neither a local directory nor a hub id"
+        return BUNDLED_MODEL_ID, bundled
+    if name.startswith(("/", "~", ".", "\\")) or local.is_absolute():
+        return f"there is no model directory {local}"
+    if "/" not in name:
+        return "it is neither a local directory nor a hub id"
+    if cached := _cached_snapshot(name):
+        return name, cached
+    if not allow_download:
+        return "downloads are disabled"
+    if not hub_reachable():
+        return "the model hub cannot be reached (offline?)"
+    downloaded = _download(name)
+    return (name, downloaded) if downloaded else "the download failed"
+
+
+def resolve_model(name: str, allow_download: bool = True) -> ModelInfo:
+    """The embedder `name`, else the bundled all-MiniLM-L6-v2 with a note saying why."""
+    found = locate(name, allow_download)
+    if isinstance(found, tuple):
+        return model_info(*found)
     bundled = bundled_model_path()
     if bundled is None:
-        raise ModelUnavailable(f"Model {name!r} is unavailable ({reason}) and no bundled model is installed.")
-    note = (f"Model {name!r} is not available ({reason}); using the bundled "
+        raise ModelUnavailable(f"Model {name!r} is unavailable ({found}) and no bundled model is installed.")
+    note = (f"Model {name!r} is not available ({found}); using the bundled "
             f"{BUNDLED_MODEL_ID} instead. Run `findling reindex --model {name}` once it is available.")
     return model_info(BUNDLED_MODEL_ID, bundled, note)
 

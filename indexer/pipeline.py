@@ -157,10 +157,16 @@ class Indexer:
         return self._vectors
 
     def _apply(self, change: Change) -> None:
-        vectors = self.vectors
-        if vectors is not None and (change.added_ids or change.removed_ids):
-            vectors.apply(change, self.catalog.generation)
-            self._vectors_dirty = True
+        """Bring the in-memory vector index up to a change the catalog has just committed."""
+        if not (change.added_ids or change.removed_ids):
+            return
+        if self._vectors is None:
+            # Loading now rebuilds from the catalog, which already holds this change.
+            if self.vectors is not None:
+                self._vectors_dirty = True
+            return
+        self._vectors.apply(change, self.catalog.generation)
+        self._vectors_dirty = True
 
     def save_vectors(self) -> None:
         vectors = self.vectors

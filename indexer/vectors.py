@@ -91,12 +91,14 @@ class VectorIndex:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, queries: np.ndarray, k: int,
+               params: faiss.SearchParameters | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k (scores, ids) per query; `params` may carry an id selector (filters)."""
         k = min(k, self.size)
         if k <= 0:
             empty = np.zeros((len(queries), 0))
             return empty.astype(np.float32), empty.astype(np.int64)
-        return self.index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
+        return self.index.search(np.ascontiguousarray(queries, dtype=np.float32), k, params=params)
 
     def ids(self) -> np.ndarray:
         return faiss.vector_to_array(self.index.id_map).astype(np.int64)

@@ -13,7 +13,8 @@ from pathlib import Path
 from helpers import assert_same_index, assert_vectors_match_catalog, index_folder
 
 FILES = 1200
-WORDS = "river mountain cloud paper window garden letter music orange silver winter bridge".split()
+WORDS = ["river", "mountain", "cloud", "paper", "window", "garden",
+         "letter", "music", "orange", "silver", "winter", "bridge"]
 
 
 def write_corpus(folder: Path) -> None:

@@ -1,0 +1,131 @@
+"""Keyword retrieval: FTS5 BM25 over chunk text and file names, and the query's SQL constraints.
+
+User words are always quoted FTS5 strings, so no input can be FTS syntax. Chinese and
+Japanese text, which `unicode61` cannot split into words, is matched by character
+trigrams in `chunks_trigram` (only chunks that contain such text are stored there).
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+
+from indexer.query import Query, cjk_runs, fts_terms, has_cjk, quote_fts
+
+BM25_WEIGHTS = "1.0, 0.5"  # chunk text, file name
+
+
+def _match_any(terms: list[str]) -> str:
+    return " OR ".join(quote_fts(t) for t in dict.fromkeys(terms))
+
+
+def _trigram_expression(text: str) -> tuple[str | None, list[str]]:
+    """FTS5 expression over CJK trigrams, and the 1-2 character runs (too short for trigrams)."""
+    grams: list[str] = []
+    short: list[str] = []
+    for run in cjk_runs(text):
+        if len(run) < 3:
+            short.append(run)
+        grams += [run[i:i + 3] for i in range(len(run) - 2)]
+    return (_match_any(grams) if grams else None), short
+
+
+class KeywordSearch:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def constraints(self, query: Query) -> tuple[str, list]:
+        """SQL over `c` (chunks) and `f` (files) for the query's filters, phrases and exclusions."""
+        clauses: list[str] = []
+        params: list = []
+        if query.extensions:
+            clauses.append("(" + " OR ".join("lower(f.name) LIKE ?" for _ in query.extensions) + ")")
+            params += [f"%.{ext.lower()}" for ext in query.extensions]
+        if query.folders:
+            clauses.append("(" + " OR ".join("substr(f.path, 1, ?) = ?" for _ in query.folders) + ")")
+            for folder in query.folders:
+                prefix = folder.rstrip("/") + "/"
+                params += [len(prefix), prefix]
+        if query.after_ns is not None:
+            clauses.append("f.mtime_ns >= ?")
+            params.append(query.after_ns)
+        if query.before_ns is not None:
+            clauses.append("f.mtime_ns < ?")
+            params.append(query.before_ns)
+        for phrase in query.phrases:
+            sql, args = self._containing(phrase)
+            clauses.append(f"c.id IN ({sql})")
+            params += args
+        for word in query.excluded:
+            sql, args = self._containing(word)
+            clauses.append(f"c.id NOT IN ({sql})")
+            params += args
+        return (" AND ".join(clauses) or "1"), params
+
+    def _containing(self, text: str) -> tuple[str, list]:
+        """Chunk ids whose text (or file name) contains `text` as a phrase."""
+        if has_cjk(text):
+            if len(text) >= 3:  # a quoted trigram string matches as a substring
+                return "SELECT rowid FROM chunks_trigram WHERE chunks_trigram MATCH ?", [quote_fts(text)]
+            return "SELECT rowid FROM chunks_trigram WHERE instr(text, ?) > 0", [text]
+        terms = fts_terms(text)
+        if not terms:
+            return "SELECT NULL WHERE 0", []
+        return "SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ?", [quote_fts(" ".join(terms))]
+
+    def search(self, query: Query, limit: int) -> list[tuple[int, float]]:
+        """(chunk id, BM25 score, higher is better) for chunks matching any query word."""
+        where, params = self.constraints(query)
+        words = [w for w in fts_terms(" ".join(query.words + query.phrases)) if not has_cjk(w)]
+        hits: dict[int, float] = {}
+        if has_cjk(query.text):
+            expression, short = _trigram_expression(query.text)
+            if expression:
+                hits.update(self._ranked("chunks_trigram", "1.0", expression, where, params, limit))
+            for run in short:
+                rows = self.conn.execute(
+                    "SELECT c.id FROM chunks_trigram t JOIN chunks c ON c.id = t.rowid "
+                    f"JOIN files f ON f.id = c.file_id WHERE instr(t.text, ?) > 0 AND {where} LIMIT ?",
+                    [run, *params, limit],
+                ).fetchall()
+                for (chunk_id,) in rows:
+                    hits.setdefault(chunk_id, 0.0)
+        if words:
+            for chunk_id, score in self._ranked("chunks_fts", BM25_WEIGHTS, _match_any(words), where,
+                                                params, limit):
+                hits.setdefault(chunk_id, score)
+        return sorted(hits.items(), key=lambda item: -item[1])[:limit]
+
+    def _ranked(self, table: str, weights: str, expression: str, where: str, params: list,
+                limit: int) -> list[tuple[int, float]]:
+        rows = self.conn.execute(
+            f"SELECT c.id, -bm25({table}, {weights}) AS score FROM {table} "
+            f"JOIN chunks c ON c.id = {table}.rowid JOIN files f ON f.id = c.file_id "
+            f"WHERE {table} MATCH ? AND {where} ORDER BY bm25({table}, {weights}) LIMIT ?",
+            [expression, *params, limit],
+        ).fetchall()
+        return [(int(chunk_id), float(score)) for chunk_id, score in rows]
+
+    def score_scale(self, query: Query) -> float:
+        """The BM25 score of a chunk that matches every query word once: the sum of their IDFs.
+
+        A word the index has never seen counts with the highest IDF, so a German or Chinese
+        question over English text gets a large scale and its stray matches small normalised
+        scores. FTS5's IDF formula is used, so scores divided by this land near [0, 1].
+        """
+        words = [t for t in dict.fromkeys(fts_terms(query.text)) if not has_cjk(t)]
+        grams = list(dict.fromkeys(
+            g for run in cjk_runs(query.text) for g in (run[i:i + 3] for i in range(len(run) - 2))))
+        scale = self._idf_sum("chunks_fts", "chunks_vocab", words)
+        scale += self._idf_sum("chunks_trigram", "chunks_trigram_vocab", grams)
+        return scale or 1.0
+
+    def _idf_sum(self, table: str, vocab: str, terms: list[str]) -> float:
+        if not terms:
+            return 0.0
+        total = self.conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        marks = ",".join("?" * len(terms))
+        known = dict(self.conn.execute(f"SELECT term, doc FROM {vocab} WHERE term IN ({marks})", terms))
+        return sum(
+            max(1e-6, math.log((total - known.get(t, 0) + 0.5) / (known.get(t, 0) + 0.5))) for t in terms
+        )

@@ -1,0 +1,63 @@
+"""Terminal rendering: results with highlighted terms and a text heatmap of similarities."""
+
+from __future__ import annotations
+
+import click
+import numpy as np
+
+from indexer.search import FileResult, Similarity
+
+SHADES = " ░▒▓█"
+
+
+def styled_snippet(result: FileResult) -> str:
+    """The snippet with query terms in bold yellow and the best sentence underlined."""
+    text = result.snippet
+    bold = np.zeros(len(text) + 1, dtype=bool)
+    underline = np.zeros(len(text) + 1, dtype=bool)
+    for start, end in result.highlights:
+        bold[start:end] = True
+    if result.best_sentence:
+        underline[result.best_sentence[0]:result.best_sentence[1]] = True
+    pieces, start = [], 0
+    for i in range(1, len(text) + 1):
+        if i == len(text) or bold[i] != bold[start] or underline[i] != underline[start]:
+            pieces.append(click.style(text[start:i], bold=bool(bold[start]) or None,
+                                      fg="yellow" if bold[start] else None,
+                                      underline=bool(underline[start]) or None))
+            start = i
+    return "".join(pieces)
+
+
+def print_results(query: str, results: list[FileResult], notes: list[str]) -> None:
+    for note in notes:
+        click.echo(note, err=True)
+    if not results:
+        click.echo(f"No results for {query!r}.")
+        return
+    for rank, result in enumerate(results, 1):
+        page = f"  (page {result.page})" if result.page else ""
+        click.echo(click.style(f"{rank:>2}. {result.score:.3f}  {result.path}{page}", bold=True))
+        click.echo(f"    {styled_snippet(result)}")
+        if result.passages:
+            click.echo(click.style(f"    (+{len(result.passages)} more passages in this file)", dim=True))
+
+
+def heatmap(similarity: Similarity, label_width: int = 24) -> str:
+    """Cosine similarities as shaded cells with their values; row and column 0 is the query."""
+    values = similarity.matrix
+    off_diagonal = values[~np.eye(len(values), dtype=bool)]
+    low, high = (float(off_diagonal.min()), float(off_diagonal.max())) if off_diagonal.size else (0, 1)
+    span = max(high - low, 1e-6)
+    labels = [f"{i}:{label}"[:label_width] for i, label in enumerate(similarity.labels)]
+    header = " " * label_width + " " + "".join(f"{i:>6}" for i in range(len(labels)))
+    lines = [header]
+    for i, label in enumerate(labels):
+        cells = []
+        for j in range(len(labels)):
+            value = float(values[i, j])
+            shade = SHADES[min(len(SHADES) - 1, int((value - low) / span * (len(SHADES) - 1) + 0.5))]
+            cells.append(f" {shade}{value:.2f}" if i != j else "     ·")
+        lines.append(f"{label:<{label_width}} " + "".join(cells))
+    lines.append(f"shades: '{SHADES[1]}' low ({low:.2f}) … '{SHADES[-1]}' high ({high:.2f}); 0 is the query")
+    return "\n".join(lines)
