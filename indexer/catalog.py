@@ -19,7 +19,7 @@ import sqlite_utils
 
 from indexer.query import has_cjk
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: trigram index for CJK text, fts5vocab tables
 CATALOG_FILE = "catalog.sqlite"
 
 _SCHEMA = """
@@ -60,6 +60,10 @@ CREATE VIRTUAL TABLE IF NOT EXISTS chunks_vocab USING fts5vocab(chunks_fts, 'row
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_trigram USING fts5(text, tokenize = 'trigram');
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_trigram_vocab USING fts5vocab(chunks_trigram, 'row');
 """
+
+
+class CatalogOutdated(RuntimeError):
+    """A reader met a catalog of an older schema; the writer upgrades it."""
 
 
 @dataclass(frozen=True)
@@ -158,9 +162,23 @@ class Catalog:
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
                         conn.execute(statement)
-                if self.meta_get("schema_version") is None:
-                    self.meta_set("schema_version", str(SCHEMA_VERSION))
+                version = self.meta_get("schema_version")
+                if version is None:
                     self.meta_set("generation", "0")
+                elif int(version) < 2:
+                    self._backfill_trigrams()
+                self.meta_set("schema_version", str(SCHEMA_VERSION))
+        elif int(self.meta_get("schema_version") or SCHEMA_VERSION) < SCHEMA_VERSION:
+            raise CatalogOutdated(
+                f"The index in {path.parent} was made by an older Findling. "
+                "Run `findling index` once to upgrade it (no re-embedding needed)."
+            )
+
+    def _backfill_trigrams(self) -> None:
+        self.conn.create_function("has_cjk", 1, has_cjk, deterministic=True)
+        self.conn.execute(
+            "INSERT INTO chunks_trigram (rowid, text) SELECT id, text FROM chunks WHERE has_cjk(text)"
+        )
 
     def close(self) -> None:
         self.conn.close()
@@ -385,6 +403,16 @@ class Catalog:
             )
             for row in rows:
                 found[row[0]] = ChunkRow(*row[:8], bool(row[8]))
+        return found
+
+    def file_ids(self, ids: Sequence[int]) -> dict[int, int]:
+        """The file id of each chunk id."""
+        found: dict[int, int] = {}
+        ids = [int(i) for i in ids]
+        for start in range(0, len(ids), 500):
+            part = ids[start:start + 500]
+            found.update(self.conn.execute(
+                f"SELECT id, file_id FROM chunks WHERE id IN ({','.join('?' * len(part))})", part))
         return found
 
     def stored_embeddings(self, ids: Sequence[int]) -> dict[int, np.ndarray]:

@@ -13,12 +13,13 @@ from pathlib import Path
 import click
 import platformdirs
 
+from indexer.catalog import CatalogOutdated
 from indexer.config import APP_NAME, Config, ensure_private_dir, resolve_data_dir
 from indexer.datadir import DataDir, IndexBusy, ModelMismatch
 from indexer.models import Embedder, ModelUnavailable, resolve_model
 from indexer.search import EmptyIndex, Searcher
 
-EXPECTED_ERRORS = (IndexBusy, ModelMismatch, ModelUnavailable, EmptyIndex)
+EXPECTED_ERRORS = (IndexBusy, ModelMismatch, ModelUnavailable, EmptyIndex, CatalogOutdated)
 
 
 def say(message: str) -> None:

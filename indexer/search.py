@@ -176,13 +176,15 @@ class Searcher:
 
     def fuse(self, query: Query, dense: list[tuple[int, float]], keyword: list[tuple[int, float]],
              query_vector: np.ndarray | None) -> list[tuple[int, dict[str, float | None]]]:
-        """Convex combination of normalised dense and keyword scores (Bruch et al., 2023).
+        """Convex combination of normalised dense and keyword scores (Bruch et al., 2023), per file.
 
         Dense: cosine, min-max normalised over the candidates; keyword-only candidates get their
         exact cosine from the stored embedding (0 when not embedded yet). Keyword: BM25 divided
         by the score of a chunk matching every query word once (see `score_scale`), capped at 1,
         so weak matches stay weak. Unlike rank fusion, a keyword list of stray matches cannot push
-        a clear dense winner down (cross-lingual queries).
+        a clear dense winner down (cross-lingual queries). A file scores with its best dense and
+        its best keyword chunk (they need not be the same); within a file, chunks rank by their
+        own fused score.
         """
         cosine = dict(dense)
         unscored = [i for i, _ in keyword if i not in cosine]
@@ -193,12 +195,21 @@ class Searcher:
         scale = self.keyword.score_scale(query) if keyword else 1.0
         keyword_scores = dict(keyword)
         keyword_norm = {i: min(1.0, s / scale) for i, s in keyword}
+        candidates = list(dict.fromkeys([*cosine, *keyword_scores]))
+        file_of = self.catalog.file_ids(candidates)
+        best_dense: dict[int, float] = {}
+        best_keyword: dict[int, float] = {}
+        for i in candidates:
+            f = file_of.get(i)
+            best_dense[f] = max(best_dense.get(f, 0.0), dense_norm.get(i, 0.0))
+            best_keyword[f] = max(best_keyword.get(f, 0.0), keyword_norm.get(i, 0.0))
+        w_dense, w_keyword = self.config.dense_weight, self.config.keyword_weight
         fused = {
-            i: self.config.dense_weight * dense_norm.get(i, 0.0)
-            + self.config.keyword_weight * keyword_norm.get(i, 0.0)
-            for i in dict.fromkeys([*cosine, *keyword_scores])
+            i: w_dense * best_dense[file_of.get(i)] + w_keyword * best_keyword[file_of.get(i)]
+            + 1e-3 * (w_dense * dense_norm.get(i, 0.0) + w_keyword * keyword_norm.get(i, 0.0))
+            for i in candidates
         }
-        order = sorted(fused, key=lambda i: -fused[i])
+        order = sorted(candidates, key=lambda i: -fused[i])
         return [(i, {"dense": cosine.get(i), "keyword": keyword_scores.get(i),
                      "fused": fused[i], "final": fused[i]}) for i in order]
 
@@ -232,7 +243,7 @@ class Searcher:
             mode = "keyword"
         use_rerank = self.reranker is not None if rerank is None else rerank and self.reranker is not None
         query_vector = self.embed_query(query.text) if mode != "keyword" and query.text.strip() else None
-        limit = max(100, k * 10)
+        limit = max(100, k * 2)  # candidates per retriever; grown below when files run short
         while True:
             ranked = self.ranked(query, mode, limit, query_vector)
             rows = self.catalog.chunks([i for i, _ in ranked])
@@ -243,8 +254,7 @@ class Searcher:
                 break
             limit *= 4
         if mark_sentences and query_vector is not None:
-            for result in results[:mark_sentences]:
-                self._mark_best_sentence(result, rows[result.chunk_id].text, query, query_vector)
+            self.mark_best_sentences(results[:mark_sentences], rows, query, query_vector)
         return results
 
     def _passage(self, row: ChunkRow, scores: dict, query: Query) -> Passage:
@@ -272,22 +282,26 @@ class Searcher:
                 result.passages.append(self._passage(row, scores, query))
         return list(results.values())
 
-    def _mark_best_sentence(self, result: FileResult, text: str, query: Query,
+    def mark_best_sentences(self, results: list[FileResult], rows: dict[int, ChunkRow], query: Query,
                             query_vector: np.ndarray) -> None:
-        """Mark the passage sentence closest to the query, and centre the snippet on it."""
-        spans = sentence_spans(text)[:MAX_MARKED_SENTENCES]
-        if not spans or self.embedder is None:
-            return
-        best = 0
-        if len(spans) > 1:
-            vectors = self.embedder.encode_passages([text[s:e] for s, e in spans])
-            best = int(np.argmax(vectors @ query_vector))
-        start, end = spans[best]
-        window, offset = snippet_window(text, start)
-        result.snippet = _flatten(window)
-        result.highlights = [(s - offset, e - offset) for s, e in highlight_spans(text, query)
-                             if s >= offset and e <= offset + len(window)]
-        result.best_sentence = (start - offset, min(end, offset + len(window)) - offset)
+        """Mark each result's passage sentence closest to the query (one embedding batch for all),
+        and centre its snippet on that sentence."""
+        spans = {r.chunk_id: sentence_spans(rows[r.chunk_id].text)[:MAX_MARKED_SENTENCES] for r in results}
+        texts = [rows[i].text[s:e] for i, found in spans.items() if len(found) > 1 for s, e in found]
+        vectors = iter(self.embedder.encode_passages(texts)) if texts and self.embedder else iter(())
+        for result in results:
+            text, found = rows[result.chunk_id].text, spans[result.chunk_id]
+            if not found:
+                continue
+            best = 0
+            if len(found) > 1:
+                best = int(np.argmax([next(vectors) @ query_vector for _ in found]))
+            start, end = found[best]
+            window, offset = snippet_window(text, start)
+            result.snippet = _flatten(window)
+            result.highlights = [(s - offset, e - offset) for s, e in highlight_spans(text, query)
+                                 if s >= offset and e <= offset + len(window)]
+            result.best_sentence = (start - offset, min(end, offset + len(window)) - offset)
 
     def similarity(self, text: str, results: list[FileResult]) -> Similarity:
         """The query and each result's best passage: their cosine similarities, for the matrix view."""
