@@ -19,7 +19,7 @@ import sqlite_utils
 
 from indexer.query import has_cjk
 
-SCHEMA_VERSION = 2  # 2: trigram index for CJK text, fts5vocab tables
+SCHEMA_VERSION = 3  # 2: trigram index for CJK text, fts5vocab tables; 3: files.priority
 CATALOG_FILE = "catalog.sqlite"
 
 _SCHEMA = """
@@ -35,7 +35,8 @@ CREATE TABLE IF NOT EXISTS files (
     status TEXT NOT NULL CHECK (status IN ('indexed', 'skipped', 'error')),
     reason TEXT,
     n_chunks INTEGER NOT NULL DEFAULT 0,
-    indexed_at REAL NOT NULL
+    indexed_at REAL NOT NULL,
+    priority INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS files_hash ON files(hash);
 CREATE TABLE IF NOT EXISTS chunks (
@@ -53,6 +54,7 @@ CREATE TABLE IF NOT EXISTS chunks (
 );
 CREATE INDEX IF NOT EXISTS chunks_file ON chunks(file_id, ordinal);
 CREATE INDEX IF NOT EXISTS chunks_hash ON chunks(hash);
+CREATE INDEX IF NOT EXISTS chunks_pending ON chunks(file_id) WHERE embedding IS NULL;
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
     text, name, tokenize = 'unicode61 remove_diacritics 2'
 );
@@ -159,6 +161,9 @@ class Catalog:
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = ON")
             with self.transaction():
+                existing = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'files'").fetchone()
+                if existing and "priority" not in {c[1] for c in conn.execute("PRAGMA table_info(files)")}:
+                    conn.execute("ALTER TABLE files ADD COLUMN priority INTEGER NOT NULL DEFAULT 0")
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
                         conn.execute(statement)
@@ -274,6 +279,7 @@ class Catalog:
         status: str,
         reason: str | None,
         chunks: Sequence[NewChunk],
+        priority: int = 0,
     ) -> Change:
         """Store a file and exactly these chunks, keeping old chunk ids whose text is unchanged."""
         existing = self.file(path)
@@ -282,9 +288,9 @@ class Catalog:
         if existing:
             self.conn.execute(
                 "UPDATE files SET name=?, size=?, mtime_ns=?, hash=?, kind=?, status=?, reason=?, "
-                "n_chunks=?, indexed_at=? WHERE id=?",
+                "n_chunks=?, indexed_at=?, priority=max(priority, ?) WHERE id=?",
                 (name, size, mtime_ns, content_hash, kind, status, reason, len(chunks), time.time(),
-                 existing.id),
+                 priority, existing.id),
             )
             file_id = existing.id
             for chunk_id, chunk_hash, _ in self.old_chunks(file_id):
@@ -292,8 +298,9 @@ class Catalog:
         else:
             file_id = self.conn.execute(
                 "INSERT INTO files (path, name, size, mtime_ns, hash, kind, status, reason, n_chunks, "
-                "indexed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (path, name, size, mtime_ns, content_hash, kind, status, reason, len(chunks), time.time()),
+                "indexed_at, priority) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (path, name, size, mtime_ns, content_hash, kind, status, reason, len(chunks), time.time(),
+                 priority),
             ).lastrowid
         for chunk in chunks:
             kept = reusable.get(chunk.hash)
@@ -365,6 +372,29 @@ class Catalog:
             self.conn.execute(f"DELETE FROM chunks_fts WHERE rowid IN ({marks})", part)
             self.conn.execute(f"DELETE FROM chunks_trigram WHERE rowid IN ({marks})", part)
             self.conn.execute(f"DELETE FROM chunks WHERE id IN ({marks})", part)
+
+    def pending_chunks(self, limit: int) -> list[tuple[int, str, str]]:
+        """(id, hash, text) of chunks without an embedding, most wanted first: by file priority,
+        then newest file, then in file order."""
+        return self.conn.execute(
+            "SELECT c.id, c.hash, c.text FROM chunks c JOIN files f ON f.id = c.file_id "
+            "WHERE c.embedding IS NULL ORDER BY f.priority DESC, f.mtime_ns DESC, c.file_id, c.ordinal "
+            "LIMIT ?", (limit,),
+        ).fetchall()
+
+    def embedding_progress(self) -> tuple[int, int, int]:
+        """(embedded chunks, pending chunks, pending tokens)."""
+        embedded, pending, tokens = self.conn.execute(
+            "SELECT sum(embedding IS NOT NULL), sum(embedding IS NULL), "
+            "sum(CASE WHEN embedding IS NULL THEN n_tokens ELSE 0 END) FROM chunks"
+        ).fetchone()
+        return embedded or 0, pending or 0, tokens or 0
+
+    def prioritize(self, path: str, priority: int) -> bool:
+        """Raise a file's embedding priority (e.g. the user opened it); False if unknown."""
+        return self.conn.execute(
+            "UPDATE files SET priority = max(priority, ?) WHERE path = ?", (priority, path)
+        ).rowcount > 0
 
     def set_embeddings(self, ids: Sequence[int], vectors: np.ndarray) -> None:
         self.conn.executemany(

@@ -106,31 +106,48 @@ def cli(ctx: click.Context, data_dir: str | None, model: str | None) -> None:
     ctx.obj = App(resolve_data_dir(data_dir), model)
 
 
-def _index_roots(app: App, roots: list[str]) -> None:
+def _index_roots(app: App, roots: list[str], phase: str = "all") -> None:
+    from tqdm import tqdm
+
     from indexer.pipeline import Indexer
 
     embedder = app.embedder()
     progress = TqdmProgress()
     with app.data.writer_lock(), Indexer(app.data, app.config, embedder, progress) as indexer:
         try:
-            report = indexer.run(roots)
+            report = indexer.run(roots, phase="text")
         finally:
             progress.close()
+        if phase == "all":
+            pending = indexer.catalog.embedding_progress()[1]
+            bar = tqdm(total=pending, desc="Embedding", unit="chunk", file=sys.stderr, dynamic_ncols=True,
+                       disable=pending == 0)
+            try:
+                indexer.embed_pending(report, on_batch=lambda done, total: bar.update(done - bar.n))
+            finally:
+                bar.close()
+        report.chunks_pending = indexer.catalog.embedding_progress()[1]
     for path in report.vanished:
         say(f"Vanished while indexing (not indexed): {path}")
     say(f"{report.scanned} files: {report.indexed} indexed, {report.unchanged} unchanged, "
         f"{report.skipped} skipped, {report.errors} errors, {report.moved} moved, "
         f"{report.removed} removed; {report.chunks_embedded} chunks embedded, "
-        f"{report.chunks_reused} reused.")
+        f"{report.chunks_reused} reused, {report.chunks_pending} waiting to be embedded.")
     if report.errors:
         say("Run `findling status` to see the files in error and why.")
 
 
 @cli.command()
 @click.argument("paths", nargs=-1, type=click.Path(exists=True))
+@click.option("--phase", type=click.Choice(["text", "all"]), default="all", show_default=True,
+              help="'text' stops after the keyword phase (fast); 'all' also embeds.")
 @click.pass_obj
-def index(app: App, paths: tuple[str, ...]) -> None:
-    """Index PATHS (added to the configured roots), or every configured root."""
+def index(app: App, paths: tuple[str, ...], phase: str) -> None:
+    """Index PATHS (added to the configured roots), or every configured root.
+
+    Text and keyword search come first; embeddings fill in behind, most wanted files first.
+    An interrupted run resumes where it stopped.
+    """
     new_roots = [os.path.abspath(p) for p in paths]
     roots = new_roots or app.config.roots
     if not roots:
@@ -141,7 +158,7 @@ def index(app: App, paths: tuple[str, ...]) -> None:
         app.config.model = app.model_override
     ensure_private_dir(app.data.path)
     app.config.save(app.data.path)
-    _index_roots(app, roots)
+    _index_roots(app, roots, phase)
 
 
 def _searcher(app: App, mode: str | None, rerank: bool | None) -> tuple[Searcher, list[str]]:
@@ -221,8 +238,13 @@ def status(app: App, as_json: bool) -> None:
         catalog = app.data.open_catalog(readonly=True)
         try:
             counts = catalog.status_counts()
+            embedded, pending, _ = catalog.embedding_progress()
+            rate = float(catalog.meta_get("embed_chunks_per_s") or 0)
+            eta = round(pending / rate) if pending and rate else None
             info.update(indexed=counts["indexed"], skipped=counts["skipped"], errors=counts["error"],
-                        chunks=catalog.chunk_count(), model=catalog.meta_get("model"),
+                        chunks=catalog.chunk_count(), chunks_embedded=embedded, chunks_pending=pending,
+                        embedding_eta_s=eta if pending else 0,
+                        model=catalog.meta_get("model"),
                         error_files=[{"path": f.path, "reason": f.reason}
                                      for f in catalog.files_with_status("error")])
         finally:
@@ -237,7 +259,12 @@ def status(app: App, as_json: bool) -> None:
     click.echo(f"Roots:    {', '.join(info['roots']) or '(none)'}")
     click.echo(f"Model:    {info['model'] or '(none yet)'}")
     click.echo(f"Files:    {info['indexed']} indexed, {info['skipped']} skipped, {info['errors']} errors")
-    click.echo(f"Chunks:   {info['chunks']}")
+    click.echo(f"Chunks:   {info['chunks']} ({info.get('chunks_embedded', 0)} embedded, "
+               f"{info.get('chunks_pending', 0)} waiting)")
+    if info.get("chunks_pending"):
+        eta = info["embedding_eta_s"]
+        click.echo("Embedding: keyword search works now; meaning search fills in"
+                   + (f", about {eta // 60} min {eta % 60} s left" if eta else "") + ".")
     click.echo(f"Size:     catalog {info['catalog_bytes'] / 1e6:.1f} MB, "
                f"vector index {info['index_bytes'] / 1e6:.1f} MB")
     for error in info["error_files"]:

@@ -1,17 +1,20 @@
-"""Index files: scan → (read, hash, extract, chunk) in worker threads → embed in batches → commit.
+"""Index files in two phases: text first (keyword search works at once), embeddings behind.
 
-Each batch of files is committed in one SQLite transaction that holds every change to
-those files, so an interruption (kill -9 included) loses at most the batch in flight and
-never leaves a half-written file. The vector index follows the catalog and is saved at
-the end; if that never happens, the next open rebuilds it from the catalog.
+    text phase:  scan → read, hash, extract (worker processes) → chunk → commit (FTS5 + chunks)
+    embed phase: pending chunks (no embedding yet), most wanted first → embed → commit
+
+Each batch is one SQLite transaction holding every change to its files, so an interruption
+(kill -9 included) loses at most the batch in flight and never leaves a half-written file.
+The embedding phase's state is the catalog itself: a chunk without an embedding is pending,
+so a stopped phase resumes where it left off. The vector index follows the catalog and is
+saved at the end; if that never happens, the next open rebuilds it from the catalog.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
-from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -19,17 +22,32 @@ from typing import Protocol
 import numpy as np
 
 from indexer.catalog import Catalog, Change, NewChunk, from_blob
-from indexer.chunking import Chunk, chunk_units
 from indexer.config import Config
 from indexer.datadir import DataDir, ModelMismatch
-from indexer.extract import ExtractionError, extract
 from indexer.models import Embedder
-from indexer.scan import Excludes, Found, is_decodable, safe_path, scan
+from indexer.prepare import (
+    Extracted,
+    Prepared,
+    Unchanged,
+    Vanished,
+    chunk_extracted,
+    extracted_in_order,
+    prepare,
+)
+from indexer.recent import recently_used
+from indexer.scan import Excludes, Found, safe_path, scan
 from indexer.vectors import VectorIndex
 
 BATCH_CHUNKS = 256
 BATCH_FILES = 128
-LOOKAHEAD = 64
+
+# Embedding order: what people search for first.
+PRIORITY_OPENED = 4  # opened from the results
+PRIORITY_RECENTLY_USED = 3  # in the desktop's recently-used list
+PRIORITY_RECENTLY_MODIFIED = 2  # modified in the last RECENT_DAYS
+PRIORITY_SMALL = 1  # small documents before huge ones
+RECENT_DAYS = 30
+SMALL_BYTES = 256 * 1024
 
 
 class Progress(Protocol):
@@ -60,6 +78,7 @@ class Report:
     removed: int = 0
     chunks_embedded: int = 0
     chunks_reused: int = 0
+    chunks_pending: int = 0
     vanished: list[str] = field(default_factory=list)
 
     def count(self, status: str) -> None:
@@ -67,38 +86,12 @@ class Report:
         setattr(self, attribute, getattr(self, attribute) + 1)
 
 
-@dataclass(frozen=True)
-class Prepared:
-    """A file read and extracted, ready to embed and commit."""
-
-    found: Found
-    path: str
-    content_hash: str | None
-    kind: str | None
-    status: str
-    reason: str | None
-    chunks: list[Chunk]
-    name_only: bool
-
-
-@dataclass(frozen=True)
-class Unchanged:
-    found: Found
-    content_hash: str
-
-
-@dataclass(frozen=True)
-class Vanished:
-    path: str
-
-
-def file_hash(data: bytes) -> str:
-    return hashlib.blake2b(data, digest_size=20).hexdigest()
-
-
-def _name_chunk(name: str) -> list[Chunk]:
-    """A file with no text is still found by its name."""
-    return [Chunk(name, None, 0, len(name), max(1, len(name.split())))]
+def priority_of(found: Found, recent: set[str], now_ns: int) -> int:
+    if found.path in recent:
+        return PRIORITY_RECENTLY_USED
+    if now_ns - found.mtime_ns < RECENT_DAYS * 86400 * 1_000_000_000:
+        return PRIORITY_RECENTLY_MODIFIED
+    return PRIORITY_SMALL if found.size <= SMALL_BYTES else 0
 
 
 class Indexer:
@@ -141,11 +134,17 @@ class Indexer:
                 f"(or use another --data-dir)."
             )
 
-    def _ensure_model_recorded(self) -> None:
-        if self.catalog.meta_get("model") is None:
+    def _record_model(self, with_dim: bool) -> None:
+        """Record the model (its tokenizer cut the chunks); the dimension only once embedding
+        starts, since knowing it means loading the weights."""
+        missing_model = self.catalog.meta_get("model") is None
+        missing_dim = with_dim and self.catalog.meta_get("dim") is None
+        if missing_model or missing_dim:
+            dim = str(self.embedder.dim) if missing_dim else None
             with self.catalog.transaction():
                 self.catalog.meta_set("model", self.embedder.model_id)
-                self.catalog.meta_set("dim", str(self.embedder.dim))
+                if dim:
+                    self.catalog.meta_set("dim", dim)
 
     @property
     def vectors(self) -> VectorIndex | None:
@@ -175,8 +174,14 @@ class Indexer:
             self._vectors_dirty = False
 
     # -- indexing ------------------------------------------------------------------------------
-    def run(self, roots: Iterable[str]) -> Report:
-        """Bring the catalog in line with the files below `roots`."""
+    def run(self, roots: Iterable[str], phase: str = "all",
+            should_stop: Callable[[], bool] | None = None) -> Report:
+        """Bring the catalog in line with the files below `roots` (files or folders).
+
+        `phase="text"` stops after the keyword phase; "all" also embeds every pending chunk.
+        A path that no longer exists is removed; a vanished path given together with its new
+        path (a move) keeps its chunks and embeddings.
+        """
         self.check_model()
         roots = [os.path.abspath(r) for r in roots]
         excludes = Excludes(self.config.all_excludes())
@@ -200,89 +205,119 @@ class Indexer:
             if row.path not in seen
         }
         self.progress.start(len(work))
-        self._process(work, missing, report)
+        self._text_phase(work, missing, report)
         self._remove(list(missing), report)
+        if phase == "all":
+            self.embed_pending(report, should_stop)
+        report.chunks_pending = self.catalog.embedding_progress()[1]
         self.save_vectors()
         return report
 
-    def _process(self, work: list[Found], missing: dict[str, object], report: Report) -> None:
+    def _text_phase(self, work: list[Found], missing: dict[str, object], report: Report) -> None:
         missing_by_hash = {row.hash: path for path, row in missing.items() if row.hash}
-        batch: list[Prepared] = []
-        for found, result in self._prepared(work):
-            if isinstance(result, Vanished):
-                report.vanished.append(result.path)
-                self._remove([result.path], report, count=False)
-                self.progress.advance(result.path, 0)
+        known_hashes = frozenset(row.hash for row in self.catalog.files() if row.hash)
+        recent = recently_used() if work else set()
+        now_ns = time.time_ns()
+        batch: list[tuple[Prepared, int]] = []
+        for found, outcome in extracted_in_order(work, self.config.max_file_mb, known_hashes):
+            if isinstance(outcome, Vanished):
+                report.vanished.append(outcome.path)
+                self._remove([outcome.path], report, count=False)
+                self.progress.advance(outcome.path, 0)
                 continue
-            if isinstance(result, Unchanged):
-                key = safe_path(found.path)
-                row = self.catalog.file(key)
-                old_path = missing_by_hash.get(result.content_hash)
-                if row is None and old_path in missing:
-                    with self.catalog.transaction():
-                        self.catalog.move_file(old_path, key, Path(key).name, found.mtime_ns)
-                    del missing[old_path]
-                    report.moved += 1
-                    self.progress.advance(key, 0)
+            if isinstance(outcome, Unchanged):
+                if self._moved_or_touched(found, outcome, missing, missing_by_hash, report):
                     continue
-                if row is not None and row.hash == result.content_hash:
-                    with self.catalog.transaction():
-                        self.catalog.touch_file(row.id, found.mtime_ns)
-                    report.unchanged += 1
-                    self.progress.advance(key, 0)
+                outcome = prepare(found, self.config, self.embedder)  # hash matched nothing: index it
+                if isinstance(outcome, Vanished):
                     continue
-                result = prepare(found, self.config, self.embedder)  # hash matched nothing: index it
-                if isinstance(result, Vanished):
-                    continue
-            batch.append(result)
-            if sum(len(p.chunks) for p in batch) >= BATCH_CHUNKS or len(batch) >= BATCH_FILES:
-                self._commit(batch, report)
+            if isinstance(outcome, Extracted):
+                outcome = chunk_extracted(outcome, self.config, self.embedder)
+            batch.append((outcome, priority_of(found, recent, now_ns)))
+            if sum(len(p.chunks) for p, _ in batch) >= BATCH_CHUNKS or len(batch) >= BATCH_FILES:
+                self._commit_text(batch, report)
                 batch = []
         if batch:
-            self._commit(batch, report)
+            self._commit_text(batch, report)
 
-    def _prepared(self, work: list[Found]) -> Iterator[tuple[Found, Prepared | Unchanged | Vanished]]:
-        """Files prepared in worker threads, in order, with a bounded lookahead."""
-        known_hashes = {row.hash for row in self.catalog.files() if row.hash}
-        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="findling-extract") as pool:
-            pending: list[tuple[Found, Future]] = []
-            for found in work:
-                pending.append((found, pool.submit(prepare, found, self.config, self.embedder,
-                                                   known_hashes)))
-                if len(pending) >= LOOKAHEAD:
-                    head, future = pending.pop(0)
-                    yield head, future.result()
-            for head, future in pending:
-                yield head, future.result()
+    def _moved_or_touched(self, found: Found, outcome: Unchanged, missing: dict, missing_by_hash: dict,
+                          report: Report) -> bool:
+        """Handle content the catalog already has: a move, or an mtime-only change."""
+        key = safe_path(found.path)
+        row = self.catalog.file(key)
+        old_path = missing_by_hash.get(outcome.content_hash)
+        if row is None and old_path in missing:
+            with self.catalog.transaction():
+                self.catalog.move_file(old_path, key, Path(key).name, found.mtime_ns)
+            del missing[old_path]
+            report.moved += 1
+        elif row is not None and row.hash == outcome.content_hash:
+            with self.catalog.transaction():
+                self.catalog.touch_file(row.id, found.mtime_ns)
+            report.unchanged += 1
+        else:
+            return False
+        self.progress.advance(key, 0)
+        return True
 
-    def _commit(self, batch: list[Prepared], report: Report) -> None:
-        hashes = [c.hash for p in batch for c in p.chunks]
-        stored = self.catalog.embeddings_by_hash(hashes)
-        todo = sorted({c.hash: c.text for p in batch for c in p.chunks if c.hash not in stored}.items())
-        fresh: dict[str, np.ndarray] = {}
-        if todo:
-            self._ensure_model_recorded()
-            vectors = self.embedder.encode_passages([text for _, text in todo])
-            fresh = {h: v for (h, _), v in zip(todo, vectors)}
-        report.chunks_embedded += len(fresh)
-        report.chunks_reused += len(hashes) - sum(1 for h in hashes if h in fresh)
+    def _commit_text(self, batch: list[tuple[Prepared, int]], report: Report) -> None:
+        """Store files and chunks; a chunk whose text was embedded before keeps that embedding,
+        the others are left pending for the embedding phase."""
+        self._record_model(with_dim=False)
+        stored = self.catalog.embeddings_by_hash(c.hash for p, _ in batch for c in p.chunks)
         change = Change.empty()
         with self.catalog.transaction():
-            for item in batch:
+            for item, priority in batch:
                 new_chunks = [
                     NewChunk(i, c.text, c.page, c.char_start, c.char_end, c.n_tokens, c.hash,
-                             fresh[c.hash] if c.hash in fresh else from_blob(stored[c.hash]),
-                             is_name=item.name_only)
+                             from_blob(stored[c.hash]) if c.hash in stored else None, is_name=item.name_only)
                     for i, c in enumerate(item.chunks)
                 ]
+                report.chunks_reused += sum(1 for c in new_chunks if c.embedding is not None)
                 change.extend(self.catalog.put_file(
                     item.path, Path(item.path).name, item.found.size, item.found.mtime_ns,
-                    item.content_hash, item.kind, item.status, item.reason, new_chunks,
+                    item.content_hash, item.kind, item.status, item.reason, new_chunks, priority,
                 ))
         self._apply(change)
-        for item in batch:
+        for item, _ in batch:
             report.count(item.status)
             self.progress.advance(item.path, len(item.chunks))
+
+    def embed_pending(self, report: Report | None = None, should_stop: Callable[[], bool] | None = None,
+                      on_batch: Callable[[int, int], None] | None = None) -> int:
+        """Embed chunks that have no embedding yet, most wanted first, one transaction per batch.
+
+        `should_stop` is checked between batches; `on_batch(done, total)` reports progress.
+        Returns the number of chunks embedded.
+        """
+        total = self.catalog.embedding_progress()[1]
+        done = 0
+        while not (should_stop and should_stop()):
+            rows = self.catalog.pending_chunks(BATCH_CHUNKS)
+            if not rows:
+                break
+            self._record_model(with_dim=True)
+            texts = {chunk_hash: text for _, chunk_hash, text in rows}
+            started = time.perf_counter()
+            vectors = dict(zip(texts, self.embedder.encode_passages(list(texts.values()))))
+            ids = [chunk_id for chunk_id, _, _ in rows]
+            embedded = np.vstack([vectors[chunk_hash] for _, chunk_hash, _ in rows])
+            with self.catalog.transaction():
+                self.catalog.set_embeddings(ids, embedded)
+                rate = len(rows) / (time.perf_counter() - started)
+                self.catalog.meta_set("embed_chunks_per_s", f"{rate:.2f}")
+            self._apply(Change(ids, list(embedded), []))
+            done += len(rows)
+            if report is not None:
+                report.chunks_embedded += len(texts)
+            if on_batch:
+                on_batch(done, max(total, done))
+        return done
+
+    def prioritize(self, path: str) -> bool:
+        """Embed this file next (the user opened it from the results)."""
+        with self.catalog.transaction():
+            return self.catalog.prioritize(path, PRIORITY_OPENED)
 
     def _remove(self, paths: list[str], report: Report, count: bool = True) -> None:
         if not paths:
@@ -306,56 +341,3 @@ class Indexer:
         self._remove(paths, report)
         self.save_vectors()
         return report.removed
-
-
-def prepare(
-    found: Found,
-    config: Config,
-    embedder: Embedder,
-    known_hashes: set[str] | None = None,
-) -> Prepared | Unchanged | Vanished:
-    """Read, hash, extract and chunk one file. Never raises for bad input: the reason is recorded.
-
-    When `known_hashes` (content hashes already in the catalog) holds this file's hash,
-    extraction is skipped and the caller decides between an unchanged file and a move.
-    """
-    path = found.path
-    key = safe_path(path)
-    name = Path(key).name
-
-    def record(status: str, reason: str, kind: str | None = None, content_hash: str | None = None):
-        return Prepared(found, key, content_hash, kind, status, reason, _name_chunk(name), True)
-
-    if not is_decodable(path):
-        return record("error", "file name is not valid UTF-8; rename the file to index its contents")
-    if found.size > config.max_file_bytes:
-        return record("skipped", f"larger than the {config.max_file_mb:g} MB size cap")
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read()
-    except FileNotFoundError:
-        return Vanished(key)
-    except OSError as exc:
-        return record("error", f"cannot read file: {exc.strerror or exc}")
-    content_hash = file_hash(data)
-    if known_hashes is not None and content_hash in known_hashes:
-        return Unchanged(found, content_hash)
-    try:
-        extraction = extract(Path(path))
-    except ExtractionError as exc:
-        if not os.path.exists(path):
-            return Vanished(key)
-        return record("error", str(exc), content_hash=content_hash)
-    except Exception as exc:  # noqa: BLE001 - a parser bug must not stop the run
-        return record("error", f"unexpected error while reading: {type(exc).__name__}: {exc}",
-                      content_hash=content_hash)
-    if not extraction.units or not any(u.text.strip() for u in extraction.units):
-        return Prepared(found, key, content_hash, extraction.kind, "skipped",
-                        extraction.skip_reason or "no text", _name_chunk(name), True)
-    budget = max(16, min(config.chunk_tokens, embedder.info.max_seq_length - 16))
-    chunks = chunk_units(extraction.units, embedder.tokenizer, budget, config.chunk_overlap)
-    if not chunks:
-        return Prepared(found, key, content_hash, extraction.kind, "skipped", "no text",
-                        _name_chunk(name), True)
-    return Prepared(found, key, content_hash, extraction.kind, "indexed", None, chunks, False)
-

@@ -45,7 +45,7 @@ def snapshot(data_dir: Path) -> dict[str, dict]:
                 "status": row.status,
                 "reason": row.reason,
                 "chunks": [(t, p, s, e) for t, p, s, e, _ in chunks],
-                "embeddings": [np.frombuffer(b, dtype=np.float32) for *_, b in chunks],
+                "embeddings": [None if b is None else np.frombuffer(b, dtype=np.float32) for *_, b in chunks],
             }
         return files
     finally:

@@ -150,7 +150,7 @@ def test_file_vanishing_mid_read_is_not_indexed(
     tmp_path: Path, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     docs = make_docs(tmp_path)
-    import indexer.pipeline as pipeline
+    import indexer.prepare as pipeline
 
     real_extract = pipeline.extract
 
