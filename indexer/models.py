@@ -157,7 +157,7 @@ def locate(name: str, allow_download: bool = True) -> tuple[str, Path] | str:
     if cached := _cached_snapshot(name):
         return name, cached
     if not allow_download:
-        return "downloads are disabled"
+        return "it is not in the local model cache, and this step never downloads"
     if not hub_reachable():
         return "the model hub cannot be reached (offline?)"
     downloaded = _download(name)
