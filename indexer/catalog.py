@@ -233,9 +233,9 @@ class Catalog:
             rows = self.conn.execute(f"SELECT {_FILE_COLUMNS} FROM files ORDER BY path")
         else:
             prefix = under.rstrip("/") + "/"
-            rows = self.conn.execute(
-                f"SELECT {_FILE_COLUMNS} FROM files WHERE substr(path, 1, ?) = ? ORDER BY path",
-                (len(prefix), prefix),
+            rows = self.conn.execute(  # a range on the unique path index: every path below `under`
+                f"SELECT {_FILE_COLUMNS} FROM files WHERE path >= ? AND path < ? ORDER BY path",
+                (prefix, prefix[:-1] + chr(ord("/") + 1)),
             )
         return [_file_row(r) for r in rows]
 

@@ -392,6 +392,15 @@ def eval_command(ctx: click.Context, dataset: str, split: str, mode: str | None,
             click.echo(f"{key:>16}: {value}")
 
 
+def _register_commands() -> None:
+    from indexer.cli_watch import register as register_watch
+
+    register_watch(cli)
+
+
+_register_commands()
+
+
 def main() -> None:
     cli(prog_name="findling")
 

@@ -107,7 +107,8 @@ class Config:
     keyword_weight: float = 1.0
     # watching
     poll_roots: list[str] = field(default_factory=list)  # roots watched by polling (network drives)
-    battery_pause_below: int = 20  # percent; pause background indexing on battery below this
+    battery_pause_below: float = 20  # percent; pause background indexing on battery below this
+    poll_interval: float = 5.0  # seconds, for polled roots
 
     @property
     def max_file_bytes(self) -> int:

@@ -205,7 +205,9 @@ class Indexer:
             if row.path not in seen
         }
         self.progress.start(len(work))
-        self._text_phase(work, missing, report)
+        if not self._text_phase(work, missing, report, should_stop):
+            self.save_vectors()
+            return report  # stopped between two batches; a later run picks up the rest
         self._remove(list(missing), report)
         if phase == "all":
             self.embed_pending(report, should_stop)
@@ -213,7 +215,9 @@ class Indexer:
         self.save_vectors()
         return report
 
-    def _text_phase(self, work: list[Found], missing: dict[str, object], report: Report) -> None:
+    def _text_phase(self, work: list[Found], missing: dict[str, object], report: Report,
+                    should_stop: Callable[[], bool] | None = None) -> bool:
+        """Commit the text of `work` in batches; False when `should_stop` ended it early."""
         missing_by_hash = {row.hash: path for path, row in missing.items() if row.hash}
         known_hashes = frozenset(row.hash for row in self.catalog.files() if row.hash)
         recent = recently_used() if work else set()
@@ -237,8 +241,11 @@ class Indexer:
             if sum(len(p.chunks) for p, _ in batch) >= BATCH_CHUNKS or len(batch) >= BATCH_FILES:
                 self._commit_text(batch, report)
                 batch = []
+                if should_stop and should_stop():
+                    return False
         if batch:
             self._commit_text(batch, report)
+        return True
 
     def _moved_or_touched(self, found: Found, outcome: Unchanged, missing: dict, missing_by_hash: dict,
                           report: Report) -> bool:

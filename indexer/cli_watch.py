@@ -1,0 +1,147 @@
+"""`findling watch`, `pause` and `resume`: keep the index live while folders change.
+
+`register(cli)` adds the commands to the `findling` group. `watch` reconciles at start
+(with a progress bar), then prints one line per indexed, moved or removed file on stderr,
+and stops cleanly (vector file saved, lock released, exit 0) on Ctrl+C or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from typing import TYPE_CHECKING
+
+import click
+
+from indexer.config import ensure_private_dir
+from indexer.watch.power import lower_priority, request_pause, request_resume
+from indexer.watcher import DEFAULT_DEBOUNCE, Batch, PathChange, WatchStatus
+
+if TYPE_CHECKING:
+    from indexer.cli import App
+
+RECONCILE_LINES = 20  # a reconcile with more changes than this prints a summary only
+
+
+def register(cli: click.Group) -> None:
+    for command in (watch, pause, resume):
+        cli.add_command(command)
+
+
+def describe(change: PathChange) -> str:
+    """One line for a change, e.g. `moved    /a.txt -> /b.txt` or `error    /c.pdf: not a PDF`."""
+    if change.action == "removed":
+        return f"removed  {change.path}"
+    if change.action == "moved":
+        return f"moved    {change.old_path} -> {change.path}"
+    if change.status == "error":
+        return f"error    {change.path}: {change.reason}"
+    if change.status == "skipped":
+        return f"skipped  {change.path} ({change.reason})"
+    return f"{'indexed' if change.action == 'added' else 'updated':<8} {change.path}"
+
+
+def summary(batch: Batch) -> str:
+    r = batch.report
+    waiting = f" {r.chunks_pending} passages wait for embedding." if r.chunks_pending else ""
+    return (f"Reconciled {r.scanned} files in {batch.seconds:.1f} s: {r.indexed} indexed, {r.moved} moved, "
+            f"{r.removed} removed, {r.skipped} skipped, {r.errors} errors, {r.unchanged} unchanged.{waiting}")
+
+
+@click.command()
+@click.argument("paths", nargs=-1, type=click.Path(exists=True))
+@click.option("--threads", type=click.IntRange(min=0),
+              help="CPU threads for embedding (default: the config's `threads`; 0: the libraries decide).")
+@click.option("--debounce", type=click.FloatRange(min=0), default=DEFAULT_DEBOUNCE, show_default=True,
+              help="Seconds a file must stay unchanged before it is indexed.")
+@click.pass_obj
+def watch(app: App, paths: tuple[str, ...], threads: int | None, debounce: float) -> None:
+    """Watch PATHS (added to the roots), or every configured root, and keep the index in step with them."""
+    from indexer.cli import TqdmProgress, say
+    from indexer.watcher import Watcher
+
+    new_roots = [os.path.abspath(p) for p in paths]
+    roots = new_roots or app.config.roots
+    if not roots:
+        raise click.UsageError("Give a folder to watch, e.g. `findling watch ~/Documents`.")
+    app.config.roots += [r for r in new_roots if r not in app.config.roots]
+    if app.model_override and not app.data.exists():
+        app.config.model = app.model_override
+    ensure_private_dir(app.data.path)
+    app.config.save(app.data.path)
+    if threads is not None:
+        app.config.threads = threads
+    lower_priority()  # before the model loads, so every thread it starts inherits it
+
+    progress = TqdmProgress("Reconciling")
+
+    def on_batch(batch: Batch) -> None:
+        if batch.kind == "reconcile":
+            progress.close()
+            progress.bar = None
+            if len(batch.changes) <= RECONCILE_LINES:
+                for change in batch.changes:
+                    say(describe(change))
+            say(summary(batch))
+            return
+        for change in batch.changes:
+            say(describe(change))
+
+    paused: list[str | None] = [None]
+
+    def on_status(status: WatchStatus) -> None:
+        reason = status.pause_reason if status.state == "paused" else None
+        if reason != paused[0]:
+            progress.message(f"Paused: {reason}." if reason else "Resumed.")
+            paused[0] = reason
+
+    stop = threading.Event()
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set()) if main_thread else None
+    try:
+        watcher = Watcher(app.data, app.config, app.embedder(), roots, debounce=debounce,
+                          on_batch=on_batch, on_status=on_status, on_message=progress.message,
+                          reconcile_progress=progress)
+        crashed = False
+        try:
+            watcher.start()
+            say(f"Watching {', '.join(watcher.roots)}. Press Ctrl+C to stop.")
+            while not stop.wait(0.5):
+                if watcher.status().state == "stopped":  # the worker ended on an unexpected error
+                    crashed = True
+                    break
+        except KeyboardInterrupt:
+            pass
+        finally:
+            watcher.stop()
+            progress.close()
+        if crashed:
+            raise click.ClickException(watcher.status().last_error or "The watcher stopped.")
+        say("Stopped.")
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+
+
+@click.command()
+@click.pass_obj
+def pause(app: App) -> None:
+    """Pause background indexing; a running `findling watch` queues changes until `findling resume`."""
+    from indexer.cli import say
+
+    request_pause(app.data.path)
+    say("Paused. A running `findling watch` stops indexing within a second and queues changes; "
+        "one started later starts paused. Run `findling resume` to go on.")
+
+
+@click.command()
+@click.pass_obj
+def resume(app: App) -> None:
+    """Resume background indexing after `findling pause`."""
+    from indexer.cli import say
+
+    if request_resume(app.data.path):
+        say("Resumed.")
+    else:
+        say("Indexing was not paused.")

@@ -1,0 +1,510 @@
+"""Keep the index true to disk, live: watchdog observers feed one indexing worker.
+
+    observers, one per root ──▶ PendingPaths ──▶ worker ──▶ Indexer.run(the paths of a batch)
+    (native, or polling)        debounced,         └──────▶ Indexer.run(roots): the reconcile
+                                coalesced,                  at start, a rescan on overflow
+                                bounded
+
+The worker thread owns everything that writes: the data dir's writer lock and one
+`Indexer`, for the engine's whole life. Observers start before the reconcile scan, so
+changes made during the scan wait in the queue rather than being lost. Each batch is one
+`Indexer.run(paths)`, which reads the truth from disk: new or changed files are indexed,
+missing ones removed, and both ends of a move given together are recorded as a move (the
+chunks and embeddings stay). A run commits the text first (keyword search sees it at once),
+then embeds; the embedding yields to a stop, a pause or due live changes, and the worker
+finishes it in quiet moments. Runs save the vector file, so `findling search` in another
+process stays current and cheap; a stop or a pause takes effect between two commits, never
+inside one."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import psutil
+
+from indexer.catalog import Catalog, FileRow
+from indexer.config import Config
+from indexer.datadir import DataDir
+from indexer.models import Embedder
+from indexer.pipeline import Indexer, Progress, Report
+from indexer.scan import Excludes
+from indexer.watch.observers import Notice, RootWatch
+from indexer.watch.pending import Dirty, Pending, PendingPaths
+from indexer.watch.power import PauseGate, lower_priority, pause_flag, request_resume
+
+State = Literal["starting", "reconciling", "running", "paused", "idle", "stopped"]
+DEFAULT_DEBOUNCE = 0.5
+RETRY_DELAY = 60.0  # a batch that failed unexpectedly is tried again after this long
+# Paths per live batch. Kept under the pipeline's process-pool threshold (64 files): a pool
+# costs about 2 s to start on every run, far more than a live batch of small files takes.
+BATCH_PATHS = 48
+
+
+@dataclass(frozen=True)
+class WatchStatus:
+    """A snapshot of the engine, for a status line or a progress bar."""
+
+    state: State
+    queued: int  # paths waiting for a batch
+    done: int  # files done in the current batch (reconcile included)
+    total: int  # files to do in the current batch
+    current: str | None  # the file last done
+    last_error: str | None
+    pause_reason: str | None
+    queue_peak: int  # the most paths ever queued at once (bounded by `max_queue`)
+    roots: tuple[str, ...] = ()
+    polling: tuple[str, ...] = ()  # roots watched by polling
+
+
+@dataclass(frozen=True)
+class PathChange:
+    """What one batch did to one file in the catalog (unchanged files are not reported)."""
+
+    action: Literal["added", "updated", "moved", "removed"]
+    path: str
+    old_path: str | None = None  # for "moved"
+    status: str | None = None  # indexed / skipped / error (None for "removed")
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One finished run: the reconcile or rescan of whole roots, or a batch of live changes."""
+
+    kind: Literal["reconcile", "live"]
+    paths: tuple[str, ...]
+    report: Report
+    changes: list[PathChange] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+class _Stopping(Exception):
+    """Raised between two commits to leave a run when the engine stops."""
+
+
+class Watcher:
+    """The live indexer: watches `roots` and keeps the data dir's index in step with them.
+
+    `start()` takes the writer lock (IndexBusy if another process writes) and returns once
+    the worker holds it; everything else happens in the background. Callbacks run in the
+    worker thread: `on_status(WatchStatus)` on every state change and file done,
+    `on_batch(Batch)` after every run, `on_message(str)` for things to tell the user, and
+    `reconcile_progress` (the pipeline's Progress protocol, e.g. a tqdm bar) during the
+    reconcile and rescans.
+    """
+
+    def __init__(
+        self,
+        data_dir: DataDir,
+        config: Config,
+        embedder: Embedder,
+        roots: Iterable[str] | None = None,
+        *,
+        debounce: float = DEFAULT_DEBOUNCE,
+        max_delay: float = 10.0,
+        max_queue: int = 10_000,
+        batch_paths: int = BATCH_PATHS,
+        poll_interval: float = 5.0,
+        low_priority: bool = True,
+        battery: Callable[[], Any] = psutil.sensors_battery,
+        on_status: Callable[[WatchStatus], None] | None = None,
+        on_batch: Callable[[Batch], None] | None = None,
+        on_message: Callable[[str], None] | None = None,
+        reconcile_progress: Progress | None = None,
+    ) -> None:
+        self.data_dir = data_dir
+        self.config = config
+        self.embedder = embedder
+        self.roots = _outermost(os.path.abspath(os.path.expanduser(r)) for r in (roots or config.roots))
+        self.poll_roots = {os.path.abspath(os.path.expanduser(r)) for r in getattr(config, "poll_roots", [])}
+        self.batch_paths = batch_paths
+        self.poll_interval = poll_interval
+        self.low_priority = low_priority
+        self.on_status = on_status
+        self.on_batch = on_batch
+        self.on_message = on_message
+        self.reconcile_progress = reconcile_progress
+        self.excludes = Excludes(config.all_excludes())
+        self._pending = PendingPaths(debounce, max_delay, max_queue)
+        self._gate = PauseGate(pause_flag(data_dir.path), getattr(config, "battery_pause_below", 20), battery)
+        self._watches: list[RootWatch] = []
+        self._worker: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._stopping = threading.Event()
+        self._startup_error: BaseException | None = None
+        self._lock = threading.Lock()
+        self._state: State = "stopped"
+        self._pause_reason: str | None = None
+        self._done = self._total = 0
+        self._current: str | None = None
+        self._last_error: str | None = None
+        self._reconciling = False
+        self._embeddings_pending = False
+
+    # -- public API --------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start watching and indexing in the background. Raises IndexBusy or ModelMismatch at once."""
+        if self._worker is not None:
+            raise RuntimeError("This watcher was already started; make a new one.")
+        self._state = "starting"
+        self._worker = threading.Thread(target=self._main, name="findling-watcher", daemon=True)
+        self._worker.start()
+        self._ready.wait()
+        if self._startup_error is not None:
+            self._worker.join()
+            raise self._startup_error
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop between two commits, save the vector file and release the lock. Safe to call twice."""
+        self._stopping.set()
+        self._pending.wake()
+        if self._worker is not None and self._worker is not threading.current_thread():
+            self._worker.join(timeout)
+
+    def pause(self) -> None:
+        """Hold indexing (events keep queuing); takes effect after the file in hand."""
+        self._gate.manual = True
+        self._pending.wake()
+
+    def resume(self) -> None:
+        """Go on indexing. Also lifts a `findling pause`; a low battery still holds it."""
+        self._gate.manual = False
+        request_resume(self.data_dir.path)
+        self._gate.refresh()
+        self._pending.wake()
+
+    def status(self) -> WatchStatus:
+        with self._lock:
+            return WatchStatus(
+                self._state, len(self._pending), self._done, self._total, self._current, self._last_error,
+                self._pause_reason, self._pending.peak, tuple(self.roots),
+                tuple(w.root for w in self._watches if w.polling),
+            )
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until nothing is queued and the worker is idle (or stopped); whether that happened."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._state in ("idle", "stopped") and not self._pending.has_work():
+                return True
+            time.sleep(0.02)
+        return False
+
+    def __enter__(self) -> Watcher:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- the worker thread ------------------------------------------------------------------------
+    def _main(self) -> None:
+        try:
+            if self.low_priority:
+                lower_priority()
+            with self.data_dir.writer_lock():
+                tracker = _Tracker(self)
+                indexer = tracker.indexer = Indexer(self.data_dir, self.config, self.embedder, tracker)
+                try:
+                    indexer.check_model()
+                    self._ready.set()
+                    self._serve(indexer)
+                finally:
+                    for watch in self._watches:
+                        watch.stop()
+                    indexer.close()  # saves the vector file
+        except BaseException as exc:  # noqa: BLE001 - reported to start() or through the status
+            if not self._ready.is_set():
+                self._startup_error = exc
+            else:
+                self._error(f"The watcher stopped on an unexpected error: {type(exc).__name__}: {exc}")
+        finally:
+            self._set_state("stopped")
+            self._ready.set()
+
+    def _serve(self, indexer: Indexer) -> None:
+        self._set_state("reconciling")
+        present = self._start_watches()
+        while not self._stopping.is_set() and self._held():
+            pass  # started paused: the reconcile waits too (its events queue meanwhile)
+        if present and not self._stopping.is_set():
+            self._run(indexer, present, reconcile=True)
+        while not self._stopping.is_set():
+            if self._held():
+                continue
+            self._check_watches()
+            rescans = self._pending.take_rescans()
+            if rescans:
+                self._run(indexer, rescans, reconcile=True)
+                self._pending.finish()
+                continue
+            batch = self._pending.take(self.batch_paths)
+            if batch:
+                self._run_live(indexer, batch)
+                self._pending.finish()
+                continue
+            if self._embeddings_pending:
+                self._embed(indexer)
+                continue
+            self._set_state("idle")
+            due = self._pending.next_due()
+            self._pending.wait(1.0 if due is None else min(1.0, due - time.monotonic()))
+
+    def _start_watches(self) -> list[str]:
+        """Observers first (so nothing is missed during the reconcile); the roots that are watched."""
+        present = []
+        for root in self.roots:
+            watch = RootWatch(root, self._pending.add, self._excluded, poll=root in self.poll_roots,
+                              poll_interval=self.poll_interval)
+            try:
+                message = watch.start()
+            except OSError as exc:
+                self._error(f"Not watching {root}: {exc.strerror or exc}. "
+                            "Its files stay in the index as they are.")
+                continue
+            if message:
+                self._error(message)
+            self._watches.append(watch)
+            present.append(root)
+        return present
+
+    def _check_watches(self) -> None:
+        """Act on what the observers noticed: refusals (now polling), lost events, a vanished root."""
+        for watch in list(self._watches):
+            try:
+                notice = watch.check()
+            except OSError as exc:
+                notice = Notice(f"Stopped watching {watch.root}: {exc.strerror or exc}.", is_error=True)
+                self._watches.remove(watch)
+            if notice is None:
+                continue
+            if notice.is_error:
+                self._error(notice.text)
+            else:
+                self._say(notice.text)
+            if notice.rescan:
+                self._pending.request_rescan(watch.root)
+
+    def _excluded(self, path: str, is_dir: bool) -> bool:
+        return self.excludes.excluded_anywhere(self.roots, path, is_dir)
+
+    def _held(self) -> bool:
+        """While paused: wait (about a second at a time) and say True; False when free to work."""
+        reason = self._gate.reason()
+        if reason is None:
+            return False
+        self._set_state("paused", reason)
+        self._pending.wait(1.0)
+        return True
+
+    def _yield_now(self) -> bool:
+        """Whether embedding should stop for now: stopping, paused, or live changes are due."""
+        return self._stopping.is_set() or self._gate.reason() is not None or self._pending.due_now()
+
+    def _embed(self, indexer: Indexer) -> None:
+        """Embed the chunks still waiting for it, between live batches, until done or told to yield."""
+        self._set_state("running", total=0)
+        try:
+            indexer.embed_pending(should_stop=self._yield_now, on_batch=self._embedded)
+            indexer.save_vectors()
+            self._embeddings_pending = indexer.catalog.embedding_progress()[1] > 0
+        except Exception as exc:  # noqa: BLE001 - the next run embeds what is left
+            self._error(f"Embedding failed ({type(exc).__name__}: {exc}); retried with the next change.")
+            self._embeddings_pending = False
+
+    def _embedded(self, done: int, total: int) -> None:
+        with self._lock:
+            self._done, self._total, self._current = done, total, None
+        self._emit()
+
+    def _hold(self, indexer: Indexer) -> None:
+        """Called between two commits of a run: wait out a pause there, and leave the run on stop."""
+        if self._stopping.is_set():
+            raise _Stopping
+        reason = self._gate.reason()
+        if reason is None:
+            return
+        indexer.save_vectors()  # readers stay current while the run waits
+        state = self._state
+        while reason is not None and not self._stopping.is_set():
+            self._set_state("paused", reason)
+            self._pending.wait(1.0)
+            reason = self._gate.reason()
+        if self._stopping.is_set():
+            raise _Stopping
+        self._set_state(state)
+
+    # -- runs --------------------------------------------------------------------------------------
+    def _run_live(self, indexer: Indexer, batch: dict[str, Pending]) -> None:
+        paths = self._run_paths(indexer.catalog, batch)
+        failed = self._run(indexer, paths, reconcile=False, folders=[p for p, e in batch.items() if e.is_dir])
+        if failed:
+            for path, entry in batch.items():
+                self._pending.add(entry.root, [Dirty(path, entry.is_dir)], delay=RETRY_DELAY)
+
+    def _run(self, indexer: Indexer, paths: Sequence[str], reconcile: bool,
+             folders: Sequence[str] | None = None) -> bool:
+        """One `Indexer.run`, reported; whether it failed unexpectedly."""
+        folders = list(paths) if reconcile else list(folders or ())
+        self._set_state("reconciling" if reconcile else "running", total=0)
+        self._reconciling = reconcile
+        started = time.monotonic()
+        before = _rows(indexer.catalog, paths, folders)
+        try:
+            report = indexer.run(paths, should_stop=self._yield_now)
+        except _Stopping:
+            return False
+        except Exception as exc:  # noqa: BLE001 - one bad batch must not end the watcher
+            self._error(f"Indexing failed ({type(exc).__name__}: {exc}); "
+                        f"trying again in {RETRY_DELAY:.0f} s.")
+            return True
+        finally:
+            self._reconciling = False
+        self._embeddings_pending = report.chunks_pending > 0
+        changes = _changes(before, _rows(indexer.catalog, paths, folders))
+        if self.on_batch:
+            self.on_batch(Batch("reconcile" if reconcile else "live", tuple(paths), report, changes,
+                                time.monotonic() - started))
+        return False
+
+    def _run_paths(self, catalog: Catalog, batch: dict[str, Pending]) -> list[str]:
+        """The paths to hand to `Indexer.run`: folders cover what is below them.
+
+        `run` applies the excludes relative to the paths it is given; a folder whose contents
+        would be judged differently relative to its root is given as its files instead.
+        """
+        paths: list[str] = []
+        for path, entry in batch.items():
+            if any(parent in batch for parent in _parents(path, entry.root)):
+                continue
+            root = entry.root
+            if entry.is_dir and os.path.isdir(path) and not _same_excludes_below(root, path, self.excludes):
+                paths += _walk(root, path, self.excludes) + [r.path for r in catalog.files(under=path)]
+            else:
+                paths.append(path)
+        return list(dict.fromkeys(paths))
+
+    # -- state -------------------------------------------------------------------------------------
+    def _set_state(self, state: State, pause_reason: str | None = None, total: int | None = None) -> None:
+        with self._lock:
+            changed = (state, pause_reason) != (self._state, self._pause_reason) or total is not None
+            self._state, self._pause_reason = state, pause_reason
+            if total is not None:
+                self._done, self._total, self._current = 0, total, None
+        if changed:
+            self._emit()
+
+    def _advance(self, path: str) -> None:
+        with self._lock:
+            self._done += 1
+            self._current = path
+        self._emit()
+
+    def _start_batch(self, total: int) -> None:
+        with self._lock:
+            self._done, self._total = 0, total
+        self._emit()
+
+    def _emit(self) -> None:
+        if self.on_status:
+            self.on_status(self.status())
+
+    def _error(self, message: str) -> None:
+        with self._lock:
+            self._last_error = message
+        self._say(message)
+
+    def _say(self, message: str) -> None:
+        if self.on_message:
+            self.on_message(message)
+
+
+class _Tracker:
+    """The pipeline's progress, turned into status updates, pause points and stop points."""
+
+    def __init__(self, watcher: Watcher) -> None:
+        self.watcher = watcher
+        self.indexer: Indexer | None = None
+
+    def start(self, total: int) -> None:
+        self.watcher._start_batch(total)
+        if self.watcher._reconciling and self.watcher.reconcile_progress:
+            self.watcher.reconcile_progress.start(total)
+
+    def advance(self, path: str, chunks: int) -> None:
+        watcher = self.watcher
+        watcher._advance(path)
+        if watcher._reconciling and watcher.reconcile_progress:
+            watcher.reconcile_progress.advance(path, chunks)
+        if self.indexer is not None:
+            watcher._hold(self.indexer)
+
+    def message(self, text: str) -> None:
+        self.watcher._say(text)
+
+
+def _outermost(roots: Iterable[str]) -> list[str]:
+    """The roots without duplicates and without roots inside other roots (their watch covers them)."""
+    unique = list(dict.fromkeys(roots))
+    return [r for r in unique if not any(r != o and r.startswith(o.rstrip(os.sep) + os.sep) for o in unique)]
+
+
+def _parents(path: str, root: str) -> Iterable[str]:
+    parent = os.path.dirname(path)
+    while len(parent) > len(root) and parent != path:
+        yield parent
+        path, parent = parent, os.path.dirname(parent)
+
+
+def _same_excludes_below(root: str, folder: str, excludes: Excludes) -> bool:
+    """Whether the exclude rules judge everything below `folder` alike relative to it and to `root`."""
+    for dirpath, dirnames, filenames in os.walk(folder):
+        for names, is_dir in ((dirnames, True), (filenames, False)):
+            for name in names:
+                path = os.path.join(dirpath, name)
+                if excludes.excluded(root, path, is_dir) != excludes.excluded(folder, path, is_dir):
+                    return False
+        dirnames[:] = [d for d in dirnames if not excludes.excluded(root, os.path.join(dirpath, d), True)]
+    return True
+
+
+def _walk(root: str, folder: str, excludes: Excludes) -> list[str]:
+    """The files below `folder`, with the exclude rules applied relative to `root`."""
+    files = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = [d for d in dirnames if not excludes.excluded(root, os.path.join(dirpath, d), True)]
+        files += [path for path in (os.path.join(dirpath, n) for n in filenames)
+                  if not excludes.excluded(root, path)]
+    return files
+
+
+def _rows(catalog: Catalog, paths: Iterable[str], folders: Iterable[str]) -> dict[int, FileRow]:
+    """The catalog rows at `paths` and below `folders`, by file id (ids survive moves)."""
+    rows: dict[int, FileRow] = {}
+    for path in paths:
+        row = catalog.file(path)
+        if row:
+            rows[row.id] = row
+    for folder in folders:
+        rows.update((row.id, row) for row in catalog.files(under=folder))
+    return rows
+
+
+def _changes(before: dict[int, FileRow], after: dict[int, FileRow]) -> list[PathChange]:
+    changes = []
+    for file_id, new in after.items():
+        old = before.get(file_id)
+        if old is None:
+            changes.append(PathChange("added", new.path, None, new.status, new.reason))
+        elif old.path != new.path:
+            changes.append(PathChange("moved", new.path, old.path, new.status, new.reason))
+        elif (old.hash, old.size, old.status, old.reason) != (new.hash, new.size, new.status, new.reason):
+            changes.append(PathChange("updated", new.path, None, new.status, new.reason))
+    changes += [PathChange("removed", old.path) for file_id, old in before.items() if file_id not in after]
+    return sorted(changes, key=lambda c: c.path)
+
