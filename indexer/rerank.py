@@ -15,7 +15,9 @@ from indexer.models import locate
 
 
 class Reranker:
-    def __init__(self, model_id: str, path: Path, batch_size: int = 16, max_length: int = 512) -> None:
+    def __init__(self, model_id: str, path: Path, batch_size: int = 16, max_length: int = 320) -> None:
+        """`max_length` covers a query and one chunk (256 tokens by default); the cost of a pair
+        grows with it, so it is not the model's 512."""
         self.model_id = model_id
         self.path = path
         self.batch_size = batch_size
