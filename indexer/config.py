@@ -97,6 +97,7 @@ class Config:
     chunk_tokens: int = 256
     chunk_overlap: int = 32
     max_file_mb: float = 100.0
+    backend: str = "auto"  # auto | onnx | torch
     embed_batch_size: int = 32
     threads: int = 0  # 0: let the libraries decide
     # search

@@ -69,7 +69,9 @@ class Similarity:
 
 def highlight_spans(text: str, query: Query) -> list[tuple[int, int]]:
     """Where the query's words (prefix match, any case) and CJK runs occur in `text`."""
-    patterns = [re.escape(t) + r"\w*" for t in fts_terms(query.text) if not has_cjk(t) and len(t) > 1]
+    # Words of 3+ letters also match as a prefix ("invoice" → "invoices"); shorter ones only whole.
+    patterns = [re.escape(t) + (r"\w*" if len(t) >= 3 else r"(?!\w)")
+                for t in fts_terms(query.text) if not has_cjk(t) and len(t) > 1]
     patterns += [re.escape(run) for run in cjk_runs(query.text)]
     if not patterns:
         return []

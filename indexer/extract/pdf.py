@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pypdfium2 as pdfium
@@ -15,6 +16,9 @@ _LOAD_ERRORS = {
     pdfium_c.FPDF_ERR_SUCCESS: "PDF has no pages",  # pypdfium2 refuses page-less documents
 }
 NO_TEXT_LAYER = "PDF has no text layer (scanned?)"
+
+# PDFium is not thread-safe: every use of it in one process (extraction, previews) holds this.
+PDFIUM_LOCK = threading.RLock()
 
 
 def _load_error(exc: pdfium.PdfiumError) -> ExtractionError:
@@ -42,7 +46,7 @@ def _page_units(pdf: pdfium.PdfDocument) -> list[TextUnit]:
 
 def extract_pdf(path: Path) -> Extraction:
     """Extract a PDF's text layer, one unit per physical page that has text."""
-    with path.open("rb") as fh:  # opened here so OS errors surface as OSError
+    with path.open("rb") as fh, PDFIUM_LOCK:  # opened here so OS errors surface as OSError
         try:
             pdf = pdfium.PdfDocument(fh)
         except pdfium.PdfiumError as exc:

@@ -1,0 +1,1 @@
+"""Findling's desktop app (PySide6): search window, previews, live index status, similarity matrices."""

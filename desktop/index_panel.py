@@ -1,0 +1,233 @@
+"""The index panel: watched folders, excludes, live progress with pause and resume, and failed files."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QListWidget,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QSizePolicy,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.engine import Engine, IndexProgress, IndexStats
+from indexer.config import DEFAULT_EXCLUDES, Config
+
+STATE_TEXT = {
+    "off": "No folders to index yet.",
+    "starting": "Starting…",
+    "reconciling": "Scanning and indexing",
+    "running": "Indexing",
+    "paused": "Paused",
+    "idle": "Up to date; watching for changes.",
+    "stopped": "Stopped.",
+    "busy": "Another Findling process is indexing this index.",
+}
+
+
+def format_eta(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    if seconds < 60:
+        return f"about {max(1, round(seconds))} s left"
+    if seconds < 3600:
+        return f"about {round(seconds / 60)} min left"
+    return f"about {seconds / 3600:.1f} h left"
+
+
+def progress_text(progress: IndexProgress) -> str:
+    """One line for the status bar and the panel, e.g. `Scanning and indexing: 120 / 2,000 files`."""
+    text = STATE_TEXT.get(progress.state, progress.state)
+    if progress.state == "paused" and progress.pause_reason:
+        text = f"Paused: {progress.pause_reason}"
+    if progress.embedding_behind:
+        return "Embedding passages behind the text (keyword search already works)…"
+    if progress.working and progress.total:
+        if progress.unit == "passages":
+            text = "Embedding passages (keyword search already works)"
+        text += f": {progress.done:,} / {progress.total:,} {progress.unit}"
+        eta = format_eta(progress.eta_seconds)
+        if eta:
+            text += f" · {eta}"
+    elif progress.working and progress.current:
+        text += f": {progress.current}"
+    return text
+
+
+class IndexPanel(QWidget):
+    """Drives the engine's roots, excludes and pause; shows what the engine reports."""
+
+    folderChosen = Signal(str)
+
+    def __init__(self, engine: Engine, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.engine = engine
+        self.paused = False
+
+        self.roots = QListWidget()
+        self.roots.setMaximumHeight(110)
+        self.add_button = QPushButton("Add folder…")
+        self.remove_button = QPushButton("Remove")
+        self.remove_button.setToolTip("Stop indexing the selected folder and remove its files from the index")
+        self.add_button.clicked.connect(self.choose_folder)
+        self.remove_button.clicked.connect(self.remove_selected)
+        folder_buttons = QVBoxLayout()
+        folder_buttons.addWidget(self.add_button)
+        folder_buttons.addWidget(self.remove_button)
+        folder_buttons.addStretch(1)
+        folders_row = QHBoxLayout()
+        folders_row.addWidget(self.roots, 1)
+        folders_row.addLayout(folder_buttons)
+        folders = QGroupBox("Watched folders")
+        folders.setLayout(folders_row)
+
+        self.state = QLabel(STATE_TEXT["off"])
+        self.state.setWordWrap(True)
+        self.bar = QProgressBar()
+        self.bar.setTextVisible(True)
+        self.current = QLabel()
+        self.current.setStyleSheet("color:gray")
+        self.current.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.current.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.pause_button = QPushButton("Pause")
+        self.pause_button.clicked.connect(self.toggle_pause)
+        self.stats = QLabel()
+        state_row = QHBoxLayout()
+        state_row.addWidget(self.state, 1)
+        state_row.addWidget(self.pause_button)
+        progress_box = QVBoxLayout()
+        progress_box.addLayout(state_row)
+        progress_box.addWidget(self.bar)
+        progress_box.addWidget(self.current)
+        progress_box.addWidget(self.stats)
+        progress = QGroupBox("Progress")
+        progress.setLayout(progress_box)
+
+        self.failed = QTreeWidget()
+        self.failed.setHeaderLabels(["File", "Reason"])
+        self.failed.setRootIsDecorated(False)
+        self.failed.setUniformRowHeights(True)
+        self.failed.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
+        self.failed.header().setStretchLastSection(True)
+        self.failed.setColumnWidth(0, 260)
+        failed_box = QVBoxLayout()
+        failed_box.addWidget(self.failed)
+        self.failed_group = QGroupBox("Files that could not be indexed")
+        self.failed_group.setLayout(failed_box)
+
+        self.excludes = QPlainTextEdit()
+        self.excludes.setPlaceholderText("One gitignore-style pattern a line, e.g. *.log or build/")
+        self.excludes.setMaximumHeight(70)
+        self.apply_excludes = QPushButton("Apply")
+        self.apply_excludes.clicked.connect(self.save_excludes)
+        defaults = QLabel(f"Always excluded ({len(DEFAULT_EXCLUDES)} patterns): "
+                          + "  ".join(DEFAULT_EXCLUDES))
+        defaults.setWordWrap(True)
+        defaults.setStyleSheet("color:gray; font-size:11px")
+        defaults.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        excludes_row = QHBoxLayout()
+        excludes_row.addWidget(self.excludes, 1)
+        excludes_row.addWidget(self.apply_excludes, 0, Qt.AlignmentFlag.AlignTop)
+        excludes_box = QVBoxLayout()
+        excludes_box.addLayout(excludes_row)
+        excludes_box.addWidget(defaults)
+        excludes = QGroupBox("Excludes")
+        excludes.setLayout(excludes_box)
+
+        self.notice = QLabel()
+        self.notice.setWordWrap(True)
+        self.notice.hide()
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 8, 8, 8)
+        layout.addWidget(folders)
+        layout.addWidget(progress)
+        layout.addWidget(self.notice)
+        layout.addWidget(self.failed_group, 1)
+        layout.addWidget(excludes)
+
+        engine.progress.connect(self.show_progress)
+        engine.statsChanged.connect(self.show_stats)
+        engine.configChanged.connect(self.show_config)
+        self.show_config(engine.config)
+        self.show_progress(engine.last_progress)
+
+    # -- actions -------------------------------------------------------------------------------------
+    def choose_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Choose a folder to index")
+        if folder:
+            self.add_folder(folder)
+
+    def add_folder(self, folder: str) -> None:
+        self.folderChosen.emit(folder)
+        self.engine.add_root(folder)
+
+    def remove_selected(self) -> None:
+        item = self.roots.currentItem()
+        if item is not None:
+            self.engine.remove_root(item.text())
+
+    def toggle_pause(self) -> None:
+        if self.paused:
+            self.engine.resume()
+        else:
+            self.engine.pause()
+        self.paused = not self.paused
+        self.pause_button.setText("Resume" if self.paused else "Pause")
+
+    def save_excludes(self) -> None:
+        patterns = [line.strip() for line in self.excludes.toPlainText().splitlines() if line.strip()]
+        self.engine.set_excludes(patterns)
+
+    def show_notice(self, text: str, is_error: bool) -> None:
+        self.notice.setText(text)
+        self.notice.setStyleSheet(f"color:{'#b00020' if is_error else '#1f4e99'}")
+        self.notice.setVisible(bool(text))
+
+    # -- engine → panel ------------------------------------------------------------------------------
+    def show_config(self, config: Config) -> None:
+        self.roots.clear()
+        self.roots.addItems(config.roots)
+        if not self.excludes.hasFocus():
+            self.excludes.setPlainText("\n".join(config.excludes))
+        self.remove_button.setEnabled(bool(config.roots))
+
+    def show_progress(self, progress: IndexProgress) -> None:
+        self.state.setText(progress_text(progress))
+        if progress.working and progress.total and not progress.embedding_behind:
+            self.bar.setRange(0, progress.total)
+            self.bar.setValue(progress.done)
+        elif progress.working:
+            self.bar.setRange(0, 0)  # busy, total unknown yet
+        else:
+            self.bar.setRange(0, 1)
+            self.bar.setValue(1 if progress.state == "idle" else 0)
+        current = progress.current if progress.working and progress.current else ""
+        self.current.setText(self.current.fontMetrics().elidedText(
+            current, Qt.TextElideMode.ElideMiddle, max(200, self.current.width())))
+        self.current.setToolTip(current)
+        self.pause_button.setEnabled(progress.state not in ("off", "stopped", "busy"))
+        if progress.state == "paused" and not self.paused:
+            self.pause_button.setText("Resume")
+            self.paused = True
+
+    def show_stats(self, stats: IndexStats) -> None:
+        self.stats.setText(f"{stats.indexed:,} files indexed · {stats.skipped:,} skipped · "
+                           f"{stats.errors:,} could not be read · {stats.chunks:,} passages")
+        self.failed.clear()
+        for path, reason in stats.failed:
+            item = QTreeWidgetItem([path, reason])
+            item.setToolTip(0, path)
+            item.setToolTip(1, reason)
+            self.failed.addTopLevelItem(item)
+        self.failed_group.setTitle(f"Files that could not be indexed ({len(stats.failed)})")

@@ -1,0 +1,370 @@
+"""The main window: a search field over the results, with Preview, Similarity and Index tabs beside them.
+
+Keyboard first: typing searches (debounced), Enter searches at once or opens the selected
+result, arrows move through the results, Ctrl+Enter reveals the file in its folder,
+Ctrl+C copies its path and Esc clears the search.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QEvent, QItemSelectionModel, QObject, Qt, QTimer, Signal
+from PySide6.QtGui import QKeyEvent, QKeySequence, QPaintEvent, QShortcut
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListView,
+    QMainWindow,
+    QProgressBar,
+    QSplitter,
+    QStackedWidget,
+    QTabWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop import actions
+from desktop.engine import Engine, IndexProgress, SearchOutcome
+from desktop.heatmap import SimilarityView
+from desktop.index_panel import IndexPanel, progress_text
+from desktop.preview import PreviewPane
+from desktop.results import ResultDelegate, ResultsModel
+from desktop.settings import SettingsDialog
+from desktop.welcome import WelcomePage
+
+DEBOUNCE_MS = 250
+NAVIGATION_KEYS = (Qt.Key.Key_Down, Qt.Key.Key_Up, Qt.Key.Key_PageDown, Qt.Key.Key_PageUp)
+ENTER_KEYS = (Qt.Key.Key_Return, Qt.Key.Key_Enter)
+
+
+class MainWindow(QMainWindow):
+    firstPainted = Signal()
+    resultsShown = Signal(object)  # SearchOutcome, once shown
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__()
+        self.engine = engine
+        self.generation = -1  # the engine generation of the newest search asked for
+        self.shown: SearchOutcome | None = None
+        self._painted = False
+        self.model_state = "loading"  # as last reported by the engine
+        self.setWindowTitle("Findling")
+        self.resize(1240, 780)
+
+        # header: search field, model status, settings
+        self.search_field = QLineEdit()
+        self.search_field.setPlaceholderText("Search your files by meaning…  (Enter: open · Ctrl+Enter: "
+                                             "show in folder · Ctrl+C: copy path · Esc: clear)")
+        self.search_field.setClearButtonEnabled(True)
+        self.search_field.setMinimumHeight(36)
+        font = self.search_field.font()
+        font.setPointSizeF(font.pointSizeF() * 1.25)
+        self.search_field.setFont(font)
+        self.model_status = QLabel("Loading the model…")
+        self.model_status.setStyleSheet("color:gray")
+        self.settings_button = QToolButton()
+        self.settings_button.setText("Settings")
+        self.settings_button.clicked.connect(self.open_settings)
+        header = QHBoxLayout()
+        header.addWidget(self.search_field, 1)
+        header.addWidget(self.model_status)
+        header.addWidget(self.settings_button)
+        self.banner = QLabel()
+        self.banner.setWordWrap(True)
+        self.banner.setStyleSheet("background:#fff3e0; color:#6d3a00; padding:8px 12px")
+        self.banner.hide()
+
+        # results
+        self.results_model = ResultsModel(self)
+        self.results_model.weights = (engine.config.dense_weight, engine.config.keyword_weight)
+        self.results_view = QListView()
+        self.results_view.setModel(self.results_model)
+        self.results_view.setItemDelegate(ResultDelegate(self.results_view))
+        self.results_view.setResizeMode(QListView.ResizeMode.Adjust)
+        self.results_view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.results_view.setVerticalScrollMode(QListView.ScrollMode.ScrollPerPixel)
+        self.results_view.setUniformItemSizes(True)
+        self.results_view.activated.connect(lambda index: self.open_current())
+        self.results_view.selectionModel().currentChanged.connect(self._current_changed)
+        self.results_message = QLabel()
+        self.results_message.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.results_message.setWordWrap(True)
+        self.results_message.setStyleSheet("color:palette(mid); font-size:15px; padding:24px")
+        self.results_stack = QStackedWidget()
+        self.results_stack.addWidget(self.results_message)
+        self.results_stack.addWidget(self.results_view)
+        self.count = QLabel()
+        self.count.setStyleSheet("color:gray")
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.addWidget(self.results_stack, 1)
+        left_layout.addWidget(self.count)
+
+        # tabs
+        self.preview = PreviewPane()
+        self.similarity = SimilarityView()
+        self.index_panel = IndexPanel(engine)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.preview, "Preview")
+        self.tabs.addTab(self.similarity, "Similarity")
+        self.tabs.addTab(self.index_panel, "Index")
+        splitter = QSplitter()
+        splitter.addWidget(left)
+        splitter.addWidget(self.tabs)
+        splitter.setStretchFactor(0, 5)
+        splitter.setStretchFactor(1, 6)
+        splitter.setSizes([520, 700])
+
+        search_page = QWidget()
+        page_layout = QVBoxLayout(search_page)
+        page_layout.setContentsMargins(10, 10, 10, 4)
+        page_layout.addLayout(header)
+        page_layout.addWidget(splitter, 1)
+        self.welcome = WelcomePage()
+        self.welcome.startRequested.connect(self.start_indexing)
+        self.pages = QStackedWidget()
+        self.pages.addWidget(self.welcome)
+        self.pages.addWidget(search_page)
+        self.search_page = search_page
+        central = QWidget()
+        central_layout = QVBoxLayout(central)
+        central_layout.setContentsMargins(0, 0, 0, 0)
+        central_layout.setSpacing(0)
+        central_layout.addWidget(self.banner)
+        central_layout.addWidget(self.pages, 1)
+        self.setCentralWidget(central)
+        self.pages.setCurrentWidget(self.search_page if engine.config.roots else self.welcome)
+
+        # status bar: indexing at a glance
+        self.index_status = QLabel()
+        self.index_bar = QProgressBar()
+        self.index_bar.setMaximumWidth(160)
+        self.index_bar.setMaximumHeight(14)
+        self.index_bar.setTextVisible(False)
+        self.statusBar().addPermanentWidget(self.index_status)
+        self.statusBar().addPermanentWidget(self.index_bar)
+
+        self.debounce = QTimer(self)
+        self.debounce.setSingleShot(True)
+        self.debounce.setInterval(DEBOUNCE_MS)
+        self.debounce.timeout.connect(self.run_search)
+        self.search_field.textChanged.connect(self._text_changed)
+        self.search_field.installEventFilter(self)
+        self.results_view.installEventFilter(self)
+        QShortcut(QKeySequence("Ctrl+L"), self, self.focus_search)
+        QShortcut(QKeySequence("Ctrl+,"), self, self.open_settings)
+
+        engine.searchFinished.connect(self.show_outcome)
+        engine.similarityReady.connect(self.show_similarity)
+        engine.resultsRefined.connect(self.show_refined)
+        engine.modelStatus.connect(self.show_model_status)
+        engine.progress.connect(self.show_progress)
+        engine.message.connect(self.show_message)
+        engine.indexChanged.connect(self._index_changed)
+        self.show_empty_state()
+        self.show_progress(engine.last_progress)
+
+    # -- painting ------------------------------------------------------------------------------------
+    def paintEvent(self, event: QPaintEvent) -> None:
+        super().paintEvent(event)
+        if not self._painted:
+            self._painted = True
+            self.firstPainted.emit()
+
+    # -- search --------------------------------------------------------------------------------------
+    def focus_search(self) -> None:
+        self.search_field.setFocus()
+        self.search_field.selectAll()
+
+    def _text_changed(self, text: str) -> None:
+        if text.strip():
+            self.debounce.start()
+        else:
+            self.clear_search()
+
+    def run_search(self) -> None:
+        """Search for the field's text now (Enter, or the debounce timer)."""
+        self.debounce.stop()
+        text = self.search_field.text().strip()
+        if not text:
+            self.clear_search()
+            return
+        self.generation = self.engine.search(text)
+        if self.engine.model_state == "loading":
+            self.show_results_message("Loading the model… your search runs as soon as it is ready.")
+
+    def clear_search(self) -> None:
+        self.debounce.stop()
+        self.engine.cancel_search()
+        self.generation = self.engine.generation
+        self.shown = None
+        self.results_model.clear()
+        self.preview.show_message("Select a result to preview it.")
+        self.similarity.clear()
+        self.count.clear()
+        self.show_empty_state()
+
+    def show_empty_state(self) -> None:
+        if self.engine.model_state == "error":
+            self.show_results_message("Search is unavailable: no embedding model could be loaded. "
+                                      "See Settings.")
+        elif not self.engine.config.roots:
+            self.show_results_message("No folders are indexed yet. Add one in the Index tab.")
+        else:
+            self.show_results_message("Type to search your files by meaning.")
+
+    def show_results_message(self, text: str) -> None:
+        self.results_message.setText(text)
+        self.results_stack.setCurrentWidget(self.results_message)
+
+    def show_outcome(self, outcome: SearchOutcome) -> None:
+        if outcome.generation != self.generation:
+            return  # an answer to a query the user has moved on from
+        self.shown = outcome
+        self.results_model.set_results(outcome.results, outcome.query)
+        self.similarity.clear()
+        if outcome.kind != "ok":
+            self.count.clear()
+            self.preview.show_message("")
+            self.show_results_message(outcome.message)
+        else:
+            self.results_stack.setCurrentWidget(self.results_view)
+            n = len(outcome.results)
+            self.count.setText(f"{n} file{'s' if n != 1 else ''} · {outcome.seconds * 1000:.0f} ms")
+            self.results_view.setCurrentIndex(self.results_model.index(0))
+        self.resultsShown.emit(outcome)
+
+    def show_refined(self, generation: int, refined: list) -> None:
+        if generation == self.generation and self.shown is not None:
+            self.results_model.refine(refined)
+
+    def show_similarity(self, generation: int, similarity: object) -> None:
+        if generation == self.generation and self.shown is not None:
+            self.similarity.set_similarity(self.shown.query, self.shown.results, similarity)
+
+    def _index_changed(self) -> None:
+        """New files may answer a search that found nothing: ask again."""
+        text = self.search_field.text().strip()
+        if text and self.shown is not None and self.shown.kind in ("no-results", "empty-index"):
+            self.run_search()
+
+    # -- the selected result ---------------------------------------------------------------------------
+    def current_result(self):  # noqa: ANN201 - FileResult | None
+        return self.results_model.result(self.results_view.currentIndex().row())
+
+    def _current_changed(self, current: object, previous: object) -> None:
+        result = self.current_result()
+        if result is not None:
+            self.preview.show_result(result, self.results_model.query)
+
+    def move_selection(self, key: Qt.Key) -> None:
+        rows = self.results_model.rowCount()
+        if not rows:
+            return
+        row = self.results_view.currentIndex().row()
+        step = {Qt.Key.Key_Down: 1, Qt.Key.Key_Up: -1, Qt.Key.Key_PageDown: 5, Qt.Key.Key_PageUp: -5}[key]
+        row = max(0, min(rows - 1, (row if row >= 0 else -1) + step))
+        index = self.results_model.index(row)
+        self.results_view.selectionModel().setCurrentIndex(
+            index, QItemSelectionModel.SelectionFlag.ClearAndSelect)
+        self.results_view.scrollTo(index)
+
+    def open_current(self) -> None:
+        result = self.current_result()
+        if result is not None:
+            actions.open_file(result.path, result.page)
+            self.statusBar().showMessage(f"Opening {result.path}", 4000)
+
+    def reveal_current(self) -> None:
+        result = self.current_result()
+        if result is not None:
+            actions.reveal_in_folder(result.path)
+
+    def copy_current(self) -> None:
+        result = self.current_result()
+        if result is not None:
+            actions.copy_path(result.path)
+            self.statusBar().showMessage(f"Copied {result.path}", 4000)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() != QEvent.Type.KeyPress or watched not in (self.search_field, self.results_view):
+            return super().eventFilter(watched, event)
+        return self.handle_key(watched, event)
+
+    def handle_key(self, watched: QObject, event: QKeyEvent) -> bool:
+        """The keyboard map shared by the search field and the result list; True when handled."""
+        key, modifiers = event.key(), event.modifiers()
+        ctrl = bool(modifiers & Qt.KeyboardModifier.ControlModifier)
+        in_field = watched is self.search_field
+        if key in ENTER_KEYS and ctrl:
+            self.reveal_current()
+            return True
+        if key in ENTER_KEYS:
+            text = self.search_field.text().strip()
+            stale = self.shown is None or self.shown.query != text or self.debounce.isActive()
+            if in_field and text and stale:
+                self.run_search()
+            else:
+                self.open_current()
+            return True
+        if key == Qt.Key.Key_Escape:
+            self.search_field.clear()
+            self.search_field.setFocus()
+            return True
+        if key == Qt.Key.Key_C and ctrl and not (in_field and self.search_field.hasSelectedText()):
+            self.copy_current()
+            return True
+        if in_field and key in NAVIGATION_KEYS:
+            self.move_selection(key)
+            return True
+        return False
+
+    # -- engine status -------------------------------------------------------------------------------
+    def show_model_status(self, state: str, text: str) -> None:
+        self.model_state = state
+        self.model_status.setText(text)
+        self.model_status.setStyleSheet(f"color:{'#b00020' if state == 'error' else 'gray'}")
+        if state == "error":
+            self.show_banner(text)
+            if self.shown is None:
+                self.show_empty_state()
+        elif state == "ready" and self.shown is None and not self.search_field.text().strip():
+            self.show_empty_state()
+
+    def show_progress(self, progress: IndexProgress) -> None:
+        self.index_status.setText(progress_text(progress))
+        if progress.working and progress.total and not progress.embedding_behind:
+            self.index_bar.setRange(0, progress.total)
+            self.index_bar.setValue(progress.done)
+        elif progress.working:
+            self.index_bar.setRange(0, 0)
+        else:
+            self.index_bar.setRange(0, 1)
+            self.index_bar.setValue(1 if progress.state == "idle" else 0)
+        self.index_bar.setVisible(progress.state != "off")
+
+    def show_message(self, text: str, is_error: bool) -> None:
+        self.statusBar().showMessage(text, 15000)
+        self.index_panel.show_notice(text, is_error)
+        if is_error or "bundled" in text:
+            self.show_banner(text)
+
+    def show_banner(self, text: str) -> None:
+        self.banner.setText(text)
+        self.banner.setVisible(bool(text))
+
+    # -- first run and settings ----------------------------------------------------------------------
+    def start_indexing(self, folders: list[str]) -> None:
+        self.engine.set_roots(folders)
+        self.pages.setCurrentWidget(self.search_page)
+        self.tabs.setCurrentWidget(self.index_panel)
+        self.show_results_message("Indexing has started: you can search while it runs.")
+        self.focus_search()
+
+    def open_settings(self) -> None:
+        dialog = SettingsDialog(self.engine.config, self.engine.backend, self)
+        if dialog.exec():
+            config, backend = dialog.values()
+            self.engine.apply_settings(config, backend)

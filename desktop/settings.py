@@ -1,0 +1,104 @@
+"""Settings: the dialog (models, backend, threads, battery policy) and saving them to config.toml."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QLabel,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from indexer.config import DEFAULT_MODEL, DEFAULT_RERANKER, Config
+
+BUNDLED_MODEL = "sentence-transformers/all-MiniLM-L6-v2"  # indexer.models.BUNDLED_MODEL_ID, without torch
+EMBEDDERS = (DEFAULT_MODEL, BUNDLED_MODEL, "intfloat/multilingual-e5-base")
+RERANKERS = (DEFAULT_RERANKER, "cross-encoder/ms-marco-MiniLM-L-6-v2")
+NO_RERANKER = "(none: no reranking)"
+BACKENDS = ("auto", "onnx", "torch")
+
+
+def read_backend(data_dir: Path, config: Config) -> str:
+    """The configured model backend."""
+    return config.backend
+
+
+def save_config(config: Config, data_dir: Path, backend: str | None = None) -> None:
+    """`Config.save`, with the backend when one is given."""
+    if backend is not None:
+        config.backend = backend
+    config.save(data_dir)
+
+
+class SettingsDialog(QDialog):
+    """Edits a copy of the config; `values()` gives the new config and backend."""
+
+    def __init__(self, config: Config, backend: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Findling settings")
+        self.config = config
+        self.model = QComboBox()
+        self.model.setEditable(True)
+        self.model.addItems(list(dict.fromkeys([config.model, *EMBEDDERS])))
+        self.model.setCurrentText(config.model)
+        self.model.setToolTip("A Hugging Face model id or a local folder. Changing it needs a re-index.")
+        self.reranker = QComboBox()
+        self.reranker.setEditable(True)
+        current = [config.reranker] if config.reranker else []
+        self.reranker.addItems(list(dict.fromkeys([NO_RERANKER, *current, *RERANKERS])))
+        self.reranker.setCurrentText(config.reranker or NO_RERANKER)
+        self.backend = QComboBox()
+        self.backend.addItems(list(BACKENDS))
+        self.backend.setCurrentText(backend if backend in BACKENDS else "auto")
+        self.backend.setToolTip("auto: ONNX Runtime when an export of the model exists, else PyTorch")
+        self.threads = QSpinBox()
+        self.threads.setRange(0, max(1, os.cpu_count() or 1) * 2)
+        self.threads.setSpecialValueText("automatic")
+        self.threads.setValue(config.threads)
+        self.battery = QSpinBox()
+        self.battery.setRange(0, 100)
+        self.battery.setSuffix(" %")
+        self.battery.setSpecialValueText("never pause")
+        self.battery.setValue(config.battery_pause_below)
+        self.allow_download = QCheckBox("Download models when they are missing (the only network use)")
+        self.allow_download.setChecked(config.allow_download)
+
+        form = QFormLayout()
+        form.addRow("Embedding model", self.model)
+        form.addRow("Reranker", self.reranker)
+        form.addRow("Backend", self.backend)
+        form.addRow("CPU threads", self.threads)
+        form.addRow("Pause indexing on battery below", self.battery)
+        form.addRow("", self.allow_download)
+        note = QLabel("Settings are saved to the index's config.toml, shared with the `findling` command.")
+        note.setWordWrap(True)
+        note.setStyleSheet("color:gray")
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save
+                                   | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(note)
+        layout.addWidget(buttons)
+
+    def values(self) -> tuple[Config, str]:
+        reranker = self.reranker.currentText().strip()
+        config = dataclasses.replace(
+            self.config,
+            model=self.model.currentText().strip() or self.config.model,
+            reranker="" if reranker == NO_RERANKER else reranker,
+            threads=self.threads.value(),
+            battery_pause_below=self.battery.value(),
+            allow_download=self.allow_download.isChecked(),
+        )
+        return config, self.backend.currentText()

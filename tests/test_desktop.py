@@ -1,0 +1,386 @@
+"""The desktop app, offscreen: search as you type, keyboard actions, previews, the similarity heatmap,
+the index panel and settings, all through the real engine (tiny generated model), plus the
+`--selftest` of a packaged build in a subprocess (bundled MiniLM)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pytestqt")
+
+from helpers import embedder_for, index_folder  # noqa: E402
+from PySide6.QtCore import Qt  # noqa: E402
+from PySide6.QtGui import QImage  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+from desktop import actions  # noqa: E402
+from desktop.engine import Engine, IndexStats  # noqa: E402
+from desktop.heatmap import ComparisonDialog, greedy_chain, grouped_order  # noqa: E402
+from desktop.main_window import MainWindow  # noqa: E402
+from desktop.preview import PdfPreview, TextPreview, load_preview  # noqa: E402
+from desktop.results import marked_html, meaningful, relevance  # noqa: E402
+from desktop.settings import read_backend  # noqa: E402
+from indexer.config import Config  # noqa: E402
+from indexer.datadir import DataDir  # noqa: E402
+from indexer.search import Searcher  # noqa: E402
+
+WAIT = 20_000  # ms
+FILES = {
+    "garden.txt": "The cat sat on the mat and looked at the garden full of roses and tulips.",
+    "taxes.md": "# Taxes\n\nFile the quarterly return before the deadline, or pay a penalty.",
+    "bridge.txt": "Alpha plan: build the steel bridge over the river in spring.",
+    "bread.txt": "Sourdough bread needs a lively starter, flour, water and salt.",
+    "coffee.txt": "Pour-over coffee: grind the beans medium-fine and bloom for thirty seconds.",
+    "hiking.md": "# Hiking\n\nPack water, a map, a warm layer and a headlamp for the mountain trail.",
+}
+
+
+def make_pdf(path: Path) -> Path:
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    for text in ("Page one talks about the moon and its craters.",
+                 "Olympus Mons on Mars is the largest volcano of the solar system."):
+        pdf.add_page()
+        pdf.set_font("Helvetica", size=12)
+        pdf.multi_cell(0, 8, text)
+    pdf.output(str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def indexed(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> tuple[Path, Path]:
+    """(data dir, folder): the folder indexed with the tiny model, its config saved with it as root."""
+    folder = tmp_path_factory.mktemp("docs")
+    for name, text in FILES.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    make_pdf(folder / "planets.pdf")
+    data = tmp_path_factory.mktemp("data")
+    config = Config(roots=[str(folder)], model=str(tiny_model_dir), reranker="", allow_download=False)
+    index_folder(folder, data, tiny_model_dir, config)
+    config.save(data)
+    return data, folder
+
+
+def open_window(qtbot, data: Path, model: str | None) -> MainWindow:  # noqa: ANN001
+    engine = Engine(data, model, watcher_options={"debounce": 0.05, "low_priority": False})
+    window = MainWindow(engine)
+    qtbot.addWidget(window)
+    window.show()
+    engine.start()
+    qtbot.waitUntil(lambda: window.model_state != "loading", timeout=WAIT)
+    return window
+
+
+@pytest.fixture
+def window(qtbot, indexed: tuple[Path, Path], tiny_model_dir: Path) -> Iterator[MainWindow]:  # noqa: ANN001
+    window = open_window(qtbot, indexed[0], None)  # the model recorded in the index
+    yield window
+    window.engine.shutdown()
+
+
+def search(qtbot, window: MainWindow, text: str, typed: bool = True):  # noqa: ANN001, ANN201
+    """Type `text` (debounced search) or set it and press Enter; the outcome shown for it."""
+    with qtbot.waitSignal(window.resultsShown, timeout=WAIT,
+                          check_params_cb=lambda outcome: outcome.query == text) as blocker:
+        if typed:
+            window.search_field.clear()
+            qtbot.keyClicks(window.search_field, text)
+        else:
+            window.search_field.setText(text)
+            qtbot.keyClick(window.search_field, Qt.Key.Key_Return)
+    return blocker.args[0]
+
+
+def engine_results(data: Path, model: Path, text: str, k: int):  # noqa: ANN201
+    searcher = Searcher(DataDir(data), embedder_for(str(model)), Config.load(data))
+    try:
+        results = searcher.search(text, k=k)
+        return results, searcher.similarity(text, results)
+    finally:
+        searcher.close()
+
+
+def test_typed_query_shows_the_engines_results(qtbot, window: MainWindow, indexed, tiny_model_dir) -> None:  # noqa: ANN001
+    outcomes = []
+    window.resultsShown.connect(outcomes.append)
+    outcome = search(qtbot, window, "steel bridge river")
+    assert [o.query for o in outcomes] == ["steel bridge river"]  # the partial queries never showed
+    expected, _ = engine_results(indexed[0], tiny_model_dir, "steel bridge river", window.engine.k)
+    shown = window.results_model.results
+    assert [r.path for r in shown] == [r.path for r in expected]
+    assert [r.page for r in shown] == [r.page for r in expected]
+    assert Path(shown[0].path).name == "bridge.txt"
+    assert window.results_view.currentIndex().row() == 0
+    assert outcome.kind == "ok" and "ms" in window.count.text()
+    # the best sentences of the top results follow, as the engine marks them
+    qtbot.waitUntil(lambda: window.results_model.result(0).best_sentence is not None, timeout=WAIT)
+    for row in range(3):
+        got, want = window.results_model.result(row), expected[row]
+        assert (got.snippet, got.best_sentence, got.highlights) == (
+            want.snippet, want.best_sentence, want.highlights)
+    # the preview shows the top passage in context with the terms highlighted
+    qtbot.waitUntil(lambda: isinstance(window.preview.current, TextPreview), timeout=WAIT)
+    assert "steel" in window.preview.text.toPlainText()
+    assert "#ffd54f" in window.preview.current.html
+
+
+def test_a_query_typed_before_the_model_is_ready_runs_once_it_is(qtbot, indexed, monkeypatch) -> None:  # noqa: ANN001
+    go = threading.Event()
+    load = Engine._load_models
+    monkeypatch.setattr(Engine, "_load_models", lambda self: go.wait(WAIT / 1000) and load(self))
+    engine = Engine(indexed[0], watcher_options={"low_priority": False})
+    window = MainWindow(engine)
+    qtbot.addWidget(window)
+    window.show()
+    engine.start()
+    try:
+        window.search_field.setText("sourdough starter")
+        window.run_search()  # the model is still loading
+        assert "Loading the model" in window.results_message.text()
+        go.set()
+        with qtbot.waitSignal(window.resultsShown, timeout=WAIT) as blocker:
+            pass
+        assert blocker.args[0].kind == "ok"
+        assert Path(window.results_model.results[0].path).name == "bread.txt"
+    finally:
+        engine.shutdown()
+
+
+def test_enter_searches_at_once_and_stale_answers_are_ignored(qtbot, window: MainWindow) -> None:  # noqa: ANN001
+    window.search_field.setText("garden roses")
+    stale = window.engine.search("coffee beans")  # an older generation than the Enter below
+    outcome = search(qtbot, window, "garden roses", typed=False)
+    assert outcome.generation > stale
+    assert Path(window.results_model.results[0].path).name == "garden.txt"
+
+
+def test_keyboard_actions(qtbot, window: MainWindow, monkeypatch) -> None:  # noqa: ANN001
+    calls = []
+    monkeypatch.setattr(actions, "open_file", lambda path, page=None: calls.append(("open", path, page)))
+    monkeypatch.setattr(actions, "reveal_in_folder", lambda path: calls.append(("reveal", path)))
+    search(qtbot, window, "volcano Mars planet")
+    results = window.results_model.results
+    assert len(results) >= 2
+    field = window.search_field
+    qtbot.keyClick(field, Qt.Key.Key_Down)
+    assert window.results_view.currentIndex().row() == 1
+    qtbot.keyClick(field, Qt.Key.Key_Up)
+    qtbot.keyClick(field, Qt.Key.Key_Up)  # stays on the first
+    assert window.results_view.currentIndex().row() == 0
+    qtbot.keyClick(field, Qt.Key.Key_Return)
+    qtbot.keyClick(field, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    assert calls == [("open", results[0].path, results[0].page), ("reveal", results[0].path)]
+    assert Path(results[0].path).name == "planets.pdf" and results[0].page == 2
+    qtbot.keyClick(window.results_view, Qt.Key.Key_Down)  # the list itself navigates too
+    qtbot.keyClick(window.results_view, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
+    assert QApplication.clipboard().text() == results[1].path
+    qtbot.keyClick(window.results_view, Qt.Key.Key_Return)
+    assert calls[-1] == ("open", results[1].path, results[1].page)
+    QApplication.clipboard().clear()
+    field.deselect()
+    qtbot.keyClick(field, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)  # no text selected: the path
+    assert QApplication.clipboard().text() == results[1].path
+    field.selectAll()
+    qtbot.keyClick(field, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)  # selected text: the text
+    assert QApplication.clipboard().text() == "volcano Mars planet"
+    qtbot.keyClick(field, Qt.Key.Key_Escape)
+    assert field.text() == "" and window.results_model.rowCount() == 0
+
+
+def test_pdf_preview_renders_the_page_with_the_passage_marked(qtbot, window: MainWindow) -> None:  # noqa: ANN001
+    search(qtbot, window, "volcano Mars planet")
+    top = window.results_model.results[0]
+    qtbot.waitUntil(lambda: isinstance(window.preview.current, PdfPreview), timeout=WAIT)
+    preview = window.preview.current
+    assert (preview.page, preview.pages) == (2, 2)
+    assert preview.passage_rects and preview.term_rects
+    assert preview.image.width() > 500 and not preview.image.isNull()
+    gone = load_preview(dataclasses.replace(top, path=top.path.replace(".pdf", ".missing")), "x")
+    assert "no longer exists" in gone.message
+
+
+def test_heatmap_cells_equal_the_engines_matrix(qtbot, window: MainWindow, indexed, tiny_model_dir) -> None:  # noqa: ANN001
+    query = "bread flour water"
+    search(qtbot, window, query)
+    heatmap = window.similarity.heatmap
+    qtbot.waitUntil(lambda: heatmap.matrix is not None, timeout=WAIT)
+    results = window.results_model.results
+    expected = window.engine.similarity_now(query, results)  # the same results, the engine's matrix
+    n = len(results) + 1
+    assert heatmap.labels[0] == "query" and len(heatmap.labels) == n
+    assert sorted(heatmap.order) == list(range(n)) and heatmap.order[0] == 0
+    for row in range(n):
+        for column in range(n):
+            assert heatmap.value(row, column) == pytest.approx(
+                float(expected.matrix[heatmap.order[row], heatmap.order[column]]), abs=1e-5)
+    window.similarity.grouped.setChecked(False)
+    assert heatmap.order == list(range(n))
+    # hover text and a click on a cell: both passages, side by side
+    window.tabs.setCurrentWidget(window.similarity)
+    window.resize(1400, 900)
+    qtbot.wait(50)
+    assert "cosine similarity" in heatmap.tooltip_html(0, 1)
+    qtbot.mouseClick(heatmap, Qt.MouseButton.LeftButton, pos=heatmap.cell_rect(1, 2).center())
+    dialog = window.similarity.dialog
+    assert isinstance(dialog, ComparisonDialog)
+    assert results[0].snippet[:20] in dialog.browsers[0].toPlainText()
+    assert results[1].snippet[:20] in dialog.browsers[1].toPlainText()
+    dialog.close()
+
+
+def test_orderings_are_permutations_with_the_query_first() -> None:
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(9, 8))
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    matrix = vectors @ vectors.T
+    chain = greedy_chain(matrix)
+    assert sorted(chain) == list(range(1, 9)) and chain[0] == int(np.argmax(matrix[0, 1:])) + 1
+    for a, b in zip(chain, chain[1:]):  # each step goes to the nearest result not yet visited
+        assert matrix[a, b] == max(matrix[a, j] for j in chain[chain.index(b):])
+    order = grouped_order(matrix)
+    assert order[0] == 0 and sorted(order) == list(range(9))
+
+
+def test_add_folder_indexes_it_with_progress_and_lists_failures(qtbot, tmp_path, tiny_model_dir) -> None:  # noqa: ANN001
+    folder = tmp_path / "new"
+    folder.mkdir()
+    for name, text in list(FILES.items())[:3]:
+        (folder / name).write_text(text, encoding="utf-8")
+    (folder / "broken.pdf").write_bytes(b"%PDF-1.4 this is not really a PDF")
+    window = open_window(qtbot, tmp_path / "data", str(tiny_model_dir))
+    try:
+        assert window.pages.currentWidget() is window.welcome  # no roots yet: first run
+        outcome = search(qtbot, window, "garden", typed=False)
+        assert outcome.kind == "empty-index" and "Nothing is indexed" in window.results_message.text()
+        progress, stats = [], []
+        window.engine.progress.connect(progress.append)
+        window.engine.statsChanged.connect(stats.append)
+        window.index_panel.add_folder(str(tmp_path / "missing"))
+        qtbot.waitUntil(lambda: "does not exist" in window.index_panel.notice.text(), timeout=WAIT)
+        window.welcome.add_folder(str(folder))
+        window.welcome.start.click()
+        assert window.pages.currentWidget() is window.search_page
+        qtbot.waitUntil(lambda: bool(stats) and stats[-1].indexed == 3 and stats[-1].errors == 1
+                        and window.engine.last_progress.state == "idle", timeout=WAIT)
+        assert any(p.total == 4 and p.done == 4 for p in progress)  # progress reached done
+        assert Config.load(tmp_path / "data").roots == [str(folder)]
+        failed = window.index_panel.failed
+        qtbot.waitUntil(lambda: failed.topLevelItemCount() == 1, timeout=WAIT)  # listed asynchronously
+        assert failed.topLevelItem(0).text(0).endswith("broken.pdf") and failed.topLevelItem(0).text(1)
+        qtbot.waitUntil(lambda: "4 / 4" in window.index_panel.state.text()
+                        or "Up to date" in window.index_panel.state.text(), timeout=WAIT)
+        # the search that found nothing is asked again once files are indexed
+        qtbot.waitUntil(lambda: window.results_model.rowCount() > 0, timeout=WAIT)
+        # pause and resume
+        qtbot.mouseClick(window.index_panel.pause_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: window.engine.last_progress.state == "paused", timeout=WAIT)
+        qtbot.waitUntil(lambda: window.index_panel.pause_button.text() == "Resume"
+                        and window.index_panel.state.text().startswith("Paused"), timeout=WAIT)
+        qtbot.mouseClick(window.index_panel.pause_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: window.engine.last_progress.state == "idle", timeout=WAIT)
+        # removing the folder purges its files
+        window.index_panel.roots.setCurrentRow(0)
+        window.index_panel.remove_selected()
+        qtbot.waitUntil(lambda: bool(stats) and stats[-1] == IndexStats(model=stats[-1].model), timeout=WAIT)
+        assert Config.load(tmp_path / "data").roots == []
+    finally:
+        window.engine.shutdown()
+
+
+def test_settings_are_saved_to_the_config(qtbot, tmp_path, tiny_model_dir) -> None:  # noqa: ANN001
+    from desktop.settings import NO_RERANKER, SettingsDialog
+
+    data = tmp_path / "data"
+    window = open_window(qtbot, data, str(tiny_model_dir))
+    try:
+        dialog = SettingsDialog(window.engine.config, window.engine.backend)
+        dialog.reranker.setCurrentText(NO_RERANKER)
+        dialog.backend.setCurrentText("onnx")
+        dialog.threads.setValue(2)
+        dialog.battery.setValue(35)
+        config, backend = dialog.values()
+        with qtbot.waitSignal(window.engine.configChanged, timeout=WAIT):
+            window.engine.apply_settings(config, backend)
+        saved = Config.load(data)
+        assert (saved.reranker, saved.threads, saved.battery_pause_below) == ("", 2, 35)
+        assert read_backend(data, saved) == "onnx"
+        qtbot.waitUntil(lambda: window.engine.model_state == "ready", timeout=WAIT)
+    finally:
+        window.engine.shutdown()
+
+
+def test_missing_model_is_said_plainly(qtbot, tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    import indexer.models
+
+    monkeypatch.setattr(indexer.models, "bundled_model_path", lambda: None)
+    window = open_window(qtbot, tmp_path / "data", str(tmp_path / "no-such-model"))
+    try:
+        assert window.engine.model_state == "error"
+        assert "no-such-model" in window.model_status.text()
+        assert window.banner.isVisibleTo(window)
+        outcome = search(qtbot, window, "anything", typed=False)
+        assert outcome.kind == "no-model" and "no embedding model" in window.results_message.text()
+    finally:
+        window.engine.shutdown()
+
+
+def test_pdf_opens_at_its_page_in_viewers_that_take_one(monkeypatch) -> None:  # noqa: ANN001
+    monkeypatch.setattr(actions.shutil, "which", lambda name: f"/usr/bin/{name}")
+    assert actions.page_command("/a.pdf", 3, "org.gnome.evince") == ["evince", "--page-index=3", "/a.pdf"]
+    assert actions.page_command("/a.pdf", 3, "okular") == ["okular", "-p", "3", "/a.pdf"]
+    assert actions.page_command("/a.pdf", 3, "org.pwmt.zathura") == ["zathura", "-P", "3", "/a.pdf"]
+    assert actions.page_command("/a.pdf", 3, "firefox") is None
+    spawned, opened = [], []
+    monkeypatch.setattr(actions, "default_pdf_viewer", lambda: "okular")
+    monkeypatch.setattr(actions, "_spawn", lambda command: spawned.append(command) or True)
+    monkeypatch.setattr(actions.QDesktopServices, "openUrl",
+                        lambda url: opened.append(url.toLocalFile()) or True)
+    actions.open_file("/a.pdf", 2)
+    actions.open_file("/b.txt", None)
+    assert spawned == [["okular", "-p", "2", "/a.pdf"]] and opened == ["/b.txt"]
+
+
+def test_snippet_markup() -> None:
+    text = "The cat & the <dog>"
+    spans = [(0, 3), (4, 7), (15, 18)]
+    assert meaningful(text, spans) == [(4, 7), (15, 18)]  # "The" is a function word
+    assert meaningful("once only onion", [(0, 4), (5, 9), (10, 15)], "on onion") == [(10, 15)]
+    assert meaningful("Springfield spring", [(0, 11), (12, 18)], "spring") == [(0, 11), (12, 18)]
+    html = marked_html(text, meaningful(text, spans), (4, 11))
+    assert "&amp;" in html and "&lt;" in html and html.count("<span") == 3
+    assert not re.search(r'background-color[^"]*background-color', marked_html(text, spans, (0, 18)))
+    result = type("R", (), {"scores": {"fused": 1.5, "dense": 0.3}, "score": 1.5})()
+    assert relevance(result) == pytest.approx(0.75)
+    result.scores = {"rerank": 0.0}
+    assert relevance(result) == pytest.approx(0.5)
+
+
+def distinct_colours(path: Path) -> int:
+    image = QImage(str(path)).convertToFormat(QImage.Format.Format_RGB32)
+    pixels = np.frombuffer(image.constBits(), dtype=np.uint32, count=image.width() * image.height())
+    return int(np.unique(pixels).size)
+
+
+@pytest.mark.skipif(not __import__("indexer.models").models.bundled_model_path(), reason="no bundled model")
+def test_selftest_of_a_packaged_build(tmp_path: Path) -> None:
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run([sys.executable, "-m", "desktop", "--selftest", str(tmp_path)], env=env,
+                          capture_output=True, text=True, timeout=300,
+                          cwd=Path(__file__).resolve().parent.parent)
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads((tmp_path / "selftest.json").read_text())
+    assert summary["ok"] and all(step["ok"] for step in summary["steps"])
+    for name in ("main.png", "similarity.png"):
+        assert distinct_colours(tmp_path / name) > 500, name
