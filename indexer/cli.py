@@ -9,6 +9,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 import platformdirs
@@ -16,8 +17,11 @@ import platformdirs
 from indexer.catalog import CatalogOutdated
 from indexer.config import APP_NAME, Config, ensure_private_dir, resolve_data_dir
 from indexer.datadir import DataDir, IndexBusy, ModelMismatch
-from indexer.models import Embedder, ModelUnavailable, resolve_model
+from indexer.models import ModelUnavailable, resolve_model
 from indexer.search import EmptyIndex, Searcher
+
+if TYPE_CHECKING:
+    from indexer.models import Embedder
 
 EXPECTED_ERRORS = (IndexBusy, ModelMismatch, ModelUnavailable, EmptyIndex, CatalogOutdated)
 
@@ -59,10 +63,11 @@ class TqdmProgress:
 class App:
     """What every command shares: the data dir, its config and how to get a model."""
 
-    def __init__(self, data_dir: Path, model: str | None) -> None:
+    def __init__(self, data_dir: Path, model: str | None, backend: str | None = None) -> None:
         self.data = DataDir(data_dir)
         self.config = Config.load(data_dir)
         self.model_override = model
+        self.backend = backend or self.config.backend
 
     def recorded_model(self) -> str | None:
         if not self.data.exists():
@@ -74,10 +79,15 @@ class App:
             catalog.close()
 
     def embedder(self, name: str | None = None) -> Embedder:
+        from indexer.onnx_runtime import open_embedder
+
         info = resolve_model(name or self.model_override or self.config.model, self.config.allow_download)
         if info.note:
             say(f"Note: {info.note}")
-        return Embedder(info, self.config.embed_batch_size, self.config.threads)
+        embedder, note = open_embedder(info, self.backend, self.config.embed_batch_size, self.config.threads)
+        if note:
+            say(f"Note: {note}")
+        return embedder
 
     def reading_embedder(self) -> Embedder:
         """Queries must be embedded with the model the index was built with."""
@@ -99,11 +109,14 @@ class FindlingGroup(click.Group):
               help="Index location (default: the platform's user data dir). Env: FINDLING_DATA_DIR.")
 @click.option("--model", envvar="FINDLING_MODEL",
               help="Embedding model: a hub id or a local directory. Env: FINDLING_MODEL.")
+@click.option("--backend", envvar="FINDLING_BACKEND", type=click.Choice(["auto", "onnx", "torch"]),
+              help="Embedding backend: ONNX Runtime when an export exists (auto), or PyTorch. "
+                   "Env: FINDLING_BACKEND.")
 @click.version_option(package_name="findling")
 @click.pass_context
-def cli(ctx: click.Context, data_dir: str | None, model: str | None) -> None:
+def cli(ctx: click.Context, data_dir: str | None, model: str | None, backend: str | None) -> None:
     """Findling: find your local files by meaning, offline."""
-    ctx.obj = App(resolve_data_dir(data_dir), model)
+    ctx.obj = App(resolve_data_dir(data_dir), model, backend)
 
 
 def _index_roots(app: App, roots: list[str], phase: str = "all") -> None:
@@ -393,9 +406,11 @@ def eval_command(ctx: click.Context, dataset: str, split: str, mode: str | None,
 
 
 def _register_commands() -> None:
+    from indexer.cli_models import register as register_models
     from indexer.cli_watch import register as register_watch
 
     register_watch(cli)
+    register_models(cli)
 
 
 _register_commands()
