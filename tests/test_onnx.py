@@ -373,3 +373,28 @@ def test_cli_export_onnx_and_models(tiny_model_dir: Path, registry: Path, tmp_pa
 
     result = runner.invoke(cli, [*data, "export-onnx", str(tmp_path / "no-such-model")])
     assert result.exit_code == 1 and "is not available" in result.output
+
+
+def test_whole_search_process_on_onnx_never_imports_torch(e5_export: Path, tiny_e5_dir: Path,
+                                                          tmp_path: Path, registry: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "plumber.txt").write_text("The invoice from the plumber for the kitchen tap.")
+    index_folder(docs, tmp_path / "data", tiny_e5_dir)
+    code = (
+        "import sys\n"
+        "from indexer.cli import cli\n"
+        "try:\n"
+        "    cli(['search', 'invoice plumber', '--json', '--matrix'], standalone_mode=False)\n"
+        "finally:\n"
+        "    loaded = [m for m in ('torch', 'transformers', 'sentence_transformers') if m in sys.modules]\n"
+        "    print(loaded, file=sys.stderr)\n"
+        "assert not loaded, loaded\n"
+    )
+    register(str(tiny_e5_dir.resolve()), e5_export, "embedder")
+    env = {**os.environ, "FINDLING_DATA_DIR": str(tmp_path / "data"), "FINDLING_MODEL": str(tiny_e5_dir),
+           "FINDLING_BACKEND": "onnx", MODELS_DIR_ENV: str(registry)}
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["results"][0]["path"].endswith("plumber.txt")
