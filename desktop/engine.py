@@ -189,13 +189,7 @@ class Engine(QObject):
         return self.model_override or self._recorded_model() or self.config.model
 
     def _recorded_model(self) -> str | None:
-        if not self.data.exists():
-            return None
-        catalog = self.data.open_catalog(readonly=True)
-        try:
-            return catalog.meta_get("model")
-        finally:
-            catalog.close()
+        return self.data.recorded_model()
 
     def _load_models(self) -> None:
         from indexer.models import Embedder, ModelUnavailable, resolve_model

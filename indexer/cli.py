@@ -69,15 +69,6 @@ class App:
         self.model_override = model
         self.backend = backend or self.config.backend
 
-    def recorded_model(self) -> str | None:
-        if not self.data.exists():
-            return None
-        catalog = self.data.open_catalog(readonly=True)
-        try:
-            return catalog.meta_get("model")
-        finally:
-            catalog.close()
-
     def embedder(self, name: str | None = None) -> Embedder:
         from indexer.onnx_runtime import open_embedder
 
@@ -91,7 +82,7 @@ class App:
 
     def reading_embedder(self) -> Embedder:
         """Queries must be embedded with the model the index was built with."""
-        return self.embedder(self.model_override or self.recorded_model())
+        return self.embedder(self.model_override or self.data.recorded_model())
 
 
 class FindlingGroup(click.Group):

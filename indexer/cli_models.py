@@ -146,7 +146,7 @@ def _onnx_backends(export: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _active(app: App, backend: str) -> dict[str, Any]:
     """The model this data dir uses and the backend that would run it (nothing is loaded or downloaded)."""
-    name = app.model_override or app.recorded_model() or app.config.model
+    name = app.model_override or app.data.recorded_model() or app.config.model
     found = locate(name, allow_download=False)
     if isinstance(found, str):
         return {"model": name, "model_id": None, "backend": None, "reason": found}

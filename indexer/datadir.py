@@ -46,6 +46,16 @@ class DataDir:
             ensure_private_dir(self.path)
         return Catalog(self.catalog_path, readonly=readonly)
 
+    def recorded_model(self) -> str | None:
+        """The model the index was built with (queries must use it), or None for a new index."""
+        if not self.exists():
+            return None
+        catalog = self.open_catalog(readonly=True)
+        try:
+            return catalog.meta_get("model")
+        finally:
+            catalog.close()
+
     @contextmanager
     def writer_lock(self) -> Iterator[None]:
         """Held while writing; a second writer fails at once with a clear message."""
