@@ -169,6 +169,22 @@ def test_index_built_with_torch_is_searchable_with_onnx_and_back(e5_export: Path
     assert results["onnx"] == results["torch"] and len(results["onnx"]) == 2
 
 
+def test_outlier_matmuls_stay_float32(e5_export: Path, tmp_path: Path) -> None:
+    import onnx
+
+    from indexer.onnx_export import outlier_matmuls, quantize_int8
+
+    fp32, tokenizer = e5_export / "model.onnx", e5_export / "tokenizer.json"
+    texts = ["passage: hello world", "passage: an invoice from the plumber"]
+    every = outlier_matmuls(fp32, tokenizer, texts, 128, ratio=0)
+    assert len(every) == 12  # 2 layers × (query, key, value, output, two feed-forward)
+    assert outlier_matmuls(fp32, tokenizer, texts, 128, ratio=1e9) == []
+    quantize_int8(fp32, tmp_path / "int8.onnx", every[:2])
+    nodes = {n.name: n.op_type for n in onnx.load(str(tmp_path / "int8.onnx")).graph.node}
+    assert [nodes[name] for name in every[:2]] == ["MatMul", "MatMul"]
+    assert not any(nodes.get(name) == "MatMul" for name in every[2:])
+
+
 def test_failed_validation_refuses_the_export(tiny_e5_dir: Path, registry: Path, tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(onnx_export.THRESHOLDS, "int8", 1.01)  # unreachable: int8 must be refused
