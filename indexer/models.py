@@ -177,7 +177,26 @@ def resolve_model(name: str, allow_download: bool = True) -> ModelInfo:
     return model_info(BUNDLED_MODEL_ID, bundled, note)
 
 
-class Embedder:
+class PrefixedEncoder:
+    """What every backend shares: the model's prefixes and token counting around `_encode`."""
+
+    info: ModelInfo
+    tokenizer: Tokenizer
+
+    def _encode(self, texts: list[str], prefix: str) -> np.ndarray:
+        raise NotImplementedError
+
+    def encode_passages(self, texts: list[str]) -> np.ndarray:
+        return self._encode(texts, self.info.passage_prefix)
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        return self._encode(texts, self.info.query_prefix)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer.encode(text, add_special_tokens=False).ids)
+
+
+class Embedder(PrefixedEncoder):
     """A sentence-transformers embedder; the model weights load on first use, the tokenizer alone is cheap."""
 
     def __init__(self, info: ModelInfo, batch_size: int = 32, threads: int = 0) -> None:
@@ -235,12 +254,3 @@ class Embedder:
             show_progress_bar=False,
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
-
-    def encode_passages(self, texts: list[str]) -> np.ndarray:
-        return self._encode(texts, self.info.passage_prefix)
-
-    def encode_queries(self, texts: list[str]) -> np.ndarray:
-        return self._encode(texts, self.info.query_prefix)
-
-    def count_tokens(self, text: str) -> int:
-        return len(self.tokenizer.encode(text, add_special_tokens=False).ids)

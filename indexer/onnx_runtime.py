@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import platformdirs
 
-from indexer.models import Embedder, ModelInfo
+from indexer.models import Embedder, ModelInfo, PrefixedEncoder
 
 if TYPE_CHECKING:
     import onnxruntime
@@ -455,7 +455,7 @@ def open_embedder(info: ModelInfo, backend: str = "auto", batch_size: int = 32,
 # -- the embedder --------------------------------------------------------------------------------
 
 
-class OnnxEmbedder:
+class OnnxEmbedder(PrefixedEncoder):
     """A drop-in for `indexer.models.Embedder` that runs an ONNX graph (no torch import)."""
 
     def __init__(self, info: ModelInfo, model: OnnxModel, batch_size: int = 32, threads: int = 0,
@@ -516,15 +516,6 @@ class OnnxEmbedder:
                 out = np.empty((len(texts), vectors.shape[1]), dtype=np.float32)
             out[batch] = l2_normalize(vectors.astype(np.float32, copy=False))
         return out
-
-    def encode_passages(self, texts: list[str]) -> np.ndarray:
-        return self._encode(texts, self.info.passage_prefix)
-
-    def encode_queries(self, texts: list[str]) -> np.ndarray:
-        return self._encode(texts, self.info.query_prefix)
-
-    def count_tokens(self, text: str) -> int:
-        return len(self.tokenizer.encode(text, add_special_tokens=False).ids)
 
 
 # -- the reranker --------------------------------------------------------------------------------
