@@ -218,10 +218,6 @@ class Catalog:
         row = self.conn.execute(f"SELECT {_FILE_COLUMNS} FROM files WHERE path = ?", (path,)).fetchone()
         return _file_row(row) if row else None
 
-    def files_with_hash(self, content_hash: str) -> list[FileRow]:
-        rows = self.conn.execute(f"SELECT {_FILE_COLUMNS} FROM files WHERE hash = ?", (content_hash,))
-        return [_file_row(r) for r in rows]
-
     def files_with_status(self, status: str) -> list[FileRow]:
         rows = self.conn.execute(
             f"SELECT {_FILE_COLUMNS} FROM files WHERE status = ? ORDER BY path", (status,)
