@@ -148,7 +148,7 @@ class Engine(QObject):
         self._search_thread: SerialThread | None = None
         self._index_thread: SerialThread | None = None
         self._last_emit = 0.0
-        self._batch_started = 0.0
+        self._rate_origin: tuple[object, int, float] = (None, 0, 0.0)  # (unit and total, done, time)
 
     @cached_property
     def data(self) -> DataDir:
@@ -344,6 +344,12 @@ class Engine(QObject):
         """Save settings to config.toml; reload the models and restart indexing when they changed."""
         self._post_index(lambda: self._apply_settings(config, backend))
 
+    def prioritize(self, path: str) -> None:
+        """The user opened this file: embed it next if it is not yet (thread-safe, returns at once)."""
+        watcher = self._watcher
+        if watcher is not None:
+            watcher.prioritize(path)
+
     def pause(self) -> None:
         self._post_index(lambda: self._watcher.pause() if self._watcher else None)
 
@@ -481,14 +487,17 @@ class Engine(QObject):
     # -- watcher callbacks (watcher thread) ------------------------------------------------------------
     def _on_status(self, status: WatchStatus) -> None:
         now = time.monotonic()
-        if status.done == 0:
-            self._batch_started = now
+        unit = _unit(status)
+        phase, origin_done, origin_time = self._rate_origin
+        if (unit, status.total) != phase or status.done < origin_done:  # a new batch or phase: rate anew
+            self._rate_origin = ((unit, status.total), status.done, now)
+            origin_done, origin_time = status.done, now
         eta = None
-        elapsed = now - self._batch_started
-        if status.total and status.done >= 2 and elapsed > 0.5:
-            eta = (status.total - status.done) * elapsed / status.done
+        done, elapsed = status.done - origin_done, now - origin_time
+        if status.total and done >= 2 and elapsed > 0.5:
+            eta = (status.total - status.done) * elapsed / done
         progress = IndexProgress(status.state, status.done, status.total, status.current, eta,
-                                 status.queued, status.pause_reason, _unit(status))
+                                 status.queued, status.pause_reason, unit)
         changed = (progress.state, progress.pause_reason) != (self.last_progress.state,
                                                               self.last_progress.pause_reason)
         if changed or status.done >= status.total or now - self._last_emit >= PROGRESS_INTERVAL:

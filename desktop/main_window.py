@@ -275,6 +275,7 @@ class MainWindow(QMainWindow):
         result = self.current_result()
         if result is not None:
             actions.open_file(result.path, result.page)
+            self.engine.prioritize(result.path)  # embedded next, if it is not yet
             self.statusBar().showMessage(f"Opening {result.path}", 4000)
 
     def reveal_current(self) -> None:

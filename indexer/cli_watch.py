@@ -85,6 +85,10 @@ def watch(app: App, paths: tuple[str, ...], threads: int | None, debounce: float
                     say(describe(change))
             say(summary(batch))
             return
+        if batch.kind == "embed":
+            left = f"; {batch.report.chunks_pending} wait" if batch.report.chunks_pending else ", all done"
+            say(f"Embedded {batch.report.chunks_embedded} passages in {batch.seconds:.1f} s{left}.")
+            return
         for change in batch.changes:
             say(describe(change))
 

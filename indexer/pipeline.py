@@ -291,7 +291,8 @@ class Indexer:
             self.progress.advance(item.path, len(item.chunks))
 
     def embed_pending(self, report: Report | None = None, should_stop: Callable[[], bool] | None = None,
-                      on_batch: Callable[[int, int], None] | None = None) -> int:
+                      on_batch: Callable[[int, int], None] | None = None,
+                      batch_chunks: int | None = None) -> int:
         """Embed chunks that have no embedding yet, most wanted first, one transaction per batch.
 
         `should_stop` is checked between batches; `on_batch(done, total)` reports progress.
@@ -300,7 +301,7 @@ class Indexer:
         total = self.catalog.embedding_progress()[1]
         done = 0
         while not (should_stop and should_stop()):
-            rows = self.catalog.pending_chunks(BATCH_CHUNKS)
+            rows = self.catalog.pending_chunks(batch_chunks or BATCH_CHUNKS)
             if not rows:
                 break
             self._record_model(with_dim=True)

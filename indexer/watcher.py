@@ -11,8 +11,8 @@ changes made during the scan wait in the queue rather than being lost. Each batc
 `Indexer.run(paths)`, which reads the truth from disk: new or changed files are indexed,
 missing ones removed, and both ends of a move given together are recorded as a move (the
 chunks and embeddings stay). A run commits the text first (keyword search sees it at once),
-then embeds; the embedding yields to a stop, a pause or due live changes, and the worker
-finishes it in quiet moments. Runs save the vector file, so `findling search` in another
+then the worker embeds in quiet moments, in small batches that yield to a stop, a pause, due
+live changes or a file the user opened (`prioritize`, embedded next). Runs save the vector file, so `findling search` in another
 process stays current and cheap; a stop or a pause takes effect between two commits, never
 inside one."""
 
@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -43,6 +44,10 @@ RETRY_DELAY = 60.0  # a batch that failed unexpectedly is tried again after this
 # Paths per live batch. Kept under the pipeline's process-pool threshold (64 files): a pool
 # costs about 2 s to start on every run, far more than a live batch of small files takes.
 BATCH_PATHS = 48
+# Chunks per embedding transaction in the watcher: small enough that a stop, a pause or an
+# opened file waits a few seconds at most, large enough for length-sorted batches to pay.
+EMBED_BATCH_CHUNKS = 64
+Phase = Literal["text", "embed"]
 
 
 @dataclass(frozen=True)
@@ -59,6 +64,7 @@ class WatchStatus:
     queue_peak: int  # the most paths ever queued at once (bounded by `max_queue`)
     roots: tuple[str, ...] = ()
     polling: tuple[str, ...] = ()  # roots watched by polling
+    phase: Phase | None = None  # while working: reading files (text) or embedding passages (embed)
 
 
 @dataclass(frozen=True)
@@ -76,7 +82,7 @@ class PathChange:
 class Batch:
     """One finished run: the reconcile or rescan of whole roots, or a batch of live changes."""
 
-    kind: Literal["reconcile", "live"]
+    kind: Literal["reconcile", "live", "embed"]  # embed: passages embedded (report.chunks_embedded)
     paths: tuple[str, ...]
     report: Report
     changes: list[PathChange] = field(default_factory=list)
@@ -109,6 +115,7 @@ class Watcher:
         max_delay: float = 10.0,
         max_queue: int = 10_000,
         batch_paths: int = BATCH_PATHS,
+        embed_batch_chunks: int = EMBED_BATCH_CHUNKS,
         poll_interval: float = 5.0,
         low_priority: bool = True,
         battery: Callable[[], Any] = psutil.sensors_battery,
@@ -123,6 +130,7 @@ class Watcher:
         self.roots = _outermost(os.path.abspath(os.path.expanduser(r)) for r in (roots or config.roots))
         self.poll_roots = {os.path.abspath(os.path.expanduser(r)) for r in getattr(config, "poll_roots", [])}
         self.batch_paths = batch_paths
+        self.embed_batch_chunks = embed_batch_chunks
         self.poll_interval = poll_interval
         self.low_priority = low_priority
         self.on_status = on_status
@@ -145,6 +153,8 @@ class Watcher:
         self._last_error: str | None = None
         self._reconciling = False
         self._embeddings_pending = False
+        self._phase: Phase | None = None
+        self._wanted: deque[str] = deque()  # files to embed next, from `prioritize`
 
     # -- public API --------------------------------------------------------------------------------
     def start(self) -> None:
@@ -178,12 +188,18 @@ class Watcher:
         self._gate.refresh()
         self._pending.wake()
 
+    def prioritize(self, path: str) -> None:
+        """Embed this file next (the user opened it): after the batch in hand, before the rest."""
+        self._wanted.append(os.path.abspath(path))
+        self._pending.wake()
+
     def status(self) -> WatchStatus:
         with self._lock:
+            working = self._state in ("reconciling", "running")
             return WatchStatus(
                 self._state, len(self._pending), self._done, self._total, self._current, self._last_error,
                 self._pause_reason, self._pending.peak, tuple(self.roots),
-                tuple(w.root for w in self._watches if w.polling),
+                tuple(w.root for w in self._watches if w.polling), self._phase if working else None,
             )
 
     def wait_idle(self, timeout: float) -> bool:
@@ -228,7 +244,7 @@ class Watcher:
             self._ready.set()
 
     def _serve(self, indexer: Indexer) -> None:
-        self._set_state("reconciling")
+        self._set_state("reconciling", phase="text")
         present = self._start_watches()
         while not self._stopping.is_set() and self._held():
             pass  # started paused: the reconcile waits too (its events queue meanwhile)
@@ -238,6 +254,7 @@ class Watcher:
             if self._held():
                 continue
             self._check_watches()
+            self._take_wanted(indexer)
             rescans = self._pending.take_rescans()
             if rescans:
                 self._run(indexer, rescans, reconcile=True)
@@ -303,19 +320,38 @@ class Watcher:
         return True
 
     def _yield_now(self) -> bool:
-        """Whether embedding should stop for now: stopping, paused, or live changes are due."""
-        return self._stopping.is_set() or self._gate.reason() is not None or self._pending.due_now()
+        """Whether work should stop for now: stopping, paused, live changes due, or a file wanted next."""
+        return (self._stopping.is_set() or self._gate.reason() is not None or self._pending.due_now()
+                or bool(self._wanted))
+
+    def _take_wanted(self, indexer: Indexer) -> None:
+        """Move the files asked for by `prioritize` to the front of the embedding queue."""
+        while self._wanted:
+            if indexer.prioritize(self._wanted.popleft()):
+                self._embeddings_pending = True
 
     def _embed(self, indexer: Indexer) -> None:
         """Embed the chunks still waiting for it, between live batches, until done or told to yield."""
-        self._set_state("running", total=0)
+        self._set_state("running", total=0, phase="embed")
+        started = time.monotonic()
+        report = Report()
+        embedded, pending, _ = indexer.catalog.embedding_progress()
+
+        def progress(done: int, _total: int) -> None:  # counted over the whole index, not this call
+            self._embedded(embedded + done, embedded + pending)
+
         try:
-            indexer.embed_pending(should_stop=self._yield_now, on_batch=self._embedded)
+            indexer.embed_pending(report, should_stop=self._yield_now, on_batch=progress,
+                                  batch_chunks=self.embed_batch_chunks)
             indexer.save_vectors()
-            self._embeddings_pending = indexer.catalog.embedding_progress()[1] > 0
+            report.chunks_pending = indexer.catalog.embedding_progress()[1]
+            self._embeddings_pending = report.chunks_pending > 0
         except Exception as exc:  # noqa: BLE001 - the next run embeds what is left
             self._error(f"Embedding failed ({type(exc).__name__}: {exc}); retried with the next change.")
             self._embeddings_pending = False
+            return
+        if self.on_batch and report.chunks_embedded:
+            self.on_batch(Batch("embed", (), report, [], time.monotonic() - started))
 
     def _embedded(self, done: int, total: int) -> None:
         with self._lock:
@@ -351,12 +387,12 @@ class Watcher:
              folders: Sequence[str] | None = None) -> bool:
         """One `Indexer.run`, reported; whether it failed unexpectedly."""
         folders = list(paths) if reconcile else list(folders or ())
-        self._set_state("reconciling" if reconcile else "running", total=0)
+        self._set_state("reconciling" if reconcile else "running", total=0, phase="text")
         self._reconciling = reconcile
         started = time.monotonic()
         before = _rows(indexer.catalog, paths, folders)
-        try:
-            report = indexer.run(paths, should_stop=self._yield_now)
+        try:  # the text only: the serve loop embeds, with progress, in batches that yield
+            report = indexer.run(paths, phase="text", should_stop=self._yield_now)
         except _Stopping:
             return False
         except Exception as exc:  # noqa: BLE001 - one bad batch must not end the watcher
@@ -390,10 +426,13 @@ class Watcher:
         return list(dict.fromkeys(paths))
 
     # -- state -------------------------------------------------------------------------------------
-    def _set_state(self, state: State, pause_reason: str | None = None, total: int | None = None) -> None:
+    def _set_state(self, state: State, pause_reason: str | None = None, total: int | None = None,
+                   phase: Phase | None = None) -> None:
         with self._lock:
             changed = (state, pause_reason) != (self._state, self._pause_reason) or total is not None
             self._state, self._pause_reason = state, pause_reason
+            if phase is not None:
+                self._phase = phase
             if total is not None:
                 self._done, self._total, self._current = 0, total, None
         if changed:

@@ -170,6 +170,8 @@ def test_keyboard_actions(qtbot, window: MainWindow, monkeypatch) -> None:  # no
     calls = []
     monkeypatch.setattr(actions, "open_file", lambda path, page=None: calls.append(("open", path, page)))
     monkeypatch.setattr(actions, "reveal_in_folder", lambda path: calls.append(("reveal", path)))
+    wanted = []
+    monkeypatch.setattr(window.engine, "prioritize", wanted.append)  # an opened file is embedded next
     search(qtbot, window, "volcano Mars planet")
     results = window.results_model.results
     assert len(results) >= 2
@@ -182,6 +184,7 @@ def test_keyboard_actions(qtbot, window: MainWindow, monkeypatch) -> None:  # no
     qtbot.keyClick(field, Qt.Key.Key_Return)
     qtbot.keyClick(field, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
     assert calls == [("open", results[0].path, results[0].page), ("reveal", results[0].path)]
+    assert wanted == [results[0].path]
     assert Path(results[0].path).name == "planets.pdf" and results[0].page == 2
     qtbot.keyClick(window.results_view, Qt.Key.Key_Down)  # the list itself navigates too
     qtbot.keyClick(window.results_view, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
@@ -274,7 +277,9 @@ def test_add_folder_indexes_it_with_progress_and_lists_failures(qtbot, tmp_path,
         assert window.pages.currentWidget() is window.search_page
         qtbot.waitUntil(lambda: bool(stats) and stats[-1].indexed == 3 and stats[-1].errors == 1
                         and window.engine.last_progress.state == "idle", timeout=WAIT)
-        assert any(p.total == 4 and p.done == 4 for p in progress)  # progress reached done
+        assert any(p.total == 4 and p.done == 4 and p.unit == "files" for p in progress)  # files read
+        passages = [p for p in progress if p.unit == "passages" and p.total]
+        assert passages and passages[-1].done == passages[-1].total  # then the passages embedded
         assert Config.load(tmp_path / "data").roots == [str(folder)]
         failed = window.index_panel.failed
         qtbot.waitUntil(lambda: failed.topLevelItemCount() == 1, timeout=WAIT)  # listed asynchronously

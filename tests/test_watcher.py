@@ -520,3 +520,47 @@ def test_kill_9_during_a_burst_then_restart_matches_disk(tmp_path: Path, tiny_mo
     watcher = start(docs)
     settle(watcher, docs, data)
     assert_fresh(docs, data, tiny_model_dir)
+
+
+def test_embedding_phase_reports_progress_and_embeds_an_opened_file_next(
+        tmp_path: Path, tiny_model_dir: Path) -> None:
+    """The watcher reads every file first (phase text), then embeds in small batches (phase embed);
+    a file asked for with `prioritize` is embedded in the very next batch."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    old = time.time() - 90 * 86400  # oldest and not recent: last in the embedding order
+    for i in range(12):
+        (docs / f"note{i:02d}.txt").write_text(f"Note {i} about compost and tomatoes, number {i}.")
+    (docs / "wanted.txt").write_text("The zeppelin manual the user opened.")
+    os.utime(docs / "wanted.txt", (old, old))
+    embedder = embedder_for(str(tiny_model_dir))
+    real = embedder.encode_passages
+    calls: list[list[str]] = []
+    holder: list[Watcher] = []
+
+    def encode(texts: list[str]):  # noqa: ANN202
+        calls.append(list(texts))
+        if len(calls) == 1:
+            holder[0].prioritize(str(docs / "wanted.txt"))  # as the app does when a result is opened
+        return real(texts)
+
+    embedder.encode_passages = encode
+    statuses, batches = [], []
+    watcher = Watcher(DataDir(tmp_path / "data"), Config(), embedder, [str(docs)], debounce=DEBOUNCE,
+                      low_priority=False, battery=lambda: None, embed_batch_chunks=2,
+                      on_status=statuses.append, on_batch=batches.append)
+    holder.append(watcher)
+    with watcher:
+        wait_until(lambda: len(calls) >= 7 and watcher.status().state == "idle", "embedding to finish")
+    assert not any("zeppelin" in text for text in calls[0])
+    assert any("zeppelin" in text for text in calls[1]), calls[1]  # next, ahead of 5 older batches
+    assert all(len(texts) <= 2 for texts in calls)
+    phases = [s.phase for s in statuses if s.state in ("reconciling", "running")]
+    assert phases.index("text") < phases.index("embed") and set(phases) == {"text", "embed"}
+    embedding = [s for s in statuses if s.phase == "embed" and s.total]
+    assert embedding[-1].done == embedding[-1].total == 13
+    assert all(s.phase is None for s in statuses if s.state == "idle")
+    assert [b.kind for b in batches][0] == "reconcile" and batches[0].report.chunks_pending == 13
+    embedded = [b for b in batches if b.kind == "embed"]
+    assert sum(b.report.chunks_embedded for b in embedded) == 13 and embedded[-1].report.chunks_pending == 0
+    assert_vectors_match_catalog(tmp_path / "data")
