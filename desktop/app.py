@@ -1,7 +1,10 @@
-"""`findling-desktop`: parse the arguments, show the window at once, start the engine behind it.
+"""`findling-desktop`: parse the arguments, hand them to a running app or become it, show the
+window at once, start the engine behind it.
 
-Only Qt and small modules are imported before the window is shown; the models, FAISS and
-the catalog load in the engine's worker threads afterwards.
+A launch first asks the running app for its data dir (if any) to act on it (`--quick`: the
+quick-search box; otherwise: the main window) and exits; that costs one local-socket round
+trip and no QApplication. Only Qt and small modules are imported before the window is shown;
+the models, FAISS and the catalog load in the engine's worker threads afterwards.
 """
 
 from __future__ import annotations
@@ -27,8 +30,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--selftest", metavar="OUT_DIR",
                         help="Index the bundled sample folder offscreen, search it, save screenshots to "
                              "OUT_DIR and exit 0 only if every step worked.")
+    parser.add_argument("--quick", action="store_true",
+                        help="Open the quick-search box of the running Findling (start it if none runs). "
+                             "Bind this to a keyboard shortcut.")
+    parser.add_argument("--hidden", action="store_true",
+                        help="Start in the system tray without showing the main window (used at login).")
     parser.add_argument("--timing", action="store_true",
-                        help="Print JSON timings (first paint, model ready, each search) on stderr.")
+                        help="Print JSON timings (first paint, model ready, searches, requests) on stderr.")
     return parser.parse_args(argv)
 
 
@@ -47,28 +55,46 @@ def main(argv: list[str] | None = None) -> int:
 
         return run(Path(args.selftest), model=args.model)
 
+    from indexer.config import resolve_data_dir
+
+    data_dir = resolve_data_dir(args.data_dir)
+    request = {"action": "quick" if args.quick else "show"}
+    from desktop.single_instance import become_or_hand_over, hand_over, server_name
+
+    if hand_over(server_name(data_dir), request):  # fast path: no QApplication
+        print(f"Findling is already running for {data_dir}: asked it to "
+              f"{'open quick search' if args.quick else 'show its window'}.", file=sys.stderr)
+        return 0
+
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
     from desktop import actions
     from desktop.engine import Engine
-    from desktop.main_window import MainWindow
-    from indexer.config import resolve_data_dir
+    from desktop.icon import app_icon
+    from desktop.shell import Shell
 
     app = QApplication(sys.argv[:1])
     app.setApplicationName("Findling")
     app.setApplicationDisplayName("Findling")
     app.setDesktopFileName("findling")
-    engine = Engine(resolve_data_dir(args.data_dir), args.model)
-    window = MainWindow(engine)
+    app.setWindowIcon(app_icon())
+    try:
+        server = become_or_hand_over(data_dir, request)
+    except RuntimeError as exc:
+        print(f"findling-desktop: {exc} Starting without single-instance support.", file=sys.stderr)
+        server = None
+    else:
+        if server is None:  # another launch won the race and took the request
+            return 0
+    engine = Engine(data_dir, args.model)
+    shell = Shell(engine)
+    window = shell.window
     if args.timing:
-        started = time.perf_counter()
-        window.firstPainted.connect(lambda: _report("first_paint", since_main=time.perf_counter() - started))
-        engine.modelStatus.connect(lambda state, text: _report("model", state=state, text=text,
-                                                               since_main=time.perf_counter() - started))
-        window.resultsShown.connect(lambda o: _report("results", query=o.query, kind=o.kind,
-                                                      n=len(o.results), search_seconds=o.seconds))
-    window.show()
+        _report_timings(shell, server)
+    if server is not None:
+        server.requested.connect(shell.handle)
+    shell.start(quick=args.quick, hidden=args.hidden)
     for number in (signal.SIGINT, signal.SIGTERM):  # stop cleanly: the watcher saves and unlocks
         signal.signal(number, lambda *_: app.quit())
     heartbeat = QTimer()  # lets Python run its signal handlers while Qt's loop waits
@@ -77,12 +103,39 @@ def main(argv: list[str] | None = None) -> int:
     QTimer.singleShot(0, engine.start)  # after the first paint is queued
     threading.Thread(target=actions.default_pdf_viewer, daemon=True).start()  # warm the lookup
     code = app.exec()
+    if server is not None:
+        server.close()  # later launches start their own app from here on
     window.hide()
+    shell.quick.hide()
     if not engine.shutdown():
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)  # a thread is still inside the model: skip interpreter shutdown (it would abort)
     return code
+
+
+def _report_timings(shell: object, server: object) -> None:
+    """`--timing`: JSON events on stderr, for benchmarks/bench_quick.py and bench scripts."""
+    started = time.perf_counter()
+    window, engine, quick = shell.window, shell.engine, shell.quick
+    window.firstPainted.connect(lambda: _report("first_paint", since_main=time.perf_counter() - started))
+    engine.modelStatus.connect(lambda state, text: _report("model", state=state, text=text,
+                                                           since_main=time.perf_counter() - started))
+    window.resultsShown.connect(lambda o: _report("results", query=o.query, kind=o.kind,
+                                                  n=len(o.results), search_seconds=o.seconds))
+    received = [0.0]
+    if server is not None:
+        server.requested.connect(lambda request: received.__setitem__(0, time.perf_counter()), type=_direct())
+    quick.shown.connect(lambda at: _report("quick_shown", since_main=at - started,
+                                           since_request=at - received[0] if received[0] else None))
+    quick.resultsShown.connect(lambda o: _report("quick_results", query=o.query, kind=o.kind,
+                                                 n=len(o.results), search_seconds=o.seconds))
+
+
+def _direct():  # noqa: ANN202 - Qt.ConnectionType
+    from PySide6.QtCore import Qt
+
+    return Qt.ConnectionType.DirectConnection
 
 
 if __name__ == "__main__":

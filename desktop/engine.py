@@ -126,6 +126,7 @@ class Engine(QObject):
     indexChanged = Signal()  # a batch was committed: results may have changed
     configChanged = Signal(object)  # Config
     message = Signal(str, bool)  # text, is_error
+    pausedChanged = Signal(bool)  # indexing held by the user (from any window, the tray or the CLI)
 
     def __init__(self, data_dir: Path, model: str | None = None, k: int = DEFAULT_K,
                  watcher_options: dict[str, Any] | None = None) -> None:
@@ -138,6 +139,7 @@ class Engine(QObject):
         self.watcher_options = watcher_options or {}
         self.model_state = "loading"
         self.last_progress = IndexProgress("off")
+        self.paused = False  # held by the user: Pause here, or `findling pause`
         self._generation = 0
         self._info: ModelInfo | None = None
         self._info_ready = threading.Event()
@@ -251,19 +253,23 @@ class Engine(QObject):
     def generation(self) -> int:
         return self._generation
 
-    def search(self, text: str, k: int | None = None) -> int:
-        """Queue a search; its outcome comes with `searchFinished`. Returns its generation."""
+    def search(self, text: str, k: int | None = None, details: bool = True) -> int:
+        """Queue a search; its outcome comes with `searchFinished`. Returns its generation.
+
+        With `details`, the similarity matrix and the best sentences follow the results
+        (`similarityReady`, `resultsRefined`); the quick-search box does without them.
+        """
         self._generation += 1
         generation = self._generation
         if self._search_thread is not None:
-            self._search_thread.post(lambda: self._run_search(generation, text, k or self.k))
+            self._search_thread.post(lambda: self._run_search(generation, text, k or self.k, details))
         return generation
 
     def cancel_search(self) -> None:
         """Forget any search in flight (its answer, if any, is ignored)."""
         self._generation += 1
 
-    def _run_search(self, generation: int, text: str, k: int) -> None:
+    def _run_search(self, generation: int, text: str, k: int, details: bool = True) -> None:
         if generation != self._generation:
             return  # a newer query is queued behind this one
         started = time.perf_counter()
@@ -292,12 +298,12 @@ class Engine(QObject):
             self.searchFinished.emit(outcome("no-results", f"No results for “{text}”."))
             return
         self.searchFinished.emit(outcome("ok", results=results))
-        if generation == self._generation:
+        if details and generation == self._generation:
             try:
                 self.similarityReady.emit(generation, searcher.similarity(text, results))
             except Exception as exc:  # noqa: BLE001
                 self.message.emit(f"The similarity matrix could not be computed: {exc}", True)
-        if generation == self._generation:
+        if details and generation == self._generation:
             self._mark_best_sentences(searcher, generation, text, results)
 
     def _mark_best_sentences(self, searcher: Searcher, generation: int, text: str,
@@ -351,10 +357,24 @@ class Engine(QObject):
             watcher.prioritize(path)
 
     def pause(self) -> None:
+        self._set_paused(True)
         self._post_index(lambda: self._watcher.pause() if self._watcher else None)
 
     def resume(self) -> None:
+        """Go on indexing; also lifts a `findling pause` (a low battery still holds it)."""
+        self._set_paused(False)
         self._post_index(lambda: self._watcher.resume() if self._watcher else None)
+
+    def toggle_pause(self) -> None:
+        if self.paused:
+            self.resume()
+        else:
+            self.pause()
+
+    def _set_paused(self, paused: bool) -> None:
+        if paused != self.paused:
+            self.paused = paused
+            self.pausedChanged.emit(paused)
 
     def refresh_stats(self) -> None:
         self._post_index(self._refresh_stats)
@@ -405,11 +425,13 @@ class Engine(QObject):
             return
         self._stop_watcher()
         if self.data.exists() and self._info_ready.wait() and self._info is not None:
+            from indexer.datadir import APP_HOLDER
             from indexer.models import Embedder
             from indexer.pipeline import Indexer
 
             self._set_progress(IndexProgress("running", current=f"Removing {path} from the index"))
-            with self.data.writer_lock(), Indexer(self.data, self.config, Embedder(self._info)) as indexer:
+            with self.data.writer_lock(APP_HOLDER), Indexer(self.data, self.config,
+                                                            Embedder(self._info)) as indexer:
                 removed = indexer.remove_under(path)
             self.message.emit(f"Removed {path} and its {removed} files from the index.", False)
             self.indexChanged.emit()
@@ -451,7 +473,7 @@ class Engine(QObject):
         self._load_models()
 
     def _start_watcher(self) -> None:
-        from indexer.datadir import IndexBusy
+        from indexer.datadir import APP_HOLDER, IndexBusy
         from indexer.models import Embedder
         from indexer.watcher import Watcher
 
@@ -465,7 +487,7 @@ class Engine(QObject):
         embedder = Embedder(self._info, self.config.embed_batch_size, self.config.threads)
         watcher = Watcher(self.data, self.config, embedder, on_status=self._on_status,
                           on_batch=self._on_batch, on_message=lambda text: self.message.emit(text, True),
-                          **self.watcher_options)
+                          **{"holder": APP_HOLDER, **self.watcher_options})
         try:
             watcher.start()
         except IndexBusy as exc:
@@ -512,6 +534,8 @@ class Engine(QObject):
 
     def _set_progress(self, progress: IndexProgress) -> None:
         self.last_progress = progress
+        if progress.state == "paused" and progress.pause_reason and "findling pause" in progress.pause_reason:
+            self._set_paused(True)  # paused from the command line: the app offers Resume
         self.progress.emit(progress)
 
     def _refresh_stats(self) -> None:

@@ -72,7 +72,6 @@ class IndexPanel(QWidget):
     def __init__(self, engine: Engine, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.engine = engine
-        self.paused = False
 
         self.roots = QListWidget()
         self.roots.setMaximumHeight(110)
@@ -159,6 +158,7 @@ class IndexPanel(QWidget):
         engine.progress.connect(self.show_progress)
         engine.statsChanged.connect(self.show_stats)
         engine.configChanged.connect(self.show_config)
+        engine.pausedChanged.connect(self.show_paused)
         self.show_config(engine.config)
         self.show_progress(engine.last_progress)
 
@@ -178,12 +178,10 @@ class IndexPanel(QWidget):
             self.engine.remove_root(item.text())
 
     def toggle_pause(self) -> None:
-        if self.paused:
-            self.engine.resume()
-        else:
-            self.engine.pause()
-        self.paused = not self.paused
-        self.pause_button.setText("Resume" if self.paused else "Pause")
+        self.engine.toggle_pause()
+
+    def show_paused(self, paused: bool) -> None:
+        self.pause_button.setText("Resume" if paused else "Pause")
 
     def save_excludes(self) -> None:
         patterns = [line.strip() for line in self.excludes.toPlainText().splitlines() if line.strip()]
@@ -217,9 +215,6 @@ class IndexPanel(QWidget):
             current, Qt.TextElideMode.ElideMiddle, max(200, self.current.width())))
         self.current.setToolTip(current)
         self.pause_button.setEnabled(progress.state not in ("off", "stopped", "busy"))
-        if progress.state == "paused" and not self.paused:
-            self.pause_button.setText("Resume")
-            self.paused = True
 
     def show_stats(self, stats: IndexStats) -> None:
         self.stats.setText(f"{stats.indexed:,} files indexed · {stats.skipped:,} skipped · "

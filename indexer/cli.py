@@ -117,7 +117,7 @@ def _index_roots(app: App, roots: list[str], phase: str = "all") -> None:
 
     embedder = app.embedder()
     progress = TqdmProgress()
-    with app.data.writer_lock(), Indexer(app.data, app.config, embedder, progress) as indexer:
+    with Indexer(app.data, app.config, embedder, progress) as indexer:  # the caller holds the writer lock
         try:
             report = indexer.run(roots, phase="text")
         finally:
@@ -156,13 +156,13 @@ def index(app: App, paths: tuple[str, ...], phase: str) -> None:
     roots = new_roots or app.config.roots
     if not roots:
         raise click.UsageError("Give a folder to index, e.g. `findling index ~/Documents`.")
-    changed = [r for r in new_roots if r not in app.config.roots]
-    app.config.roots += changed
-    if app.model_override and not app.data.exists():
-        app.config.model = app.model_override
-    ensure_private_dir(app.data.path)
-    app.config.save(app.data.path)
-    _index_roots(app, roots, phase)
+    with app.data.writer_lock("findling index"):  # first: a busy index is left as it is, no model loaded
+        changed = [r for r in new_roots if r not in app.config.roots]
+        app.config.roots += changed
+        if app.model_override and not app.data.exists():
+            app.config.model = app.model_override
+        app.config.save(app.data.path)
+        _index_roots(app, roots, phase)
 
 
 def _searcher(app: App, mode: str | None, rerank: bool | None) -> tuple[Searcher, list[str]]:
@@ -286,8 +286,8 @@ def reindex(app: App) -> None:
 
     if not app.data.exists():
         raise EmptyIndex(f"No index in {app.data.path} yet. Run `findling index FOLDER` first.")
-    embedder = app.embedder()
-    with app.data.writer_lock():
+    with app.data.writer_lock("findling reindex"):
+        embedder = app.embedder()
         catalog = app.data.open_catalog()
         bar = tqdm(total=catalog.chunk_count(), desc="Re-embedding", unit="chunk", file=sys.stderr)
         try:
@@ -370,7 +370,8 @@ def eval_command(ctx: click.Context, dataset: str, split: str, mode: str | None,
         app.config = Config.load(app.data.path)
     docs = app.data.path / "docs"
     write_corpus(data, docs)
-    _index_roots(app, [str(docs)])
+    with app.data.writer_lock("findling eval"):
+        _index_roots(app, [str(docs)])
     modes = ["dense", "keyword", "hybrid"] if mode == "all" else [mode or app.config.search_mode]
     searcher, notes = _searcher(app, None, rerank)
     for note in notes:

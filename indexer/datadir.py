@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from filelock import FileLock, Timeout
@@ -13,10 +15,17 @@ from indexer.config import Config, ensure_private_dir
 from indexer.vectors import VECTORS_FILE
 
 LOCK_FILE = "writer.lock"
+WRITER_FILE = "writer.json"  # who holds the lock: {"pid", "holder"}, for the busy message
+APP_HOLDER = "The Findling app"
 
 
 class IndexBusy(RuntimeError):
     """Another process is writing this index."""
+
+    def __init__(self, message: str, holder: str | None = None, pid: int | None = None) -> None:
+        super().__init__(message)
+        self.holder = holder
+        self.pid = pid
 
 
 class ModelMismatch(RuntimeError):
@@ -57,18 +66,34 @@ class DataDir:
             catalog.close()
 
     @contextmanager
-    def writer_lock(self) -> Iterator[None]:
-        """Held while writing; a second writer fails at once with a clear message."""
+    def writer_lock(self, holder: str = "findling") -> Iterator[None]:
+        """Held while writing; a second writer fails at once with a message naming the holder."""
         ensure_private_dir(self.path)
         lock = FileLock(str(self.path / LOCK_FILE), timeout=0)
         try:
             lock.acquire()
         except Timeout:
-            raise IndexBusy(
-                f"Another Findling process is writing the index in {self.path}. "
-                "Wait for it to finish (or stop it), then try again."
-            ) from None
+            raise self._busy() from None
         try:
+            with suppress(OSError):  # only for the message: never a reason to fail
+                staged = self.path / f"{WRITER_FILE}.{os.getpid()}"
+                staged.write_text(json.dumps({"pid": os.getpid(), "holder": holder}))
+                os.replace(staged, self.path / WRITER_FILE)
             yield
         finally:
             lock.release()
+
+    def _busy(self) -> IndexBusy:
+        try:
+            writer = json.loads((self.path / WRITER_FILE).read_text())
+            holder, pid = str(writer["holder"]), int(writer["pid"])
+        except (OSError, ValueError, KeyError, TypeError):
+            holder, pid = None, None
+        if holder == APP_HOLDER:
+            return IndexBusy(
+                f"{APP_HOLDER} (pid {pid}) is indexing {self.path} and keeps it up to date itself. "
+                "Add folders in its Index tab, or quit it (tray menu → Quit) and try again. "
+                "Searching works meanwhile.", holder, pid)
+        who = f"Another Findling process ({holder}, pid {pid})" if holder else "Another Findling process"
+        return IndexBusy(f"{who} is writing the index in {self.path}. "
+                         "Wait for it to finish (or stop it), then try again.", holder, pid)

@@ -12,9 +12,9 @@ changes made during the scan wait in the queue rather than being lost. Each batc
 missing ones removed, and both ends of a move given together are recorded as a move (the
 chunks and embeddings stay). A run commits the text first (keyword search sees it at once),
 then the worker embeds in quiet moments, in small batches that yield to a stop, a pause, due
-live changes or a file the user opened (`prioritize`, embedded next). Runs save the vector file, so `findling search` in another
-process stays current and cheap; a stop or a pause takes effect between two commits, never
-inside one."""
+live changes or a file the user opened (`prioritize`, embedded next). Runs save the vector
+file, so `findling search` in another process stays current and cheap; a stop or a pause
+takes effect between two commits, never inside one."""
 
 from __future__ import annotations
 
@@ -123,6 +123,7 @@ class Watcher:
         on_batch: Callable[[Batch], None] | None = None,
         on_message: Callable[[str], None] | None = None,
         reconcile_progress: Progress | None = None,
+        holder: str = "findling watch",
     ) -> None:
         self.data_dir = data_dir
         self.config = config
@@ -137,6 +138,7 @@ class Watcher:
         self.on_batch = on_batch
         self.on_message = on_message
         self.reconcile_progress = reconcile_progress
+        self.holder = holder  # named in the busy message of a second writer
         self.excludes = Excludes(config.all_excludes())
         self._pending = PendingPaths(debounce, max_delay, max_queue)
         self._gate = PauseGate(pause_flag(data_dir.path), getattr(config, "battery_pause_below", 20), battery)
@@ -223,7 +225,7 @@ class Watcher:
         try:
             if self.low_priority:
                 lower_priority()
-            with self.data_dir.writer_lock():
+            with self.data_dir.writer_lock(self.holder):
                 tracker = _Tracker(self)
                 indexer = tracker.indexer = Indexer(self.data_dir, self.config, self.embedder, tracker)
                 try:

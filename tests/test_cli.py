@@ -111,11 +111,12 @@ def test_second_writer_is_refused(tmp_path: Path, docs: Path, tiny_model_dir: Pa
     from indexer.datadir import DataDir
 
     data = tmp_path / "data"
-    with DataDir(data).writer_lock():
+    with DataDir(data).writer_lock("findling watch"):
         result = CliRunner().invoke(cli, ["--data-dir", str(data), "--model", str(tiny_model_dir),
                                           "index", str(docs)])
     assert result.exit_code == 1
-    assert "Another Findling process is writing" in result.output
+    assert f"Another Findling process (findling watch, pid {os.getpid()}) is writing" in result.output
+    assert not (data / "config.toml").exists()  # refused before changing anything
 
 
 def test_search_json_stdout_is_pure_json_in_a_real_process(

@@ -1,0 +1,99 @@
+"""What the running app is made of: the main window, the quick-search box and, where there is
+one, the tray icon; and how it answers requests from later launches.
+
+    later launch ──▶ InstanceServer.requested ──▶ Shell.handle ──▶ quick box / main window
+    tray menu ────────────────────────────────────────┘
+
+With a tray, closing the main window hides it (the first time, a notification says that
+Findling keeps running there) and Quit is in the tray menu. Without one, the main window is
+an ordinary window: closing it quits, and the status bar says why there is no tray.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QEvent, QObject, QSettings, Signal
+from PySide6.QtWidgets import QApplication
+
+from desktop import tray as tray_module
+from desktop.engine import Engine
+from desktop.main_window import MainWindow
+from desktop.quick_search import QuickSearch
+
+STATE_FILE = "desktop-state.ini"
+HIDDEN_HINT_KEY = "tray/hidden_hint_shown"
+
+
+class Shell(QObject):
+    """Builds the windows once; `handle()` acts on a request: {"action": "quick" | "show" | "quit"}."""
+
+    handled = Signal(str)  # the action, once acted on
+
+    def __init__(self, engine: Engine, use_tray: bool | None = None) -> None:
+        super().__init__()
+        self.engine = engine
+        self.window = MainWindow(engine)
+        self.quick = QuickSearch(engine)
+        self.quick.openMainRequested.connect(self.show_main)
+        self.state = QSettings(str(Path(engine.data_path) / STATE_FILE), QSettings.Format.IniFormat)
+        self.tray: tray_module.Tray | None = None
+        if tray_module.available() if use_tray is None else use_tray:
+            self.tray = tray_module.Tray(engine, self)
+            self.tray.quickSearchRequested.connect(self.quick.summon)
+            self.tray.openRequested.connect(self.show_main)
+            self.tray.quitRequested.connect(self.quit)
+            self.tray.show()
+            self.window.installEventFilter(self)
+        QApplication.instance().setQuitOnLastWindowClosed(self.tray is None)
+
+    @property
+    def has_tray(self) -> bool:
+        return self.tray is not None
+
+    def start(self, quick: bool = False, hidden: bool = False) -> None:
+        """Show what this launch asked for: the quick box, nothing (in the tray), or the main window."""
+        if self.tray is None:
+            self.window.show()
+            self.window.show_message(tray_module.NO_TRAY_REASON, False)
+        elif not (quick or hidden):
+            self.window.show()
+        if quick:
+            self.quick.summon()
+
+    def handle(self, request: dict) -> None:
+        action = request.get("action", "show")
+        if action == "quick":
+            self.quick.summon()
+        elif action == "quit":
+            self.quit()
+        else:
+            self.show_main(str(request.get("query") or ""))
+        self.handled.emit(action)
+
+    def show_main(self, query: str = "") -> None:
+        self.window.showNormal()
+        self.window.raise_()
+        self.window.activateWindow()
+        if query.strip():
+            self.window.search_field.setText(query)
+            self.window.run_search()
+        self.window.focus_search()
+
+    def quit(self) -> None:
+        self.quick.hide()
+        QApplication.quit()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        """With a tray, closing the main window hides it: Findling keeps indexing and stays a click away."""
+        if watched is self.window and event.type() == QEvent.Type.Close and self.tray is not None:
+            event.ignore()
+            self.window.hide()
+            if not self.state.value(HIDDEN_HINT_KEY, False, bool):
+                self.tray.notify("Findling keeps running in the tray",
+                                 "It goes on indexing. Click the tray icon for quick search; "
+                                 "Quit is in its menu.")
+                self.state.setValue(HIDDEN_HINT_KEY, True)
+                self.state.sync()
+            return True
+        return super().eventFilter(watched, event)
