@@ -21,6 +21,7 @@ from desktop.results import ResultDelegate, ResultsModel
 QUICK_RESULTS = 8
 DEBOUNCE_MS = 150
 WIDTH = 680
+MAX_SCREEN_SHARE = 0.7  # the box never covers more of the screen than this; the list scrolls
 ENTER_KEYS = (Qt.Key.Key_Return, Qt.Key.Key_Enter)
 STEPS = {Qt.Key.Key_Down: 1, Qt.Key.Key_Up: -1, Qt.Key.Key_PageDown: 4, Qt.Key.Key_PageUp: -4}
 
@@ -155,7 +156,9 @@ class QuickSearch(QWidget):
         rows = self.model.rowCount()
         self.view.setVisible(rows > 0)
         if rows:
-            self.view.setFixedHeight(rows * max(self.view.sizeHintForRow(0), 1) + 4)
+            screen = self.screen() or QGuiApplication.primaryScreen()
+            room = int(screen.availableGeometry().height() * MAX_SCREEN_SHARE) - 100 if screen else 600
+            self.view.setFixedHeight(min(rows * max(self.view.sizeHintForRow(0), 1) + 4, max(room, 200)))
         self.adjustSize()
 
     # -- the selected result ---------------------------------------------------------------------------

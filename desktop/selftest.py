@@ -2,7 +2,8 @@
 
 Indexes `desktop/sample` into a temporary data dir with the bundled MiniLM (or `--model`),
 runs queries through the search field, checks the answers, the preview and the similarity
-matrix, and saves screenshots (main window, similarity view, index panel, welcome page).
+matrix, the quick-search box and the tray menu, and saves screenshots (main window,
+similarity view, index panel, quick search, tray menu, welcome page).
 Exits 0 only if every step worked and no screenshot is blank. This is how a packaged build
 is checked.
 """
@@ -158,6 +159,29 @@ def _exercise(app: QApplication, engine, window, steps: Steps, out_dir: Path, n_
         else:
             window.tabs.setCurrentWidget(window.preview)
             screenshot(window, out_dir / "text-preview.png", steps)
+    _quick_search(engine, steps, out_dir)
+
+
+def _quick_search(engine, steps: Steps, out_dir: Path) -> None:  # noqa: ANN001
+    """The quick-search box answers the first query with the same top file; the tray menu renders."""
+    from desktop.quick_search import QuickSearch
+    from desktop.tray import Tray
+
+    quick = QuickSearch(engine)
+    outcomes: list = []
+    quick.resultsShown.connect(outcomes.append)
+    quick.summon()
+    query, expected, _ = QUERIES[0]
+    quick.field.setText(query)
+    quick.run_search()
+    got = wait_for(lambda: bool(outcomes), 60)
+    top = Path(outcomes[0].results[0].path).name if got and outcomes[0].results else None
+    steps.check("quick search", top == expected, f"top: {top}")
+    screenshot(quick, out_dir / "quick-search.png", steps)
+    quick.hide()
+    tray = Tray(engine)
+    tray.menu.adjustSize()
+    screenshot(tray.menu, out_dir / "tray-menu.png", steps)
 
 
 def _compare_cell(window, steps: Steps, out_dir: Path) -> None:  # noqa: ANN001

@@ -1,0 +1,219 @@
+"""The app around the main window, offscreen: the tray menu, the quick-search box, one instance
+per index (a second launch hands over and exits), the CLI refusing to write while the app
+indexes, and the window-only fallback where there is no tray."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("pytestqt")
+
+from click.testing import CliRunner  # noqa: E402
+from helpers import index_folder  # noqa: E402
+from PySide6.QtCore import Qt  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+from desktop import actions  # noqa: E402
+from desktop import tray as tray_module  # noqa: E402
+from desktop.engine import Engine, IndexProgress  # noqa: E402
+from desktop.quick_search import QUICK_RESULTS  # noqa: E402
+from desktop.shell import Shell  # noqa: E402
+from desktop.single_instance import become_or_hand_over, hand_over, server_name  # noqa: E402
+from indexer.cli import cli  # noqa: E402
+from indexer.config import Config  # noqa: E402
+
+WAIT = 20_000  # ms
+ROOT = Path(__file__).resolve().parent.parent
+TOPICS = ["garden roses tulips", "quarterly tax return deadline", "steel bridge river",
+          "sourdough bread starter", "pour-over coffee beans", "mountain trail headlamp",
+          "moon craters telescope", "violin sonata", "chess opening gambit", "python decorators"]
+
+
+@pytest.fixture(scope="module")
+def indexed(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> tuple[Path, Path]:
+    """(data dir, folder): 30 short notes indexed with the tiny model, saved with the folder as root."""
+    folder = tmp_path_factory.mktemp("notes")
+    for i in range(30):
+        topic = TOPICS[i % len(TOPICS)]
+        (folder / f"note{i:02d}.txt").write_text(f"Note {i}: {topic}, and notes in general.")
+    data = tmp_path_factory.mktemp("data")
+    config = Config(roots=[str(folder)], model=str(tiny_model_dir), reranker="", allow_download=False)
+    index_folder(folder, data, tiny_model_dir, config)
+    config.save(data)
+    return data, folder
+
+
+def make_shell(qtbot, data: Path, use_tray: bool | None) -> Shell:  # noqa: ANN001
+    engine = Engine(data, None, watcher_options={"debounce": 0.05, "low_priority": False})
+    shell = Shell(engine, use_tray=use_tray)
+    qtbot.addWidget(shell.window)
+    qtbot.addWidget(shell.quick)
+    engine.start()
+    qtbot.waitUntil(lambda: engine.model_state != "loading", timeout=WAIT)
+    return shell
+
+
+@pytest.fixture
+def shell(qtbot, indexed: tuple[Path, Path]) -> Iterator[Shell]:  # noqa: ANN001
+    shell = make_shell(qtbot, indexed[0], use_tray=True)
+    yield shell
+    shell.engine.shutdown()
+    if shell.tray is not None:
+        shell.tray.hide()
+
+
+def test_tray_menu_actions(qtbot, shell: Shell, monkeypatch) -> None:  # noqa: ANN001
+    tray = shell.tray
+    assert tray is not None and not QApplication.instance().quitOnLastWindowClosed()
+    shell.start()
+    texts = [a.text() for a in tray.menu.actions() if not a.isSeparator()]
+    assert texts[:2] == ["Quick search", "Open Findling"] and texts[-1] == "Quit Findling"
+    assert "Pause indexing" in texts
+    qtbot.waitUntil(lambda: tray.status_action.text() == "Index up to date", timeout=WAIT)
+    assert "Index up to date" in tray.icon.toolTip()
+
+    tray.quick_action.trigger()
+    qtbot.waitUntil(shell.quick.isVisible, timeout=WAIT)
+    shell.quick.hide()
+    shell.window.hide()
+    tray.open_action.trigger()
+    assert shell.window.isVisible()
+
+    tray.pause_action.trigger()
+    qtbot.waitUntil(lambda: shell.engine.last_progress.state == "paused", timeout=WAIT)
+    assert shell.engine.paused and tray.pause_action.text() == "Resume indexing"
+    assert shell.window.index_panel.pause_button.text() == "Resume"  # one state, shown everywhere
+    assert tray.status_action.text() == "Paused"
+    tray.pause_action.trigger()
+    qtbot.waitUntil(lambda: shell.engine.last_progress.state == "idle", timeout=WAIT)
+    assert tray.pause_action.text() == "Pause indexing"
+
+    quits = []
+    monkeypatch.setattr(QApplication, "quit", lambda: quits.append(True))
+    tray.quit_action.trigger()
+    assert quits == [True]
+
+
+def test_tray_status_line_while_indexing() -> None:
+    assert tray_module.status_line(IndexProgress("running", 120, 2000, unit="files")) == \
+        "Indexing: 120 / 2,000 files (6%)"
+    assert tray_module.status_line(IndexProgress("running", 500, 1000, unit="passages")) == \
+        "Embedding: 500 / 1,000 passages (50%)"
+    assert tray_module.status_line(IndexProgress("paused", pause_reason="on battery below 20%")) == \
+        "Paused: on battery below 20%"
+
+
+def test_closing_the_window_keeps_findling_in_the_tray(qtbot, shell: Shell, monkeypatch) -> None:  # noqa: ANN001
+    notes = []
+    monkeypatch.setattr(shell.tray, "notify", lambda title, text: notes.append(title))
+    shell.state.remove("tray/hidden_hint_shown")  # as on a first run (the fixture's data dir is shared)
+    shell.start()
+    assert shell.window.isVisible()
+    shell.window.close()
+    assert not shell.window.isVisible() and notes == ["Findling keeps running in the tray"]
+    shell.handle({"action": "show"})  # a second launch brings it back
+    assert shell.window.isVisible()
+    shell.window.close()
+    assert notes == ["Findling keeps running in the tray"]  # said once only, also across restarts
+    assert Shell(shell.engine, use_tray=True).state.value("tray/hidden_hint_shown", False, bool)
+
+
+def test_quick_search_shows_results_opens_and_hides_on_esc(qtbot, shell: Shell, monkeypatch) -> None:  # noqa: ANN001
+    opened = []
+    monkeypatch.setattr(actions, "open_file", lambda path, page=None: opened.append(path))
+    quick = shell.quick
+    shell.handle({"action": "quick"})
+    assert quick.isVisible() and quick.field.text() == ""
+    with qtbot.waitSignal(quick.resultsShown, timeout=WAIT,
+                          check_params_cb=lambda o: o.query == "notes in general") as blocker:
+        qtbot.keyClicks(quick.field, "notes in general")
+    outcome = blocker.args[0]
+    assert outcome.kind == "ok" and quick.model.rowCount() == QUICK_RESULTS  # 30 match: the top 8
+    assert quick.view.isVisible() and quick.view.currentIndex().row() == 0
+    qtbot.keyClick(quick.field, Qt.Key.Key_Down)
+    assert quick.view.currentIndex().row() == 1
+    second = quick.model.result(1).path
+    qtbot.keyClick(quick.field, Qt.Key.Key_Return)
+    assert opened == [second] and not quick.isVisible()
+
+    shell.handle({"action": "quick"})  # summoned again: the last query, selected for retyping
+    assert quick.isVisible() and quick.field.selectedText() == "notes in general"
+    qtbot.keyClick(quick.field, Qt.Key.Key_Escape)
+    assert not quick.isVisible()
+    assert not shell.window.isVisible()  # the quick box alone, not the main window
+
+
+def test_quick_search_continues_in_the_main_window(qtbot, shell: Shell) -> None:  # noqa: ANN001
+    quick = shell.quick
+    shell.handle({"action": "quick"})
+    quick.field.setText("sourdough bread")
+    qtbot.keyClick(quick.field, Qt.Key.Key_O, Qt.KeyboardModifier.ControlModifier)
+    assert not quick.isVisible() and shell.window.isVisible()
+    qtbot.waitUntil(lambda: shell.window.shown is not None and shell.window.shown.query == "sourdough bread",
+                    timeout=WAIT)
+
+
+def test_without_a_tray_the_window_stays_open_and_says_why(qtbot, indexed) -> None:  # noqa: ANN001
+    assert not tray_module.available()  # offscreen has no tray
+    shell = make_shell(qtbot, indexed[0], use_tray=None)
+    try:
+        assert shell.tray is None and QApplication.instance().quitOnLastWindowClosed()
+        shell.start(hidden=True)  # even when asked to start hidden: there would be no way back
+        assert shell.window.isVisible()
+        assert "no system tray" in shell.window.statusBar().currentMessage()
+        shell.handle({"action": "quick"})
+        assert shell.quick.isVisible()
+        shell.window.close()  # an ordinary window: closing it closes it (and quits the app)
+        assert not shell.window.isVisible()
+    finally:
+        shell.engine.shutdown()
+
+
+def test_a_second_instance_hands_over_and_exits(qtbot, tmp_path: Path) -> None:  # noqa: ANN001
+    data = tmp_path / "data"
+    requests = []
+    server = become_or_hand_over(data, {"action": "show"})
+    assert server is not None
+    server.requested.connect(requests.append)
+    try:
+        env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(ROOT)}
+        started = time.perf_counter()
+        process = subprocess.Popen([sys.executable, "-m", "desktop", "--quick", "--data-dir", str(data)],
+                                   env=env, stderr=subprocess.PIPE, text=True)
+        qtbot.waitUntil(lambda: process.poll() is not None, timeout=WAIT)  # our loop answers it
+        elapsed = time.perf_counter() - started
+        assert process.returncode == 0, process.stderr.read()
+        assert "already running" in process.stderr.read()
+        assert requests == [{"action": "quick"}]
+        assert elapsed < 10  # no QApplication, no model: a round trip (about 0.2 s; slack for CI)
+        # a data dir of its own gets an app of its own
+        assert server_name(data) != server_name(tmp_path / "other")
+        assert not hand_over(server_name(tmp_path / "other"), {"action": "show"})
+    finally:
+        server.close()
+    # the app is gone (or crashed, leaving its socket file): the next launch becomes the server
+    again = become_or_hand_over(data, {"action": "show"})
+    assert again is not None
+    again.close()
+
+
+def test_the_cli_refuses_to_write_while_the_app_indexes(qtbot, indexed, tiny_model_dir) -> None:  # noqa: ANN001
+    data, folder = indexed
+    shell = make_shell(qtbot, data, use_tray=False)
+    try:
+        qtbot.waitUntil(lambda: shell.engine.last_progress.state == "idle", timeout=WAIT)  # the app writes
+        result = CliRunner().invoke(cli, ["--data-dir", str(data), "index", str(folder)])
+        assert result.exit_code == 1
+        assert f"The Findling app (pid {os.getpid()}) is indexing" in result.output
+        assert "Add folders in its Index tab" in result.output
+        searched = CliRunner().invoke(cli, ["--data-dir", str(data), "search", "bread", "--json"])
+        assert searched.exit_code == 0 and "note" in searched.stdout  # reading goes on
+    finally:
+        shell.engine.shutdown()
