@@ -90,7 +90,7 @@ def test_tray_menu_actions(qtbot, shell: Shell, monkeypatch) -> None:  # noqa: A
     qtbot.waitUntil(lambda: shell.engine.last_progress.state == "paused", timeout=WAIT)
     assert shell.engine.paused and tray.pause_action.text() == "Resume indexing"
     assert shell.window.index_panel.pause_button.text() == "Resume"  # one state, shown everywhere
-    assert tray.status_action.text() == "Paused"
+    qtbot.waitUntil(lambda: tray.status_action.text() == "Paused", timeout=WAIT)  # a queued signal
     tray.pause_action.trigger()
     qtbot.waitUntil(lambda: shell.engine.last_progress.state == "idle", timeout=WAIT)
     assert tray.pause_action.text() == "Pause indexing"
