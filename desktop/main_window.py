@@ -369,3 +369,7 @@ class MainWindow(QMainWindow):
         if dialog.exec():
             config, backend = dialog.values()
             self.engine.apply_settings(config, backend)
+            try:
+                dialog.apply_start_at_login(self.engine.data_path)
+            except OSError as exc:
+                self.show_message(f"Start at login could not be changed: {exc}", True)

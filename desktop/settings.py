@@ -18,7 +18,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from indexer.config import DEFAULT_MODEL, DEFAULT_RERANKER, Config
+from desktop import autostart
+from indexer.config import DEFAULT_MODEL, DEFAULT_RERANKER, Config, default_data_dir
 
 BUNDLED_MODEL = "sentence-transformers/all-MiniLM-L6-v2"  # indexer.models.BUNDLED_MODEL_ID, without torch
 EMBEDDERS = (DEFAULT_MODEL, BUNDLED_MODEL, "intfloat/multilingual-e5-base")
@@ -71,6 +72,11 @@ class SettingsDialog(QDialog):
         self.battery.setValue(config.battery_pause_below)
         self.allow_download = QCheckBox("Download models when they are missing (the only network use)")
         self.allow_download.setChecked(config.allow_download)
+        self.start_at_login = QCheckBox("Start Findling at login (in the tray)")
+        self.start_at_login.setChecked(autostart.supported() and autostart.enabled())
+        self.start_at_login.setEnabled(autostart.supported())
+        self.start_at_login.setToolTip(str(autostart.entry_path()) if autostart.supported() else
+                                       "Here, add Findling to the login items yourself (see the README).")
 
         form = QFormLayout()
         form.addRow("Embedding model", self.model)
@@ -79,6 +85,7 @@ class SettingsDialog(QDialog):
         form.addRow("CPU threads", self.threads)
         form.addRow("Pause indexing on battery below", self.battery)
         form.addRow("", self.allow_download)
+        form.addRow("", self.start_at_login)
         note = QLabel("Settings are saved to the index's config.toml, shared with the `findling` command.")
         note.setWordWrap(True)
         note.setStyleSheet("color:gray")
@@ -102,3 +109,13 @@ class SettingsDialog(QDialog):
             allow_download=self.allow_download.isChecked(),
         )
         return config, self.backend.currentText()
+
+    def apply_start_at_login(self, data_dir: Path) -> None:
+        """Write or remove the autostart entry (a per-user setting, not the index's)."""
+        if not autostart.supported():
+            return
+        if self.start_at_login.isChecked():
+            same = Path(data_dir).resolve() == default_data_dir().resolve()
+            autostart.enable(None if same else Path(data_dir))
+        else:
+            autostart.disable()

@@ -217,3 +217,59 @@ def test_the_cli_refuses_to_write_while_the_app_indexes(qtbot, indexed, tiny_mod
         assert searched.exit_code == 0 and "note" in searched.stdout  # reading goes on
     finally:
         shell.engine.shutdown()
+
+
+def test_start_at_login_writes_a_valid_autostart_entry(qtbot, tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    from desktop import autostart
+    from desktop.settings import SettingsDialog
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    data = tmp_path / "my data"  # not the default data dir: the entry names it, quoted
+    dialog = SettingsDialog(Config(), "auto")
+    qtbot.addWidget(dialog)
+    assert not dialog.start_at_login.isChecked()
+    dialog.start_at_login.setChecked(True)
+    dialog.apply_start_at_login(data)
+    entry = tmp_path / "config" / "autostart" / "findling.desktop"
+    text = entry.read_text()
+    assert "--hidden --data-dir" in text and f'"{data}"' in text
+    validate(entry)
+    assert SettingsDialog(Config(), "auto").start_at_login.isChecked()  # the dialog shows it on
+    dialog.start_at_login.setChecked(False)
+    dialog.apply_start_at_login(data)
+    assert not entry.exists() and not autostart.enabled()
+
+
+def test_exec_lines_are_quoted_as_the_desktop_entry_spec_asks() -> None:
+    from desktop.autostart import exec_line
+
+    assert exec_line(["/usr/bin/findling-desktop", "--hidden"]) == "/usr/bin/findling-desktop --hidden"
+    quoted = exec_line(["/opt/app", "--data-dir", '/home/a b/$x"q%'])
+    assert quoted == r'/opt/app --data-dir "/home/a b/\\$x\\"q%%"'
+
+
+def test_packaged_desktop_entries_are_valid_and_match_the_app() -> None:
+    from desktop.autostart import entry_text
+
+    linux = ROOT / "packaging" / "linux"
+    assert (linux / "findling-autostart.desktop").read_text() == entry_text(["findling-desktop", "--hidden"])
+    for entry in linux.glob("*.desktop"):
+        validate(entry)
+
+
+def test_hidden_start_shows_only_the_tray(qtbot, shell: Shell) -> None:  # noqa: ANN001
+    shell.start(hidden=True)
+    assert not shell.window.isVisible() and not shell.quick.isVisible()
+    shell.handle({"action": "show"})
+    assert shell.window.isVisible()
+
+
+def validate(entry: Path) -> None:
+    """desktop-file-validate (Debian's desktop-file-utils) when installed; .ci/run installs it."""
+    import shutil
+
+    tool = shutil.which("desktop-file-validate")
+    if tool is None:
+        pytest.skip("desktop-file-validate is not installed (apt install desktop-file-utils)")
+    result = subprocess.run([tool, str(entry)], capture_output=True, text=True, check=False)
+    assert result.returncode == 0 and "error" not in result.stdout.lower(), result.stdout + result.stderr

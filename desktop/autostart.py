@@ -1,0 +1,93 @@
+"""Start at login, as an option: an XDG autostart entry on Linux and other freedesktop systems.
+
+    ~/.config/autostart/findling.desktop  →  findling-desktop --hidden [--data-dir DIR]
+
+`--hidden` starts in the tray (or as a normal window where there is no tray). The entry is
+the packaged one (packaging/linux/findling-autostart.desktop) with the Exec line of this
+installation. Windows and macOS have their own mechanisms (a shortcut in the Startup folder;
+a LaunchAgent or Login Items), documented in the README and not written by the app.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+ENTRY_NAME = "findling.desktop"
+RESERVED = set(" \t\n\"'\\><~|&;$*?#()`")  # characters that need quoting in Exec
+
+
+def supported() -> bool:
+    return sys.platform.startswith(("linux", "freebsd", "openbsd", "netbsd"))
+
+
+def autostart_dir() -> Path:
+    config = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return Path(config) / "autostart"
+
+
+def entry_path() -> Path:
+    return autostart_dir() / ENTRY_NAME
+
+
+def launch_command(data_dir: Path | None = None) -> list[str]:
+    """How to start this installation: the frozen binary, the console script, or `python -m desktop`."""
+    if getattr(sys, "frozen", False):
+        command = [sys.executable]
+    elif shutil.which("findling-desktop"):
+        command = [shutil.which("findling-desktop")]
+    else:
+        command = [sys.executable, "-m", "desktop"]
+    command.append("--hidden")
+    if data_dir is not None:
+        command += ["--data-dir", str(data_dir)]
+    return command
+
+
+def exec_line(command: list[str]) -> str:
+    """A desktop-entry Exec value, quoted as the Desktop Entry spec asks (double quotes, `%` doubled)."""
+
+    def quote(part: str) -> str:
+        if part and not any(c in RESERVED for c in part):
+            return part.replace("%", "%%")
+        escaped = "".join("\\" + c if c in '"`$\\' else c for c in part)
+        return f'"{escaped}"'.replace("%", "%%")
+
+    # the string-value escape (a backslash written twice) applies on top of the quoting
+    return " ".join(quote(part) for part in command).replace("\\", "\\\\")
+
+
+def entry_text(command: list[str]) -> str:
+    return "\n".join([
+        "[Desktop Entry]",
+        "Type=Application",
+        "Name=Findling",
+        "GenericName=File search",
+        "Comment=Keep the Findling index current and quick search a click away",
+        f"Exec={exec_line(command)}",
+        "Icon=findling",
+        "Terminal=false",
+        "Categories=Utility;",
+        "X-GNOME-Autostart-enabled=true",
+        "",
+    ])
+
+
+def enabled() -> bool:
+    return entry_path().is_file()
+
+
+def enable(data_dir: Path | None = None) -> Path:
+    """Write the autostart entry (replacing an older one); returns its path."""
+    path = entry_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staged = path.with_name(f".{ENTRY_NAME}.tmp")
+    staged.write_text(entry_text(launch_command(data_dir)), encoding="utf-8")
+    os.replace(staged, path)
+    return path
+
+
+def disable() -> None:
+    entry_path().unlink(missing_ok=True)
