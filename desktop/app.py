@@ -130,6 +130,14 @@ def _report_timings(shell: object, server: object) -> None:
                                            since_request=at - received[0] if received[0] else None))
     quick.resultsShown.connect(lambda o: _report("quick_results", query=o.query, kind=o.kind,
                                                  n=len(o.results), search_seconds=o.seconds))
+    states = [None]
+
+    def index_state(progress: object) -> None:  # state changes only, not every file
+        if progress.state != states[0]:
+            states[0] = progress.state
+            _report("index", state=progress.state)
+
+    engine.progress.connect(index_state)
 
 
 def _direct():  # noqa: ANN202 - Qt.ConnectionType

@@ -26,7 +26,7 @@ HIDDEN_HINT_KEY = "tray/hidden_hint_shown"
 
 
 class Shell(QObject):
-    """Builds the windows once; `handle()` acts on a request: {"action": "quick" | "show" | "quit"}."""
+    """Builds the windows once; `handle()` acts on a request {"action": quick | hide | show | quit}."""
 
     handled = Signal(str)  # the action, once acted on
 
@@ -65,6 +65,8 @@ class Shell(QObject):
         action = request.get("action", "show")
         if action == "quick":
             self.quick.summon()
+        elif action == "hide":
+            self.quick.hide()
         elif action == "quit":
             self.quit()
         else:
