@@ -322,7 +322,7 @@ class Watcher:
         return True
 
     def _yield_now(self) -> bool:
-        """Whether work should stop for now: stopping, paused, live changes due, or a file wanted next."""
+        """Whether embedding should stop now: stopping, paused, live changes due, or a file wanted next."""
         return (self._stopping.is_set() or self._gate.reason() is not None or self._pending.due_now()
                 or bool(self._wanted))
 
@@ -393,8 +393,10 @@ class Watcher:
         self._reconciling = reconcile
         started = time.monotonic()
         before = _rows(indexer.catalog, paths, folders)
-        try:  # the text only: the serve loop embeds, with progress, in batches that yield
-            report = indexer.run(paths, phase="text", should_stop=self._yield_now)
+        try:  # the text only (the serve loop embeds, in batches that yield); a stop or a pause
+            # acts between two commits (`_hold`). Live changes wait: a run cut short would have to
+            # be redone in full, and the text of a whole folder takes seconds, not minutes.
+            report = indexer.run(paths, phase="text")
         except _Stopping:
             return False
         except Exception as exc:  # noqa: BLE001 - one bad batch must not end the watcher

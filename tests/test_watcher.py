@@ -564,3 +564,22 @@ def test_embedding_phase_reports_progress_and_embeds_an_opened_file_next(
     embedded = [b for b in batches if b.kind == "embed"]
     assert sum(b.report.chunks_embedded for b in embedded) == 13 and embedded[-1].report.chunks_pending == 0
     assert_vectors_match_catalog(tmp_path / "data")
+
+
+def test_a_live_change_during_a_long_reconcile_does_not_cut_it_short(tmp_path: Path, tiny_model_dir: Path,
+                                                                     start) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for i in range(300):  # three text batches (128 files each)
+        (docs / f"n{i:03d}.txt").write_text(f"Note number {i} about the garden.")
+    made = threading.Event()
+
+    def on_status(status) -> None:  # noqa: ANN001
+        if status.state == "reconciling" and status.done == 1 and not made.is_set():
+            made.set()
+            (docs / "n000.txt").write_text("Edited while the first batch was read.")
+            time.sleep(0.3)  # the edit is due before the next commit
+
+    watcher = start(docs, on_status=on_status)
+    settle(watcher, docs, tmp_path / "data")
+    assert made.is_set() and len(catalog_state(tmp_path / "data")) == 300
