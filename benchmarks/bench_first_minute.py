@@ -118,6 +118,9 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=2200)
     parser.add_argument("--mb", type=float, default=30.0)
     parser.add_argument("--embed-seconds", type=float, default=120.0)
+    parser.add_argument("--batch-chunks", type=int, default=None,
+                        help="chunks per embedding transaction (default: the pipeline's 256; the app's "
+                             "watcher uses 64)")
     parser.add_argument("--scifact", type=Path, default=ROOT.parent / "shared" / "data" / "scifact")
     parser.add_argument("--keep", action="store_true", help="keep the folder and data dir")
     args = parser.parse_args()
@@ -171,7 +174,8 @@ def measure_embedding(data_dir: Path, args: argparse.Namespace) -> dict:
         _, pending_before, pending_tokens_before = indexer.catalog.embedding_progress()
         deadline = time.perf_counter() + args.embed_seconds
         started = time.perf_counter()
-        done = indexer.embed_pending(should_stop=lambda: time.perf_counter() > deadline)
+        done = indexer.embed_pending(should_stop=lambda: time.perf_counter() > deadline,
+                                     batch_chunks=args.batch_chunks)
         phase_seconds = time.perf_counter() - started
         rows = indexer.catalog.conn.execute(
             "SELECT text, n_tokens FROM chunks WHERE embedding IS NOT NULL").fetchall()
@@ -184,6 +188,7 @@ def measure_embedding(data_dir: Path, args: argparse.Namespace) -> dict:
     tokens_per_s = tokens / phase_seconds
     return {
         "backend": type(embedder).__name__,
+        "batch_chunks": args.batch_chunks or "default (256)",
         "embedding_phase_chunks": done,
         "embedding_phase_seconds": round(phase_seconds, 1),
         "embedding_phase_chunks_per_s": round(done / phase_seconds, 2),
