@@ -118,7 +118,8 @@ def _exercise(app: QApplication, engine, window, steps: Steps, out_dir: Path, n_
     painted = wait_for(lambda: window._painted, 10)
     steps.check("window painted", painted)
     ready = wait_for(lambda: engine.model_state != "loading", timeout)
-    steps.check("model loaded", ready and engine.model_state == "ready", window.model_status.text())
+    if not steps.check("model loaded", ready and engine.model_state == "ready", window.model_status.text()):
+        return  # nothing below can work: fail now rather than wait out every timeout
     stats: list = []
     engine.statsChanged.connect(stats.append)
     indexed = wait_for(lambda: engine.last_progress.state == "idle" and bool(stats)
