@@ -40,6 +40,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _activation_token() -> str | None:
+    """The launcher's focus token (Wayland xdg-activation, X11 startup id), passed to the running app."""
+    return os.environ.get("XDG_ACTIVATION_TOKEN") or os.environ.get("DESKTOP_STARTUP_ID")
+
+
 def _report(event: str, **values: object) -> None:
     print(json.dumps({"event": event, "wall": time.time(), **values}), file=sys.stderr, flush=True)
 
@@ -58,12 +63,13 @@ def main(argv: list[str] | None = None) -> int:
     from indexer.config import resolve_data_dir
 
     data_dir = resolve_data_dir(args.data_dir)
-    request = {"action": "quick" if args.quick else "show"}
-    from desktop.single_instance import become_or_hand_over, hand_over, server_name
+    action = "quick" if args.quick else "hidden" if args.hidden else "show"
+    request = {"action": action, "activation_token": _activation_token()}
+    from desktop.single_instance import AppNotAnswering, become_or_hand_over, hand_over, server_name
 
     if hand_over(server_name(data_dir), request):  # fast path: no QApplication
-        print(f"Findling is already running for {data_dir}: asked it to "
-              f"{'open quick search' if args.quick else 'show its window'}.", file=sys.stderr)
+        asked = {"quick": "open quick search", "show": "show its window", "hidden": "keep running"}[action]
+        print(f"Findling is already running for {data_dir}: asked it to {asked}.", file=sys.stderr)
         return 0
 
     from PySide6.QtCore import QTimer
@@ -81,8 +87,11 @@ def main(argv: list[str] | None = None) -> int:
     app.setWindowIcon(app_icon())
     try:
         server = become_or_hand_over(data_dir, request)
-    except RuntimeError as exc:
-        print(f"findling-desktop: {exc} Starting without single-instance support.", file=sys.stderr)
+    except AppNotAnswering as exc:
+        print(f"findling-desktop: {exc}", file=sys.stderr)
+        return 1
+    except (OSError, RuntimeError) as exc:  # e.g. a read-only data dir: search still works
+        print(f"findling-desktop: {exc}. Starting without single-instance support.", file=sys.stderr)
         server = None
     else:
         if server is None:  # another launch won the race and took the request

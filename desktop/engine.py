@@ -7,8 +7,9 @@
 
 Every search runs on the one search thread, in order, so the Searcher (one SQLite
 connection, one model) is never used by two threads at once. A search is tagged with a
-generation number; one that is no longer the newest when its turn comes is skipped, and
-the UI ignores any answer that is not for its newest query. The Watcher writes with its own
+generation number and a channel (the main window, the quick box); one that is no longer its
+channel's newest when its turn comes is skipped, and each window ignores any answer that is
+not for its newest query. The Watcher writes with its own
 copy of the embedder, so a long indexing batch never makes a search wait.
 """
 
@@ -43,6 +44,7 @@ DEFAULT_K = 20
 MARKED_RESULTS = 3  # results whose best sentence is marked, after the results are shown
 PROGRESS_INTERVAL = 0.1  # seconds between two progress signals, at most
 STOP_TIMEOUT = 10.0  # seconds to wait for the watcher to stop between two commits
+BUSY_RETRY_SECONDS = 5.0  # while another process writes the index, try to take over this often
 
 
 @dataclass(frozen=True)
@@ -139,8 +141,11 @@ class Engine(QObject):
         self.watcher_options = watcher_options or {}
         self.model_state = "loading"
         self.last_progress = IndexProgress("off")
-        self.paused = False  # held by the user: Pause here, or `findling pause`
-        self._generation = 0
+        self._manual_pause = False  # Pause pressed in this app (kept across watcher restarts)
+        self._held = False  # last value of `paused` sent with pausedChanged
+        self._generation = 0  # numbers every search, all channels
+        self._newest: dict[str, int] = {}  # channel → its newest search's generation
+        self._closing = False
         self._info: ModelInfo | None = None
         self._info_ready = threading.Event()
         self._embedder: Embedder | None = None
@@ -178,7 +183,9 @@ class Engine(QObject):
         caller should then end the process without running interpreter shutdown; every commit is
         already durable, and the vector file is rebuilt from the catalog at the next start.
         """
-        self._generation += 1  # queued searches are skipped
+        self._closing = True
+        self._generation += 1
+        self._newest = dict.fromkeys(self._newest, -1)  # queued searches are skipped
         watcher = self._watcher
         if self._index_thread is not None:
             self._index_thread.stop(self._stop_watcher)
@@ -253,24 +260,31 @@ class Engine(QObject):
     def generation(self) -> int:
         return self._generation
 
-    def search(self, text: str, k: int | None = None, details: bool = True) -> int:
+    def search(self, text: str, k: int | None = None, details: bool = True, channel: str = "main") -> int:
         """Queue a search; its outcome comes with `searchFinished`. Returns its generation.
 
+        A newer search on the same `channel` supersedes it; other channels' searches do not.
         With `details`, the similarity matrix and the best sentences follow the results
         (`similarityReady`, `resultsRefined`); the quick-search box does without them.
         """
         self._generation += 1
-        generation = self._generation
+        generation = self._newest[channel] = self._generation
         if self._search_thread is not None:
-            self._search_thread.post(lambda: self._run_search(generation, text, k or self.k, details))
+            k = k or self.k
+            self._search_thread.post(lambda: self._run_search(generation, text, k, details, channel))
         return generation
 
-    def cancel_search(self) -> None:
-        """Forget any search in flight (its answer, if any, is ignored)."""
+    def cancel_search(self, channel: str = "main") -> None:
+        """Forget the channel's search in flight (its answer, if any, is ignored)."""
         self._generation += 1
+        self._newest[channel] = self._generation
 
-    def _run_search(self, generation: int, text: str, k: int, details: bool = True) -> None:
-        if generation != self._generation:
+    def _current(self, channel: str, generation: int) -> bool:
+        return self._newest.get(channel) == generation
+
+    def _run_search(self, generation: int, text: str, k: int, details: bool = True,
+                    channel: str = "main") -> None:
+        if not self._current(channel, generation):
             return  # a newer query is queued behind this one
         started = time.perf_counter()
 
@@ -298,16 +312,16 @@ class Engine(QObject):
             self.searchFinished.emit(outcome("no-results", f"No results for “{text}”."))
             return
         self.searchFinished.emit(outcome("ok", results=results))
-        if details and generation == self._generation:
+        if details and self._current(channel, generation):
             try:
                 self.similarityReady.emit(generation, searcher.similarity(text, results))
             except Exception as exc:  # noqa: BLE001
                 self.message.emit(f"The similarity matrix could not be computed: {exc}", True)
-        if details and generation == self._generation:
-            self._mark_best_sentences(searcher, generation, text, results)
+        if details and self._current(channel, generation):
+            self._mark_best_sentences(searcher, generation, text, results, channel)
 
     def _mark_best_sentences(self, searcher: Searcher, generation: int, text: str,
-                             results: list[FileResult]) -> None:
+                             results: list[FileResult], channel: str = "main") -> None:
         """Mark the top results' sentences closest to the query, on copies (the UI holds the originals).
 
         One result at a time, so a newer query waits for one small embedding batch at most.
@@ -319,7 +333,7 @@ class Engine(QObject):
             return
         rows = searcher.catalog.chunks([r.chunk_id for r in results[:MARKED_RESULTS]])
         for result in results[:MARKED_RESULTS]:
-            if generation != self._generation:
+            if not self._current(channel, generation):
                 return
             marked = copy.deepcopy(result)
             searcher.mark_best_sentences([marked], rows, query, searcher.embed_query(query.text))
@@ -356,13 +370,22 @@ class Engine(QObject):
         if watcher is not None:
             watcher.prioritize(path)
 
+    @property
+    def paused(self) -> bool:
+        """Indexing is held by a user: Pause in this app, or `findling pause` (not a low battery)."""
+        progress = self.last_progress
+        from_cli = progress.state == "paused" and "findling pause" in (progress.pause_reason or "")
+        return self._manual_pause or from_cli
+
     def pause(self) -> None:
-        self._set_paused(True)
+        self._manual_pause = True
+        self._paused_changed()
         self._post_index(lambda: self._watcher.pause() if self._watcher else None)
 
     def resume(self) -> None:
         """Go on indexing; also lifts a `findling pause` (a low battery still holds it)."""
-        self._set_paused(False)
+        self._manual_pause = False
+        self._paused_changed()
         self._post_index(lambda: self._watcher.resume() if self._watcher else None)
 
     def toggle_pause(self) -> None:
@@ -371,10 +394,11 @@ class Engine(QObject):
         else:
             self.pause()
 
-    def _set_paused(self, paused: bool) -> None:
-        if paused != self.paused:
-            self.paused = paused
-            self.pausedChanged.emit(paused)
+    def _paused_changed(self) -> None:
+        held = self.paused
+        if held != self._held:
+            self._held = held
+            self.pausedChanged.emit(held)
 
     def refresh_stats(self) -> None:
         self._post_index(self._refresh_stats)
@@ -488,17 +512,36 @@ class Engine(QObject):
         watcher = Watcher(self.data, self.config, embedder, on_status=self._on_status,
                           on_batch=self._on_batch, on_message=lambda text: self.message.emit(text, True),
                           **{"holder": APP_HOLDER, **self.watcher_options})
+        if self._manual_pause:
+            watcher.pause()  # paused before (or while the model loaded): stays paused
         try:
             watcher.start()
         except IndexBusy as exc:
+            if self.last_progress.state != "busy":
+                self.message.emit(f"{exc} Searching still works; indexing starts once it is done.", True)
             self._set_progress(IndexProgress("busy"))
-            self.message.emit(f"{exc} Searching still works.", True)
+            self._retry_when_free()
             return
         except Exception as exc:  # noqa: BLE001 - ModelMismatch and the like
             self._set_progress(IndexProgress("stopped"))
             self.message.emit(str(exc), True)
             return
         self._watcher = watcher
+
+    def _retry_when_free(self) -> None:
+        """Another process writes the index (a `findling index`, an app quitting): try again later."""
+
+        def retry() -> None:
+            if not self._closing and self._watcher is None and self.last_progress.state == "busy":
+                self._start_watcher()
+
+        def post() -> None:
+            if not self._closing:
+                self._post_index(retry)
+
+        timer = threading.Timer(BUSY_RETRY_SECONDS, post)
+        timer.daemon = True
+        timer.start()
 
     def _stop_watcher(self) -> None:
         watcher, self._watcher = self._watcher, None
@@ -534,8 +577,7 @@ class Engine(QObject):
 
     def _set_progress(self, progress: IndexProgress) -> None:
         self.last_progress = progress
-        if progress.state == "paused" and progress.pause_reason and "findling pause" in progress.pause_reason:
-            self._set_paused(True)  # paused from the command line: the app offers Resume
+        self._paused_changed()  # e.g. `findling pause` or `findling resume` from a terminal
         self.progress.emit(progress)
 
     def _refresh_stats(self) -> None:

@@ -125,12 +125,13 @@ class QuickSearch(QWidget):
         if not text:
             self.clear()
             return
-        self.generation = self.engine.search(text, QUICK_RESULTS, details=False)
+        self.generation = self.engine.search(text, QUICK_RESULTS, details=False, channel="quick")
         if self.engine.model_state == "loading":
             self.status.setText("Loading the model… your search runs as soon as it is ready.")
 
     def clear(self) -> None:
         self.debounce.stop()
+        self.engine.cancel_search("quick")
         self.generation = -1
         self._awaiting_paint = False
         self.shown_outcome = None

@@ -11,6 +11,7 @@ an ordinary window: closing it quits, and the status bar says why there is no tr
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from PySide6.QtCore import QEvent, QObject, QSettings, Signal
@@ -62,16 +63,21 @@ class Shell(QObject):
             self.quick.summon()
 
     def handle(self, request: dict) -> None:
-        action = request.get("action", "show")
+        """Act on a later launch's request; unknown actions (and `hidden`: an autostart) do nothing."""
+        action = request.get("action")
+        token = request.get("activation_token")
+        if isinstance(token, str) and token:
+            # Wayland compositors give focus only with the launcher's token (xdg-activation)
+            os.environ["XDG_ACTIVATION_TOKEN"] = token
         if action == "quick":
             self.quick.summon()
         elif action == "hide":
             self.quick.hide()
         elif action == "quit":
             self.quit()
-        else:
+        elif action == "show":
             self.show_main(str(request.get("query") or ""))
-        self.handled.emit(action)
+        self.handled.emit(str(action))
 
     def show_main(self, query: str = "") -> None:
         self.window.showNormal()

@@ -6,14 +6,18 @@
 The server's name is derived from the user and the data dir, so two indexes may have two
 apps, and tests never meet a real running app. The client side needs no QApplication (about
 0.1 s from a cold process to the answer). A file lock in the data dir covers the step from
-"nobody answered" to "listening", so two launches at once cannot both become the server.
+"nobody answered" to "listening", so two launches at once cannot both become the server; a
+server that accepts but does not answer (a busy app) is never replaced, and a socket file is
+removed only when connecting to it was refused (left by a crashed app).
 """
 
 from __future__ import annotations
 
+import enum
 import getpass
 import hashlib
 import json
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,28 +31,46 @@ ANSWER_MS = 3000  # the running app answers once its event loop takes the reques
 CLAIM_LOCK = "instance.lock"
 
 
+class Handover(enum.Enum):
+    DONE = "the running app took the request"
+    NO_APP = "no app listens"
+    NO_ANSWER = "an app listens but did not answer"
+
+
+def _user() -> str:
+    try:
+        name = getpass.getuser()
+    except (KeyError, OSError):  # no USER and no passwd entry (some containers and services)
+        name = str(os.getuid()) if hasattr(os, "getuid") else "user"
+    return "".join(c for c in name if c.isalnum())[:16] or "user"
+
+
 def server_name(data_dir: Path) -> str:
     """The local socket name of the app for `data_dir` (per user, short enough for a Unix socket path)."""
     digest = hashlib.sha1(str(Path(data_dir).resolve()).encode()).hexdigest()[:12]
-    user = "".join(c for c in getpass.getuser() if c.isalnum())[:16] or "user"
-    return f"findling-{user}-{digest}"
+    return f"findling-{_user()}-{digest}"
 
 
-def hand_over(name: str, request: dict) -> bool:
-    """Send `request` to the running app; True once it answered, False when no app listens."""
+def send(name: str, request: dict) -> Handover:
+    """Send `request` to the app listening on `name`, and say what became of it."""
     socket = QLocalSocket()
     socket.connectToServer(name)
     if not socket.waitForConnected(CONNECT_MS):
-        return False
+        return Handover.NO_APP
     try:
         socket.write(json.dumps(request).encode() + b"\n")
         socket.waitForBytesWritten(CONNECT_MS)
         answer = b""
         while b"\n" not in answer and socket.waitForReadyRead(ANSWER_MS):
             answer += bytes(socket.readAll())
-        return answer.startswith(b"ok")
+        return Handover.DONE if answer.startswith(b"ok") else Handover.NO_ANSWER
     finally:
         socket.disconnectFromServer()
+
+
+def hand_over(name: str, request: dict) -> bool:
+    """Send `request` to the running app; True once it answered."""
+    return send(name, request) is Handover.DONE
 
 
 class InstanceServer(QObject):
@@ -59,12 +81,14 @@ class InstanceServer(QObject):
     def __init__(self, name: str, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.name = name
+        # No socket options: with them Qt binds elsewhere and renames over the name, which would
+        # take the name from a live app; without them, listening on a live name fails.
         self.server = QLocalServer(self)
-        self.server.setSocketOptions(QLocalServer.SocketOption.UserAccessOption)
         self.server.newConnection.connect(self._accept)
 
     def listen(self) -> bool:
-        """Listen under `name`, replacing a socket file left by a crashed app (call when nobody answered)."""
+        """Listen under `name`; call only after connecting to it was refused, so an existing socket
+        file is one left by a crashed app and is removed."""
         if self.server.listen(self.name):
             return True
         QLocalServer.removeServer(self.name)
@@ -106,16 +130,25 @@ def claim_lock(data_dir: Path) -> Iterator[None]:
         yield
 
 
+class AppNotAnswering(RuntimeError):
+    """An app for this data dir is running but did not answer."""
+
+
 def become_or_hand_over(data_dir: Path, request: dict) -> InstanceServer | None:
     """The server for this data dir if no app runs for it; None once the running app took `request`.
 
-    Needs a QCoreApplication (for the server's signals). Raises RuntimeError when the name
-    can be neither reached nor listened on.
+    Needs a QCoreApplication (for the server's signals). Raises AppNotAnswering when an app
+    accepted the request but did not answer, and OSError or RuntimeError when this launch can
+    be neither client nor server (a data dir it cannot write, a socket it cannot create).
     """
     name = server_name(data_dir)
     with claim_lock(data_dir):
-        if hand_over(name, request):
+        outcome = send(name, request)
+        if outcome is Handover.DONE:
             return None
+        if outcome is Handover.NO_ANSWER:
+            raise AppNotAnswering(f"Findling is already running for {data_dir} but did not answer "
+                                  f"within {ANSWER_MS / 1000:.0f} s; try again in a moment.")
         server = InstanceServer(name)
         if not server.listen():
             raise RuntimeError(f"Findling could not listen on its local socket {name!r}: "

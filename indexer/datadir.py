@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
+import psutil
 from filelock import FileLock, Timeout
 
 from indexer.catalog import CATALOG_FILE, Catalog
@@ -81,6 +82,8 @@ class DataDir:
                 os.replace(staged, self.path / WRITER_FILE)
             yield
         finally:
+            with suppress(OSError):
+                (self.path / WRITER_FILE).unlink()
             lock.release()
 
     def _busy(self) -> IndexBusy:
@@ -89,6 +92,8 @@ class DataDir:
             holder, pid = str(writer["holder"]), int(writer["pid"])
         except (OSError, ValueError, KeyError, TypeError):
             holder, pid = None, None
+        if pid is not None and not psutil.pid_exists(pid):
+            holder, pid = None, None  # a record left behind: the holder is someone else
         if holder == APP_HOLDER:
             return IndexBusy(
                 f"{APP_HOLDER} (pid {pid}) is indexing {self.path} and keeps it up to date itself. "

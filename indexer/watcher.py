@@ -329,8 +329,12 @@ class Watcher:
     def _take_wanted(self, indexer: Indexer) -> None:
         """Move the files asked for by `prioritize` to the front of the embedding queue."""
         while self._wanted:
-            if indexer.prioritize(self._wanted.popleft()):
-                self._embeddings_pending = True
+            path = self._wanted.popleft()
+            try:
+                if indexer.prioritize(path):
+                    self._embeddings_pending = True
+            except Exception as exc:  # noqa: BLE001 - a wish, not a reason to stop watching
+                self._error(f"Could not move {path} ahead in the embedding queue: {exc}")
 
     def _embed(self, indexer: Indexer) -> None:
         """Embed the chunks still waiting for it, between live batches, until done or told to yield."""

@@ -122,7 +122,12 @@ def test_closing_the_window_keeps_findling_in_the_tray(qtbot, shell: Shell, monk
     assert shell.window.isVisible()
     shell.window.close()
     assert notes == ["Findling keeps running in the tray"]  # said once only, also across restarts
-    assert Shell(shell.engine, use_tray=True).state.value("tray/hidden_hint_shown", False, bool)
+    from PySide6.QtCore import QSettings
+
+    from desktop.shell import STATE_FILE
+
+    state = QSettings(str(shell.engine.data_path / STATE_FILE), QSettings.Format.IniFormat)
+    assert state.value("tray/hidden_hint_shown", False, bool)  # remembered for the next start
 
 
 def test_quick_search_shows_results_opens_and_hides_on_esc(qtbot, shell: Shell, monkeypatch) -> None:  # noqa: ANN001
@@ -160,8 +165,8 @@ def test_quick_search_continues_in_the_main_window(qtbot, shell: Shell) -> None:
                     timeout=WAIT)
 
 
-def test_without_a_tray_the_window_stays_open_and_says_why(qtbot, indexed) -> None:  # noqa: ANN001
-    assert not tray_module.available()  # offscreen has no tray
+def test_without_a_tray_the_window_stays_open_and_says_why(qtbot, indexed, monkeypatch) -> None:  # noqa: ANN001
+    monkeypatch.setattr(tray_module, "available", lambda: False)
     shell = make_shell(qtbot, indexed[0], use_tray=None)
     try:
         assert shell.tray is None and QApplication.instance().quitOnLastWindowClosed()
@@ -191,17 +196,48 @@ def test_a_second_instance_hands_over_and_exits(qtbot, tmp_path: Path) -> None: 
         elapsed = time.perf_counter() - started
         assert process.returncode == 0, process.stderr.read()
         assert "already running" in process.stderr.read()
-        assert requests == [{"action": "quick"}]
+        assert [r["action"] for r in requests] == ["quick"]
         assert elapsed < 10  # no QApplication, no model: a round trip (about 0.2 s; slack for CI)
         # a data dir of its own gets an app of its own
         assert server_name(data) != server_name(tmp_path / "other")
         assert not hand_over(server_name(tmp_path / "other"), {"action": "show"})
     finally:
         server.close()
-    # the app is gone (or crashed, leaving its socket file): the next launch becomes the server
+    # the app is gone: the next launch becomes the server
     again = become_or_hand_over(data, {"action": "show"})
     assert again is not None
     again.close()
+
+
+def test_a_crashed_apps_socket_is_replaced_and_a_busy_app_is_not(qtbot, tmp_path: Path,  # noqa: ANN001
+                                                                  monkeypatch) -> None:
+    import socket as sockets
+
+    from PySide6.QtNetwork import QLocalServer
+
+    import desktop.single_instance as single_instance
+
+    data = tmp_path / "data"
+    name = server_name(data)
+    stale = QLocalServer()
+    assert stale.listen(name)
+    path = stale.fullServerName()
+    stale.close()
+    left = sockets.socket(sockets.AF_UNIX)  # what a kill -9 leaves: a socket file nobody listens on
+    left.bind(path)
+    left.close()
+    assert os.path.exists(path)
+    server = become_or_hand_over(data, {"action": "show"})
+    assert server is not None and server.server.isListening()
+    server.close()
+
+    silent = QLocalServer()  # an app that accepts but is too busy to answer
+    assert silent.listen(name)
+    monkeypatch.setattr(single_instance, "ANSWER_MS", 300)
+    with pytest.raises(single_instance.AppNotAnswering, match="did not answer"):
+        become_or_hand_over(data, {"action": "quick"})
+    assert silent.isListening() and os.path.exists(silent.fullServerName())  # not taken over
+    silent.close()
 
 
 def test_the_cli_refuses_to_write_while_the_app_indexes(qtbot, indexed, tiny_model_dir) -> None:  # noqa: ANN001
@@ -233,11 +269,15 @@ def test_start_at_login_writes_a_valid_autostart_entry(qtbot, tmp_path: Path, mo
     entry = tmp_path / "config" / "autostart" / "findling.desktop"
     text = entry.read_text()
     assert "--hidden --data-dir" in text and f'"{data}"' in text
-    validate(entry)
-    assert SettingsDialog(Config(), "auto").start_at_login.isChecked()  # the dialog shows it on
+    again = SettingsDialog(Config(), "auto")
+    qtbot.addWidget(again)
+    assert again.start_at_login.isChecked()  # the dialog shows it on
+    kept = entry.read_text()
     dialog.start_at_login.setChecked(False)
     dialog.apply_start_at_login(data)
     assert not entry.exists() and not autostart.enabled()
+    entry.parent.joinpath("check.desktop").write_text(kept)
+    validate(entry.parent / "check.desktop")  # last: it skips where desktop-file-validate is missing
 
 
 def test_exec_lines_are_quoted_as_the_desktop_entry_spec_asks() -> None:
@@ -273,3 +313,34 @@ def validate(entry: Path) -> None:
         pytest.skip("desktop-file-validate is not installed (apt install desktop-file-utils)")
     result = subprocess.run([tool, str(entry)], capture_output=True, text=True, check=False)
     assert result.returncode == 0 and "error" not in result.stdout.lower(), result.stdout + result.stderr
+
+
+def test_pause_from_the_command_line_and_across_restarts(qtbot, shell: Shell) -> None:  # noqa: ANN001
+    from indexer.watch.power import request_pause, request_resume
+
+    tray, engine = shell.tray, shell.engine
+    qtbot.waitUntil(lambda: engine.last_progress.state == "idle", timeout=WAIT)
+    request_pause(engine.data_path)  # `findling pause` in a terminal
+    qtbot.waitUntil(lambda: tray.pause_action.text() == "Resume indexing", timeout=WAIT)
+    request_resume(engine.data_path)  # `findling resume`
+    qtbot.waitUntil(lambda: tray.pause_action.text() == "Pause indexing", timeout=WAIT)
+    assert not engine.paused
+    engine.pause()  # then a restart of the watcher (new excludes): it stays paused
+    engine.set_excludes(["*.tmp"])
+    qtbot.waitUntil(lambda: engine.last_progress.state == "paused", timeout=WAIT)
+    assert engine.paused and tray.pause_action.text() == "Resume indexing"
+    engine.resume()
+    qtbot.waitUntil(lambda: engine.last_progress.state == "idle", timeout=WAIT)
+
+
+def test_quick_and_main_searches_do_not_cancel_each_other(qtbot, shell: Shell) -> None:  # noqa: ANN001
+    window, quick = shell.window, shell.quick
+    shell.start()
+    shell.handle({"action": "quick"})
+    with qtbot.waitSignal(window.resultsShown, timeout=WAIT), \
+            qtbot.waitSignal(quick.resultsShown, timeout=WAIT):
+        window.search_field.setText("violin sonata")
+        window.run_search()
+        quick.field.setText("chess opening")
+        quick.run_search()  # queued right behind the main window's search
+    assert window.shown.query == "violin sonata" and quick.shown_outcome.query == "chess opening"
