@@ -34,8 +34,11 @@ def entry_path() -> Path:
 
 def launch_command(data_dir: Path | None = None) -> list[str]:
     """How to start this installation: the frozen binary, the console script, or `python -m desktop`."""
+    beside = Path(sys.executable).with_name("findling-desktop")  # this environment's own script
     if getattr(sys, "frozen", False):
         command = [sys.executable]
+    elif beside.is_file():
+        command = [str(beside)]
     elif shutil.which("findling-desktop"):
         command = [shutil.which("findling-desktop")]
     else:

@@ -101,6 +101,7 @@ def run(out_dir: Path, model: str | None = None, timeout: float = TIMEOUT) -> in
         window.show()
         engine.start()
         try:
+            _single_instance(Path(tmp) / "instance", steps)
             _exercise(app, engine, window, steps, out_dir, len(samples), timeout, PdfPreview, TextPreview)
             welcome = WelcomePage([str(SAMPLE)])
             welcome.resize(900, 640)
@@ -161,6 +162,29 @@ def _exercise(app: QApplication, engine, window, steps: Steps, out_dir: Path, n_
             window.tabs.setCurrentWidget(window.preview)
             screenshot(window, out_dir / "text-preview.png", steps)
     _quick_search(engine, steps, out_dir)
+
+
+def _single_instance(data: Path, steps: Steps) -> None:
+    """A second launch (`--quick`, a real process) hands its request to this app and exits."""
+    import subprocess
+
+    from desktop.single_instance import become_or_hand_over
+
+    server = become_or_hand_over(data, {"action": "show"})
+    if not steps.check("single-instance server", server is not None):
+        return
+    received: list[dict] = []
+    server.requested.connect(received.append)
+    launcher = [sys.executable] if getattr(sys, "frozen", False) else [sys.executable, "-m", "desktop"]
+    second = subprocess.Popen([*launcher, "--quick", "--data-dir", str(data)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for(lambda: second.poll() is not None, 60)  # our event loop answers it meanwhile
+    if second.poll() is None:
+        second.kill()
+    actions = [r.get("action") for r in received]
+    steps.check("second launch handed over and exited", second.returncode == 0 and actions == ["quick"],
+                f"exit {second.returncode}, requests {actions}")
+    server.close()
 
 
 def _quick_search(engine, steps: Steps, out_dir: Path) -> None:  # noqa: ANN001

@@ -102,6 +102,7 @@ class InstanceServer(QObject):
             socket = self.server.nextPendingConnection()
             socket.readyRead.connect(lambda s=socket: self._read(s))
             socket.disconnected.connect(socket.deleteLater)
+            self._read(socket)  # the request may have arrived with the connection
 
     def _read(self, socket: QLocalSocket) -> None:
         if not socket.canReadLine():

@@ -338,9 +338,10 @@ def roots_remove(app: App, paths: tuple[str, ...]) -> None:
         raise click.UsageError(f"Not a configured root: {', '.join(unknown)}")
     removed = 0
     if app.data.exists():
-        embedder = app.reading_embedder()
-        with app.data.writer_lock(), Indexer(app.data, app.config, embedder) as indexer:
-            removed = sum(indexer.remove_under(t) for t in targets)
+        with app.data.writer_lock("findling roots remove"):
+            embedder = app.reading_embedder()
+            with Indexer(app.data, app.config, embedder) as indexer:
+                removed = sum(indexer.remove_under(t) for t in targets)
     app.config.roots = [r for r in app.config.roots if r not in targets]
     app.config.save(app.data.path)
     say(f"Removed {len(targets)} root(s) and {removed} files from the index.")

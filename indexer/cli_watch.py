@@ -65,6 +65,8 @@ def watch(app: App, paths: tuple[str, ...], threads: int | None, debounce: float
     roots = new_roots or app.config.roots
     if not roots:
         raise click.UsageError("Give a folder to watch, e.g. `findling watch ~/Documents`.")
+    with app.data.writer_lock("findling watch"):
+        pass  # another writer (the app)? Say so now, before the config changes or a model loads.
     app.config.roots += [r for r in new_roots if r not in app.config.roots]
     if app.model_override and not app.data.exists():
         app.config.model = app.model_override
