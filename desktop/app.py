@@ -65,9 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     data_dir = resolve_data_dir(args.data_dir)
     action = "quick" if args.quick else "hidden" if args.hidden else "show"
     request = {"action": action, "activation_token": _activation_token()}
-    from desktop.single_instance import AppNotAnswering, become_or_hand_over, hand_over, server_name
+    from desktop.instance_client import Handover, send_plain, server_name
 
-    if hand_over(server_name(data_dir), request):  # fast path: no QApplication
+    if send_plain(server_name(data_dir), request) is Handover.DONE:  # fast path: no Qt import
         asked = {"quick": "open quick search", "show": "show its window", "hidden": "keep running"}[action]
         print(f"Findling is already running for {data_dir}: asked it to {asked}.", file=sys.stderr)
         return 0
@@ -79,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     from desktop.engine import Engine
     from desktop.icon import app_icon
     from desktop.shell import Shell
+    from desktop.single_instance import AppNotAnswering, become_or_hand_over
 
     app = QApplication(sys.argv[:1])
     app.setApplicationName("Findling")

@@ -1,54 +1,33 @@
 """One app per index: a second launch hands its request to the running app and exits.
 
-    findling-desktop --quick ──▶ QLocalSocket ──▶ running app's QLocalServer ──▶ `requested(dict)`
-                                 one JSON line       replies "ok" once the request is acted on
+    findling-desktop --quick ──▶ Unix socket / QLocalSocket ──▶ running app's QLocalServer
+                                 one JSON line                   ──▶ `requested(dict)`, then "ok"
 
 The server's name is derived from the user and the data dir, so two indexes may have two
-apps, and tests never meet a real running app. The client side needs no QApplication (about
-0.1 s from a cold process to the answer). A file lock in the data dir covers the step from
-"nobody answered" to "listening", so two launches at once cannot both become the server; a
+apps, and tests never meet a real running app. The launch fast path is
+`desktop.instance_client` (no Qt import at all on Unix). A file lock in the data dir covers
+the step from "nobody answered" to "listening", so two launches at once cannot both become the server; a
 server that accepts but does not answer (a busy app) is never replaced, and a socket file is
 removed only when connecting to it was refused (left by a crashed app).
 """
 
 from __future__ import annotations
 
-import enum
-import getpass
-import hashlib
 import json
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from filelock import FileLock
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
 
-CONNECT_MS = 500
-ANSWER_MS = 3000  # the running app answers once its event loop takes the request
+from desktop.instance_client import ANSWER_SECONDS, CONNECT_SECONDS, Handover, server_name
+
+CONNECT_MS = int(CONNECT_SECONDS * 1000)
+ANSWER_MS = int(ANSWER_SECONDS * 1000)
 CLAIM_LOCK = "instance.lock"
-
-
-class Handover(enum.Enum):
-    DONE = "the running app took the request"
-    NO_APP = "no app listens"
-    NO_ANSWER = "an app listens but did not answer"
-
-
-def _user() -> str:
-    try:
-        name = getpass.getuser()
-    except (KeyError, OSError):  # no USER and no passwd entry (some containers and services)
-        name = str(os.getuid()) if hasattr(os, "getuid") else "user"
-    return "".join(c for c in name if c.isalnum())[:16] or "user"
-
-
-def server_name(data_dir: Path) -> str:
-    """The local socket name of the app for `data_dir` (per user, short enough for a Unix socket path)."""
-    digest = hashlib.sha1(str(Path(data_dir).resolve()).encode()).hexdigest()[:12]
-    return f"findling-{_user()}-{digest}"
+__all__ = ["AppNotAnswering", "Handover", "InstanceServer", "become_or_hand_over", "hand_over", "send",
+           "server_name"]
 
 
 def send(name: str, request: dict) -> Handover:
@@ -124,6 +103,8 @@ class InstanceServer(QObject):
 @contextmanager
 def claim_lock(data_dir: Path) -> Iterator[None]:
     """Held from "nobody answered" to "listening": two launches at once make one server."""
+    from filelock import FileLock
+
     from indexer.config import ensure_private_dir
 
     ensure_private_dir(data_dir)

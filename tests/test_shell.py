@@ -198,6 +198,13 @@ def test_a_second_instance_hands_over_and_exits(qtbot, tmp_path: Path) -> None: 
         assert "already running" in process.stderr.read()
         assert [r["action"] for r in requests] == ["quick"]
         assert elapsed < 10  # no QApplication, no model: a round trip (about 0.2 s; slack for CI)
+        code = ("import sys; from desktop.app import main; code = main(['--data-dir', sys.argv[1]]); "
+                "assert code == 0 and 'PySide6' not in sys.modules, sorted(sys.modules)")
+        process = subprocess.Popen([sys.executable, "-c", code, str(data)], env=env, stderr=subprocess.PIPE,
+                                   text=True)
+        qtbot.waitUntil(lambda: process.poll() is not None, timeout=WAIT)
+        assert process.returncode == 0, process.stderr.read()  # the fast path never imports Qt
+        assert [r["action"] for r in requests] == ["quick", "show"]
         # a data dir of its own gets an app of its own
         assert server_name(data) != server_name(tmp_path / "other")
         assert not hand_over(server_name(tmp_path / "other"), {"action": "show"})
