@@ -201,7 +201,7 @@ class Engine(QObject):
         return self.data.recorded_model()
 
     def _load_models(self) -> None:
-        from indexer.models import Embedder, ModelUnavailable, resolve_model
+        from indexer.models import ModelUnavailable, resolve_model
         from indexer.rerank import resolve_reranker
 
         self.model_state = "loading"
@@ -224,7 +224,7 @@ class Engine(QObject):
         if info.note:
             self.message.emit(info.note, False)
         try:
-            embedder = Embedder(info, self.config.embed_batch_size, self.config.threads)
+            embedder = self._open_embedder(info, announce=True)
             embedder.encode_queries(["warm up"])  # loads the weights now, not on the first query
             self._embedder = LastQueryEmbedder(embedder)
             reranker, note = resolve_reranker(self.config.reranker, allow_download=False)
@@ -241,6 +241,15 @@ class Engine(QObject):
         self.model_state = "ready"
         ranked = " + reranker" if self._reranker is not None else ""
         self.modelStatus.emit("ready", f"Model: {model_label(info.model_id)}{ranked}")
+
+    def _open_embedder(self, info: ModelInfo, announce: bool = False) -> Embedder:
+        """The configured backend's embedder: ONNX Runtime when an export is registered (auto), else torch."""
+        from indexer.onnx_runtime import open_embedder
+
+        embedder, note = open_embedder(info, self.backend, self.config.embed_batch_size, self.config.threads)
+        if note and announce:
+            self.message.emit(note, False)
+        return embedder
 
     def _close_searcher(self) -> None:
         if self._searcher is not None:
@@ -498,7 +507,6 @@ class Engine(QObject):
 
     def _start_watcher(self) -> None:
         from indexer.datadir import APP_HOLDER, IndexBusy
-        from indexer.models import Embedder
         from indexer.watcher import Watcher
 
         if not self.config.roots:
@@ -508,7 +516,7 @@ class Engine(QObject):
         if self._info is None:
             self._set_progress(IndexProgress("stopped"))
             return
-        embedder = Embedder(self._info, self.config.embed_batch_size, self.config.threads)
+        embedder = self._open_embedder(self._info)
         watcher = Watcher(self.data, self.config, embedder, on_status=self._on_status,
                           on_batch=self._on_batch, on_message=lambda text: self.message.emit(text, True),
                           **{"holder": APP_HOLDER, **self.watcher_options})
