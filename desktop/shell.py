@@ -12,9 +12,10 @@ an ordinary window: closing it quits, and the status bar says why there is no tr
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, QObject, QSettings, Signal
+from PySide6.QtCore import QEvent, QObject, QSettings, QTimer, Signal
 from PySide6.QtWidgets import QApplication
 
 from desktop import tray as tray_module
@@ -23,6 +24,7 @@ from desktop.main_window import MainWindow
 from desktop.quick_search import QuickSearch
 
 STATE_FILE = "desktop-state.ini"
+TRAY_WAIT_SECONDS = 30.0
 HIDDEN_HINT_KEY = "tray/hidden_hint_shown"
 
 
@@ -39,28 +41,54 @@ class Shell(QObject):
         self.quick.openMainRequested.connect(self.show_main)
         self.state = QSettings(str(Path(engine.data_path) / STATE_FILE), QSettings.Format.IniFormat)
         self.tray: tray_module.Tray | None = None
+        self._tray_wait = QTimer(self)  # at login the panel may come up after Findling
+        self._tray_wait.setInterval(1000)
+        self._tray_wait.timeout.connect(self._look_for_tray)
+        self._tray_deadline = 0.0
         if tray_module.available() if use_tray is None else use_tray:
-            self.tray = tray_module.Tray(engine, self)
-            self.tray.quickSearchRequested.connect(self.quick.summon)
-            self.tray.openRequested.connect(self.show_main)
-            self.tray.quitRequested.connect(self.quit)
-            self.tray.show()
-            self.window.installEventFilter(self)
+            self._make_tray()
         QApplication.instance().setQuitOnLastWindowClosed(self.tray is None)
+
+    def _make_tray(self) -> None:
+        self.tray = tray_module.Tray(self.engine, self)
+        self.tray.quickSearchRequested.connect(self.quick.summon)
+        self.tray.openRequested.connect(self.show_main)
+        self.tray.quitRequested.connect(self.quit)
+        self.tray.show()
+        self.window.installEventFilter(self)
+        QApplication.instance().setQuitOnLastWindowClosed(False)
 
     @property
     def has_tray(self) -> bool:
         return self.tray is not None
 
-    def start(self, quick: bool = False, hidden: bool = False) -> None:
-        """Show what this launch asked for: the quick box, nothing (in the tray), or the main window."""
-        if self.tray is None:
-            self.window.show()
-            self.window.show_message(tray_module.NO_TRAY_REASON, False)
+    def start(self, quick: bool = False, hidden: bool = False, tray_wait: float = TRAY_WAIT_SECONDS) -> None:
+        """Show what this launch asked for: the quick box, nothing (in the tray), or the main window.
+
+        Started hidden (at login) before the desktop's tray exists, it waits up to `tray_wait`
+        seconds for one before falling back to the main window.
+        """
+        if self.tray is None and hidden and tray_wait > 0:
+            self._tray_deadline = time.monotonic() + tray_wait
+            self._tray_wait.start()
+        elif self.tray is None:
+            self._no_tray()
         elif not (quick or hidden):
             self.window.show()
         if quick:
             self.quick.summon()
+
+    def _look_for_tray(self) -> None:
+        if tray_module.available():
+            self._tray_wait.stop()
+            self._make_tray()
+        elif time.monotonic() >= self._tray_deadline:
+            self._tray_wait.stop()
+            self._no_tray()
+
+    def _no_tray(self) -> None:
+        self.window.show()
+        self.window.show_message(tray_module.NO_TRAY_REASON, False)
 
     def handle(self, request: dict) -> None:
         """Act on a later launch's request; unknown actions (and `hidden`: an autostart) do nothing."""

@@ -170,8 +170,9 @@ def test_without_a_tray_the_window_stays_open_and_says_why(qtbot, indexed, monke
     shell = make_shell(qtbot, indexed[0], use_tray=None)
     try:
         assert shell.tray is None and QApplication.instance().quitOnLastWindowClosed()
-        shell.start(hidden=True)  # even when asked to start hidden: there would be no way back
-        assert shell.window.isVisible()
+        shell.start(hidden=True, tray_wait=0.5)  # at login the tray may come late: it waits, then
+        assert not shell.window.isVisible()
+        qtbot.waitUntil(shell.window.isVisible, timeout=WAIT)  # shows the window: no way back otherwise
         assert "no system tray" in shell.window.statusBar().currentMessage()
         shell.handle({"action": "quick"})
         assert shell.quick.isVisible()
@@ -351,3 +352,18 @@ def test_quick_and_main_searches_do_not_cancel_each_other(qtbot, shell: Shell) -
         quick.field.setText("chess opening")
         quick.run_search()  # queued right behind the main window's search
     assert window.shown.query == "violin sonata" and quick.shown_outcome.query == "chess opening"
+
+
+def test_a_tray_that_appears_after_a_hidden_start_is_used(qtbot, indexed, monkeypatch) -> None:  # noqa: ANN001
+    present = [False]
+    monkeypatch.setattr(tray_module, "available", lambda: present[0])
+    shell = make_shell(qtbot, indexed[0], use_tray=None)
+    try:
+        shell.start(hidden=True, tray_wait=10)
+        assert shell.tray is None and not shell.window.isVisible()
+        present[0] = True  # the panel came up
+        qtbot.waitUntil(lambda: shell.tray is not None, timeout=WAIT)
+        assert not shell.window.isVisible() and not QApplication.instance().quitOnLastWindowClosed()
+    finally:
+        shell.engine.shutdown()
+        shell.tray.hide()
