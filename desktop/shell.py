@@ -29,7 +29,8 @@ HIDDEN_HINT_KEY = "tray/hidden_hint_shown"
 
 
 class Shell(QObject):
-    """Builds the windows once; `handle()` acts on a request {"action": quick | hide | show | quit}."""
+    """Builds the windows once; `handle()` acts on a request {"action": quick | hide | show | add-roots
+    | quit}."""
 
     handled = Signal(str)  # the action, once acted on
 
@@ -105,6 +106,10 @@ class Shell(QObject):
             self.quit()
         elif action == "show":
             self.show_main(str(request.get("query") or ""))
+        elif action == "add-roots":  # `findling index PATH` while this app writes the index
+            for path in request.get("paths") or []:
+                if isinstance(path, str):
+                    self.engine.add_root(path)
         self.handled.emit(str(action))
 
     def show_main(self, query: str = "") -> None:

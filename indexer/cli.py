@@ -156,13 +156,31 @@ def index(app: App, paths: tuple[str, ...], phase: str) -> None:
     roots = new_roots or app.config.roots
     if not roots:
         raise click.UsageError("Give a folder to index, e.g. `findling index ~/Documents`.")
-    with app.data.writer_lock("findling index"):  # first: a busy index is left as it is, no model loaded
-        changed = [r for r in new_roots if r not in app.config.roots]
-        app.config.roots += changed
-        if app.model_override and not app.data.exists():
-            app.config.model = app.model_override
-        app.config.save(app.data.path)
-        _index_roots(app, roots, phase)
+    try:
+        with app.data.writer_lock("findling index"):  # first: a busy index is left as it is, no model loaded
+            changed = [r for r in new_roots if r not in app.config.roots]
+            app.config.roots += changed
+            if app.model_override and not app.data.exists():
+                app.config.model = app.model_override
+            app.config.save(app.data.path)
+            _index_roots(app, roots, phase)
+    except IndexBusy as busy:
+        if not _hand_to_app(app, busy, new_roots):
+            raise
+
+
+def _hand_to_app(app: App, busy: IndexBusy, folders: list[str]) -> bool:
+    """The app is this index's writer: give it the new folders to index (it keeps them current)."""
+    from indexer.app_instance import Handover, send_plain, server_name
+    from indexer.datadir import APP_HOLDER
+
+    if busy.holder != APP_HOLDER or not folders:
+        return False
+    if send_plain(server_name(app.data.path), {"action": "add-roots", "paths": folders}) is not Handover.DONE:
+        return False
+    say(f"The Findling app is this index's writer: it now indexes {', '.join(folders)} "
+        "(progress in its Index tab) and keeps them current.")
+    return True
 
 
 def _searcher(app: App, mode: str | None, rerank: bool | None) -> tuple[Searcher, list[str]]:

@@ -367,3 +367,39 @@ def test_a_tray_that_appears_after_a_hidden_start_is_used(qtbot, indexed, monkey
     finally:
         shell.engine.shutdown()
         shell.tray.hide()
+
+
+def test_findling_index_hands_a_new_folder_to_the_app(qtbot, tmp_path: Path, tiny_model_dir) -> None:  # noqa: ANN001
+    first, second = tmp_path / "first", tmp_path / "second"
+    for folder, text in ((first, "Tomatoes need sun."), (second, "The violin sonata in A major.")):
+        folder.mkdir()
+        (folder / "note.txt").write_text(text)
+    data = tmp_path / "data"
+    Config(roots=[str(first)], model=str(tiny_model_dir), reranker="", allow_download=False).save(data)
+    shell = make_shell(qtbot, data, use_tray=False)
+    server = become_or_hand_over(data, {"action": "show"})
+    server.requested.connect(shell.handle)
+    try:
+        qtbot.waitUntil(lambda: shell.engine.last_progress.state == "idle", timeout=WAIT)
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        process = subprocess.Popen([sys.executable, "-m", "indexer.cli", "--data-dir", str(data), "index",
+                                    str(second)], env=env, stderr=subprocess.PIPE, text=True)
+        qtbot.waitUntil(lambda: process.poll() is not None, timeout=WAIT)  # our loop answers it
+        assert process.returncode == 0, process.stderr.read()
+        assert "it now indexes" in process.stderr.read()
+        qtbot.waitUntil(lambda: Config.load(data).roots == [str(first), str(second)], timeout=WAIT)
+        qtbot.waitUntil(lambda: indexed_paths(data) == {str(first / "note.txt"), str(second / "note.txt")},
+                        timeout=WAIT)  # the app indexed it
+    finally:
+        server.close()
+        shell.engine.shutdown()
+
+
+def indexed_paths(data: Path) -> set[str]:
+    from indexer.datadir import DataDir
+
+    catalog = DataDir(data).open_catalog(readonly=True)
+    try:
+        return {row.path for row in catalog.files() if row.status == "indexed"}
+    finally:
+        catalog.close()

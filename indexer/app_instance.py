@@ -1,10 +1,12 @@
-"""The launch fast path: hand a request to the running app without importing Qt.
+"""Talk to the running Findling app of a data dir, without Qt: its socket name and a client.
 
-A keyboard shortcut runs `findling-desktop --quick`; most of its time would be spent
-importing PySide6 (about 0.1 s) just to open a local socket. On Unix, Qt's QLocalServer
-listens on a Unix socket at $TMPDIR/<name> (/tmp without TMPDIR), so the standard library
-can talk to it directly. Elsewhere (Windows named pipes), or when that path does not answer,
-`desktop.single_instance` does the same with QLocalSocket, which is authoritative.
+Used by a second `findling-desktop` launch (`--quick` in about 0.1 s instead of importing
+PySide6 to open a socket) and by `findling index PATH`, which hands new folders to the app
+when the app is the index's writer. On Unix, Qt's QLocalServer listens on a Unix socket at
+$TMPDIR/<name> (/tmp without TMPDIR), so the standard library can talk to it directly.
+Elsewhere (Windows named pipes), or when that path does not answer, `desktop.single_instance`
+does the same with QLocalSocket, which is authoritative. The app's side is
+`desktop.single_instance.InstanceServer`; requests are one JSON line, answered "ok".
 """
 
 from __future__ import annotations
