@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         server.requested.connect(shell.handle)
     shell.start(quick=args.quick, hidden=args.hidden)
     for number in (signal.SIGINT, signal.SIGTERM):  # stop cleanly: the watcher saves and unlocks
-        signal.signal(number, lambda *_: app.quit())
+        signal.signal(number, lambda *_: shell.quit())
     heartbeat = QTimer()  # lets Python run its signal handlers while Qt's loop waits
     heartbeat.start(250)
     heartbeat.timeout.connect(lambda: None)

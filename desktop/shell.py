@@ -42,6 +42,7 @@ class Shell(QObject):
         self.quick.openMainRequested.connect(self.show_main)
         self.state = QSettings(str(Path(engine.data_path) / STATE_FILE), QSettings.Format.IniFormat)
         self.tray: tray_module.Tray | None = None
+        self._quitting = False
         self._tray_wait = QTimer(self)  # at login the panel may come up after Findling
         self._tray_wait.setInterval(1000)
         self._tray_wait.timeout.connect(self._look_for_tray)
@@ -122,12 +123,15 @@ class Shell(QObject):
         self.window.focus_search()
 
     def quit(self) -> None:
+        """Quit for real: Qt 6 closes every window first, and a refused close would cancel the quit."""
+        self._quitting = True
         self.quick.hide()
         QApplication.quit()
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         """With a tray, closing the main window hides it: Findling keeps indexing and stays a click away."""
-        if watched is self.window and event.type() == QEvent.Type.Close and self.tray is not None:
+        if (watched is self.window and event.type() == QEvent.Type.Close and self.tray is not None
+                and not self._quitting):
             event.ignore()
             self.window.hide()
             if not self.state.value(HIDDEN_HINT_KEY, False, bool):

@@ -403,3 +403,27 @@ def indexed_paths(data: Path) -> set[str]:
         return {row.path for row in catalog.files() if row.status == "indexed"}
     finally:
         catalog.close()
+
+
+def test_quit_from_the_tray_quits_even_though_closing_the_window_only_hides_it(  # noqa: ANN001
+        qtbot, indexed, monkeypatch) -> None:
+    """On X11, Qt 6 asks every window to close before it quits and gives up when one refuses
+    (seen under Xvfb with a tray: Quit hid the window and the app went on). The offscreen
+    platform skips that step, so it is played here the way xcb does it."""
+    shell = make_shell(qtbot, indexed[0], use_tray=True)
+    outcomes = []
+
+    def quit_like_qt6() -> None:
+        outcomes.append(all(w.close() for w in QApplication.topLevelWidgets() if w.isVisible()))
+
+    monkeypatch.setattr(QApplication, "quit", quit_like_qt6)
+    try:
+        shell.start()
+        shell.window.close()  # the window's own close button: hidden, Findling stays
+        assert not shell.window.isVisible()
+        shell.show_main()
+        shell.tray.quit_action.trigger()
+        assert outcomes == [True] and not shell.window.isVisible()  # every window agreed: it quits
+    finally:
+        shell.engine.shutdown()
+        shell.tray.hide()
