@@ -1,6 +1,7 @@
 """Start at login, as an option: an XDG autostart entry on Linux and other freedesktop systems.
 
-    ~/.config/autostart/findling.desktop  →  findling-desktop --hidden [--data-dir DIR]
+    ~/.config/autostart/findling.desktop         →  findling-desktop --hidden
+    ~/.config/autostart/findling-<hash>.desktop  →  findling-desktop --hidden --data-dir DIR
 
 `--hidden` starts in the tray (or as a normal window where there is no tray). The entry is
 the packaged one (packaging/linux/findling-autostart.desktop) with the Exec line of this
@@ -10,6 +11,7 @@ a LaunchAgent or Login Items), documented in the README and not written by the a
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import sys
@@ -28,8 +30,22 @@ def autostart_dir() -> Path:
     return Path(config) / "autostart"
 
 
-def entry_path() -> Path:
-    return autostart_dir() / ENTRY_NAME
+def _own_dir(data_dir: Path | None) -> Path | None:
+    """`data_dir`, or None for the default data dir (whose entry names no data dir)."""
+    from indexer.config import default_data_dir
+
+    if data_dir is None or Path(data_dir).resolve() == default_data_dir().resolve():
+        return None
+    return Path(data_dir).resolve()
+
+
+def entry_path(data_dir: Path | None = None) -> Path:
+    """One entry per index: starting at login is a choice made for each data dir."""
+    own = _own_dir(data_dir)
+    if own is None:
+        return autostart_dir() / ENTRY_NAME
+    digest = hashlib.sha1(str(own).encode()).hexdigest()[:8]
+    return autostart_dir() / f"findling-{digest}.desktop"
 
 
 def launch_command(data_dir: Path | None = None) -> list[str]:
@@ -78,19 +94,19 @@ def entry_text(command: list[str]) -> str:
     ])
 
 
-def enabled() -> bool:
-    return entry_path().is_file()
+def enabled(data_dir: Path | None = None) -> bool:
+    return entry_path(data_dir).is_file()
 
 
 def enable(data_dir: Path | None = None) -> Path:
-    """Write the autostart entry (replacing an older one); returns its path."""
-    path = entry_path()
+    """Write the autostart entry for `data_dir` (replacing an older one); returns its path."""
+    path = entry_path(data_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
-    staged = path.with_name(f".{ENTRY_NAME}.tmp")
-    staged.write_text(entry_text(launch_command(data_dir)), encoding="utf-8")
+    staged = path.with_name(f".{path.name}.tmp")
+    staged.write_text(entry_text(launch_command(_own_dir(data_dir))), encoding="utf-8")
     os.replace(staged, path)
     return path
 
 
-def disable() -> None:
-    entry_path().unlink(missing_ok=True)
+def disable(data_dir: Path | None = None) -> None:
+    entry_path(data_dir).unlink(missing_ok=True)

@@ -365,11 +365,11 @@ class MainWindow(QMainWindow):
         self.focus_search()
 
     def open_settings(self) -> None:
-        dialog = SettingsDialog(self.engine.config, self.engine.backend, self)
+        dialog = SettingsDialog(self.engine.config, self.engine.backend, self, self.engine.data_path)
         if dialog.exec():
             config, backend = dialog.values()
             self.engine.apply_settings(config, backend)
             try:
-                dialog.apply_start_at_login(self.engine.data_path)
+                dialog.apply_start_at_login()
             except OSError as exc:
                 self.show_message(f"Start at login could not be changed: {exc}", True)

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop import autostart
-from indexer.config import DEFAULT_MODEL, DEFAULT_RERANKER, Config, default_data_dir
+from indexer.config import DEFAULT_MODEL, DEFAULT_RERANKER, Config
 
 BUNDLED_MODEL = "sentence-transformers/all-MiniLM-L6-v2"  # indexer.models.BUNDLED_MODEL_ID, without torch
 EMBEDDERS = (DEFAULT_MODEL, BUNDLED_MODEL, "intfloat/multilingual-e5-base")
@@ -43,8 +43,10 @@ def save_config(config: Config, data_dir: Path, backend: str | None = None) -> N
 class SettingsDialog(QDialog):
     """Edits a copy of the config; `values()` gives the new config and backend."""
 
-    def __init__(self, config: Config, backend: str, parent: QWidget | None = None) -> None:
+    def __init__(self, config: Config, backend: str, parent: QWidget | None = None,
+                 data_dir: Path | None = None) -> None:
         super().__init__(parent)
+        self.data_dir = data_dir  # start at login is per index (None: the default data dir)
         self.setWindowTitle("Findling settings")
         self.config = config
         self.model = QComboBox()
@@ -73,9 +75,9 @@ class SettingsDialog(QDialog):
         self.allow_download = QCheckBox("Download models when they are missing (the only network use)")
         self.allow_download.setChecked(config.allow_download)
         self.start_at_login = QCheckBox("Start Findling at login (in the tray)")
-        self.start_at_login.setChecked(autostart.supported() and autostart.enabled())
+        self.start_at_login.setChecked(autostart.supported() and autostart.enabled(data_dir))
         self.start_at_login.setEnabled(autostart.supported())
-        self.start_at_login.setToolTip(str(autostart.entry_path()) if autostart.supported() else
+        self.start_at_login.setToolTip(str(autostart.entry_path(data_dir)) if autostart.supported() else
                                        "Here, add Findling to the login items yourself (see the README).")
 
         form = QFormLayout()
@@ -110,12 +112,11 @@ class SettingsDialog(QDialog):
         )
         return config, self.backend.currentText()
 
-    def apply_start_at_login(self, data_dir: Path) -> None:
-        """Write or remove the autostart entry (a per-user setting, not the index's)."""
+    def apply_start_at_login(self) -> None:
+        """Write or remove this index's autostart entry."""
         if not autostart.supported():
             return
         if self.start_at_login.isChecked():
-            same = Path(data_dir).resolve() == default_data_dir().resolve()
-            autostart.enable(None if same else Path(data_dir))
+            autostart.enable(self.data_dir)
         else:
-            autostart.disable()
+            autostart.disable(self.data_dir)

@@ -269,21 +269,31 @@ def test_start_at_login_writes_a_valid_autostart_entry(qtbot, tmp_path: Path, mo
 
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     data = tmp_path / "my data"  # not the default data dir: the entry names it, quoted
-    dialog = SettingsDialog(Config(), "auto")
-    qtbot.addWidget(dialog)
+    other = tmp_path / "other"
+
+    def dialog_for(folder: Path) -> SettingsDialog:
+        dialog = SettingsDialog(Config(), "auto", data_dir=folder)
+        qtbot.addWidget(dialog)
+        return dialog
+
+    dialog = dialog_for(data)
     assert not dialog.start_at_login.isChecked()
     dialog.start_at_login.setChecked(True)
-    dialog.apply_start_at_login(data)
-    entry = tmp_path / "config" / "autostart" / "findling.desktop"
+    dialog.apply_start_at_login()
+    entry = autostart.entry_path(data)
+    assert entry.parent == tmp_path / "config" / "autostart" and entry.name.startswith("findling-")
     text = entry.read_text()
     assert "--hidden --data-dir" in text and f'"{data}"' in text
-    again = SettingsDialog(Config(), "auto")
-    qtbot.addWidget(again)
-    assert again.start_at_login.isChecked()  # the dialog shows it on
+    assert dialog_for(data).start_at_login.isChecked()  # the dialog shows it on for this index
+    assert not dialog_for(other).start_at_login.isChecked()  # and off for another one
+    other_dialog = dialog_for(other)
+    other_dialog.start_at_login.setChecked(True)
+    other_dialog.apply_start_at_login()
     kept = entry.read_text()
     dialog.start_at_login.setChecked(False)
-    dialog.apply_start_at_login(data)
-    assert not entry.exists() and not autostart.enabled()
+    dialog.apply_start_at_login()
+    assert not entry.exists() and not autostart.enabled(data)
+    assert autostart.enabled(other)  # turning one index's entry off leaves the other's
     entry.parent.joinpath("check.desktop").write_text(kept)
     validate(entry.parent / "check.desktop")  # last: it skips where desktop-file-validate is missing
 
