@@ -82,6 +82,17 @@ def test_kind_by_extension(tmp_path: Path, name: str, kind: str) -> None:
     assert only_text(result) == "print('hello')\n"
 
 
+def test_minified_and_generated_code_is_found_by_name_only(tmp_path: Path) -> None:
+    entries = ",".join(f'{{"title":"Chapter {i}","href":"ch{i:02d}.html"}}' for i in range(400))
+    bundle = extract(write(tmp_path / "searchindex-6a1d.js", f"window.search = [{entries}];\n"))
+    assert bundle.kind == "code" and bundle.units == []
+    assert bundle.skip_reason.startswith("minified or generated code (lines average")
+    handwritten = "\n".join(f"export function step{i}(x) {{ return x + {i}; }}" for i in range(400))
+    assert "step399" in only_text(extract(write(tmp_path / "steps.js", handwritten)))
+    prose = ("A paragraph written on one long line, as many Markdown editors do. " * 40 + "\n\n") * 5
+    assert only_text(extract(write(tmp_path / "essay.md", prose)))  # prose is never judged this way
+
+
 @pytest.mark.parametrize("name", ["notes.weird", "Makefile", "LICENSE"])
 def test_unknown_extension_with_text_is_read(tmp_path: Path, name: str) -> None:
     result = extract(write(tmp_path / name, "all: build\n\tcc -o app main.c\n"))

@@ -42,6 +42,10 @@ class Extraction:
     skip_reason: str | None = None
 
 
+MINIFIED_MIN_CHARS = 5_000
+MINIFIED_MEAN_LINE = 250  # characters per line, on average, above which code is not hand-written
+
+
 class ExtractionError(Exception):
     """The file should have text but could not be read; ``str(exc)`` is a short reason."""
 
@@ -116,9 +120,28 @@ def decode_text(data: bytes) -> str:
     return data.decode(encoding, errors="replace")
 
 
+def generated_code(text: str) -> str | None:
+    """Why this code looks minified or machine-generated (bundles, search indexes), or None.
+
+    Such files are mostly one huge line of markup-in-strings: their passages read as noise and
+    their many keywords crowd real documents out of the results. Hand-written code averages
+    well under 100 characters a line.
+    """
+    if len(text) < MINIFIED_MIN_CHARS:
+        return None
+    mean = len(text) / (text.count("\n") + 1)
+    if mean <= MINIFIED_MEAN_LINE:
+        return None
+    return f"minified or generated code (lines average {mean:,.0f} characters)"
+
+
 def extract_text(path: Path, kind: str = "text") -> Extraction:
     """Extract a plain-text file (prose, markup source or code) as a single unit."""
     data = read_text_bytes(path)
     if data is None:
         return binary()
-    return result(kind, [normalize_newlines(decode_text(data))])
+    text = normalize_newlines(decode_text(data))
+    generated = generated_code(text) if kind == "code" else None
+    if generated:
+        return Extraction(kind, [], generated)  # found by name only
+    return result(kind, [text])
