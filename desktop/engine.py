@@ -31,7 +31,7 @@ from PySide6.QtCore import QObject, Signal
 
 from desktop.results import model_label
 from desktop.settings import read_backend, save_config
-from desktop.workers import LastQueryEmbedder, SerialThread
+from desktop.workers import InterruptibleReranker, LastQueryEmbedder, SerialThread
 from indexer.config import Config
 
 if TYPE_CHECKING:
@@ -122,6 +122,7 @@ class Engine(QObject):
     modelStatus = Signal(str, str)  # state (loading | ready | error), text for the user
     searchFinished = Signal(object)  # SearchOutcome
     resultsRefined = Signal(int, object)  # generation, copies of the top results with their best sentence
+    resultsReranked = Signal(int, object)  # generation, the results in the cross-encoder's order
     similarityReady = Signal(int, object)  # generation, Similarity
     progress = Signal(object)  # IndexProgress
     statsChanged = Signal(object)  # IndexStats
@@ -229,8 +230,13 @@ class Engine(QObject):
             self._embedder = LastQueryEmbedder(embedder)
             reranker, note = resolve_reranker(self.config.reranker, allow_download=False)
             if reranker is not None:
+                from indexer.onnx_runtime import open_reranker
+
                 self.modelStatus.emit("loading", f"Loading the reranker {model_label(reranker.model_id)}…")
+                reranker, onnx_note = open_reranker(reranker, self.backend, self.config.threads)
                 reranker.score("warm up", ["warm up"])
+                reranker = InterruptibleReranker(reranker)
+                note = note or onnx_note
             self._reranker = reranker
             if note and self.config.reranker:
                 self.message.emit(note, False)
@@ -311,8 +317,8 @@ class Engine(QObject):
                 self.searchFinished.emit(outcome(
                     "empty-index", "Nothing is indexed yet. Add a folder in the Index tab."))
                 return
-            # Best sentences cost an embedding batch: they follow the results instead of delaying them.
-            results = searcher.search(text, k=k, mark_sentences=0)
+            # Best sentences cost an embedding batch and reranking seconds: both follow the results.
+            results = searcher.search(text, k=k, mark_sentences=0, rerank=False)
         except Exception as exc:  # noqa: BLE001 - e.g. ModelMismatch, CatalogOutdated: said plainly
             traceback.print_exc()
             self.searchFinished.emit(outcome("error", str(exc)))
@@ -321,6 +327,8 @@ class Engine(QObject):
             self.searchFinished.emit(outcome("no-results", f"No results for “{text}”."))
             return
         self.searchFinished.emit(outcome("ok", results=results))
+        if details and self._reranker is not None and self._current(channel, generation):
+            results = self._rerank(searcher, generation, text, k, channel) or results
         if details and self._current(channel, generation):
             try:
                 self.similarityReady.emit(generation, searcher.similarity(text, results))
@@ -328,6 +336,25 @@ class Engine(QObject):
                 self.message.emit(f"The similarity matrix could not be computed: {exc}", True)
         if details and self._current(channel, generation):
             self._mark_best_sentences(searcher, generation, text, results, channel)
+
+    def _rerank(self, searcher: Searcher, generation: int, text: str, k: int,
+                channel: str) -> list[FileResult] | None:
+        """The cross-encoder's order of the results, sent with `resultsReranked`; None when a newer
+        search came in meanwhile (the reranker gives way between small batches) or it failed."""
+        from desktop.workers import Superseded
+
+        self._reranker.still_wanted = lambda: self._current(channel, generation)
+        try:
+            reranked = searcher.search(text, k=k, mark_sentences=0, rerank=True)
+        except Superseded:
+            return None
+        except Exception as exc:  # noqa: BLE001 - the unreranked results stand
+            self.message.emit(f"Reranking failed: {exc}", True)
+            return None
+        if not self._current(channel, generation):
+            return None
+        self.resultsReranked.emit(generation, reranked)
+        return reranked
 
     def _mark_best_sentences(self, searcher: Searcher, generation: int, text: str,
                              results: list[FileResult], channel: str = "main") -> None:

@@ -7,6 +7,8 @@ Ctrl+C copies its path and Esc clears the search.
 
 from __future__ import annotations
 
+import dataclasses
+
 from PySide6.QtCore import QEvent, QItemSelectionModel, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QKeyEvent, QKeySequence, QPaintEvent, QShortcut
 from PySide6.QtWidgets import (
@@ -41,6 +43,7 @@ ENTER_KEYS = (Qt.Key.Key_Return, Qt.Key.Key_Enter)
 class MainWindow(QMainWindow):
     firstPainted = Signal()
     resultsShown = Signal(object)  # SearchOutcome, once shown
+    resultsReranked = Signal(object)  # SearchOutcome, once shown in the reranker's order
 
     def __init__(self, engine: Engine) -> None:
         super().__init__()
@@ -159,6 +162,7 @@ class MainWindow(QMainWindow):
         engine.searchFinished.connect(self.show_outcome)
         engine.similarityReady.connect(self.show_similarity)
         engine.resultsRefined.connect(self.show_refined)
+        engine.resultsReranked.connect(self.show_reranked)
         engine.modelStatus.connect(self.show_model_status)
         engine.progress.connect(self.show_progress)
         engine.message.connect(self.show_message)
@@ -235,6 +239,19 @@ class MainWindow(QMainWindow):
             self.count.setText(f"{n} file{'s' if n != 1 else ''} · {outcome.seconds * 1000:.0f} ms")
             self.results_view.setCurrentIndex(self.results_model.index(0))
         self.resultsShown.emit(outcome)
+
+    def show_reranked(self, generation: int, results: list) -> None:
+        """The cross-encoder's order, a moment after the results: the selected file stays selected."""
+        if generation != self.generation or self.shown is None:
+            return
+        current = self.current_result()
+        self.shown = dataclasses.replace(self.shown, results=results)
+        self.results_model.set_results(results, self.shown.query)
+        paths = [r.path for r in results]
+        row = paths.index(current.path) if current is not None and current.path in paths else 0
+        self.results_view.setCurrentIndex(self.results_model.index(row))
+        self.count.setText(f"{self.count.text()} · reranked")
+        self.resultsReranked.emit(self.shown)
 
     def show_refined(self, generation: int, refined: list) -> None:
         if generation == self.generation and self.shown is not None:

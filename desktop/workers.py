@@ -1,4 +1,5 @@
-"""Worker threads for the engine facade: a serial task thread; an embedder remembering its last query."""
+"""Worker threads for the engine facade: a serial task thread; an embedder remembering its last
+query; a reranker that gives way to newer searches."""
 
 from __future__ import annotations
 
@@ -46,6 +47,36 @@ class LastQueryEmbedder:
         if len(texts) == 1:
             self._last = (texts[0], vectors)
         return vectors
+
+
+class Superseded(Exception):
+    """A newer search came in while this one was being reranked."""
+
+
+class InterruptibleReranker:
+    """The reranker, scoring a few pairs at a time and giving up as soon as `still_wanted()` says no.
+
+    Reranking 30 pairs costs seconds on a laptop CPU; on the one search thread, a rerank that
+    ran to the end would make the next query wait for it.
+    """
+
+    def __init__(self, reranker: Any, pairs_per_step: int = 8) -> None:
+        self._reranker = reranker
+        self.pairs_per_step = pairs_per_step
+        self.still_wanted: Callable[[], bool] = lambda: True
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._reranker, name)
+
+    def score(self, query: str, passages: list[str]):  # noqa: ANN201 - np.ndarray
+        import numpy as np
+
+        scores = []
+        for start in range(0, len(passages), self.pairs_per_step):
+            if not self.still_wanted():
+                raise Superseded
+            scores.append(self._reranker.score(query, passages[start:start + self.pairs_per_step]))
+        return np.concatenate(scores) if scores else np.zeros(0, dtype=np.float32)
 
 
 class SerialThread:

@@ -194,6 +194,11 @@ def _searcher(app: App, mode: str | None, rerank: bool | None) -> tuple[Searcher
     if rerank is not False:
         # Searching never downloads: a reranker is used when it is local or cached.
         reranker, note = resolve_reranker(app.config.reranker, allow_download=False)
+        if reranker is not None:  # its ONNX export when one is registered
+            from indexer.onnx_runtime import open_reranker
+
+            reranker, onnx_note = open_reranker(reranker, app.backend, app.config.threads)
+            note = note or onnx_note
         if note:
             notes.append(note)
     return Searcher(app.data, embedder, app.config, reranker), notes

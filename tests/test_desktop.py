@@ -389,3 +389,57 @@ def test_selftest_of_a_packaged_build(tmp_path: Path) -> None:
     assert summary["ok"] and all(step["ok"] for step in summary["steps"])
     for name in ("main.png", "similarity.png"):
         assert distinct_colours(tmp_path / name) > 500, name
+
+
+def test_reranking_follows_the_results_and_gives_way_to_a_newer_query(qtbot, tmp_path,  # noqa: ANN001
+                                                                      tiny_model_dir) -> None:
+    """Results come at once in fused order; the cross-encoder's order follows, the selected file
+    stays selected, and a rerank still running when the next query comes is abandoned."""
+    from tiny_models import make_keyword_cross_encoder
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for name, text in FILES.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    (folder / "tulips.txt").write_text("Tulips, tulips and more tulips in the garden.", encoding="utf-8")
+    data = tmp_path / "data"
+    reranker = make_keyword_cross_encoder(tmp_path / "keyword-ce", "tulips")
+    config = Config(roots=[str(folder)], model=str(tiny_model_dir), reranker=str(reranker),
+                    allow_download=False)
+    index_folder(folder, data, tiny_model_dir, config)
+    config.save(data)
+    window = open_window(qtbot, data, None)
+    try:
+        assert window.engine._reranker is not None
+        with qtbot.waitSignal(window.resultsReranked, timeout=WAIT) as reranked:
+            outcome = search(qtbot, window, "garden flowers", typed=False)
+        assert all("rerank" not in r.scores for r in outcome.results)  # shown before reranking
+        order = reranked.args[0].results
+        assert Path(order[0].path).name == "tulips.txt" and all("rerank" in r.scores for r in order)
+        assert [r.path for r in window.results_model.results] == [r.path for r in order]
+        assert "reranked" in window.count.text()
+        qtbot.waitUntil(lambda: window.similarity.heatmap.matrix is not None, timeout=WAIT)
+        assert window.similarity.heatmap.labels[1].endswith(Path(order[0].path).name)  # the new order
+
+        calls = []
+        slow = window.engine._reranker._reranker
+        real = slow.score
+
+        def slow_score(query: str, passages: list[str]):  # noqa: ANN202
+            calls.append(query)
+            threading.Event().wait(0.3)
+            return real(query, passages)
+
+        slow.score = slow_score
+        window.engine._reranker.pairs_per_step = 1  # 7 candidates: 7 steps of 0.3 s for a full rerank
+        finished = []
+        window.resultsReranked.connect(lambda o: finished.append(o.query))
+        window.search_field.setText("coffee beans")
+        window.run_search()
+        qtbot.waitUntil(lambda: bool(calls), timeout=WAIT)  # its rerank has started
+        search(qtbot, window, "bread starter", typed=False)
+        qtbot.waitUntil(lambda: "bread starter" in finished, timeout=WAIT)
+        assert "coffee beans" not in finished and calls.count("coffee beans") <= 3  # gave way early
+        assert calls.count("bread starter") == 7  # the newest query was reranked in full
+    finally:
+        window.engine.shutdown()

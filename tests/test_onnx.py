@@ -414,3 +414,42 @@ def test_whole_search_process_on_onnx_never_imports_torch(e5_export: Path, tiny_
                             timeout=120)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["results"][0]["path"].endswith("plumber.txt")
+
+
+def test_search_reranks_through_onnx_without_torch(e5_export: Path, tiny_e5_dir: Path, tmp_path: Path,
+                                                   registry: Path) -> None:
+    """`findling search` uses the registered ONNX export of the configured reranker, as of the embedder."""
+    from tiny_models import make_keyword_cross_encoder
+
+    from indexer.config import Config
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "plumber.txt").write_text("The plumber came about the kitchen tap on Monday.")
+    (docs / "bill.txt").write_text("Invoice: kitchen tap repair, invoice number 17, invoice due in May.")
+    data = tmp_path / "data"
+    index_folder(docs, data, tiny_e5_dir)
+    reranker = make_keyword_cross_encoder(tmp_path / "keyword-ce", "invoice")
+    export_reranker(str(reranker), reranker, "int8")  # registered in this test's models dir
+    register(str(tiny_e5_dir.resolve()), e5_export, "embedder")
+    config = Config.load(data)
+    config.reranker = str(reranker)
+    config.save(data)
+    code = (
+        "import sys\n"
+        "from indexer.cli import cli\n"
+        "try:\n"
+        "    cli(['search', 'kitchen tap', '--json'], standalone_mode=False)\n"
+        "finally:\n"
+        "    loaded = [m for m in ('torch', 'transformers', 'sentence_transformers') if m in sys.modules]\n"
+        "    print(loaded, file=sys.stderr)\n"
+        "assert not loaded, loaded\n"
+    )
+    env = {**os.environ, "FINDLING_DATA_DIR": str(data), "FINDLING_MODEL": str(tiny_e5_dir),
+           MODELS_DIR_ENV: str(registry)}
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout)
+    assert answer["reranked"] and answer["results"][0]["path"].endswith("bill.txt")  # the keyword CE's pick
+    assert answer["results"][0]["scores"]["rerank"] > answer["results"][1]["scores"]["rerank"]
