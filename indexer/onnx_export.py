@@ -332,7 +332,8 @@ class _Plan:
 
 def _export(plan: _Plan, quantize: str | None, out: Path | None, register_export: bool,
             log: Callable[[str], None]) -> ExportResult:
-    """Trace, quantize, validate, write the manifest, move into place, register: all or nothing."""
+    """Trace, quantize, validate, write the manifest, move into place, register: all or nothing
+    for float32; an int8 variant that misses its threshold is recorded as failed and never used."""
     destination = Path(out).resolve() if out else default_export_dir(plan.model_id)
     input_names = _input_names(plan.hf_tokenizer)
     manifest = {"format": 1, "kind": plan.kind, "source_model": plan.model_id,
@@ -362,9 +363,12 @@ def _export(plan: _Plan, quantize: str | None, out: Path | None, register_export
             log(f"{variant}: {validation}")
             if not validation.passed:
                 failures.append(f"{variant}: {validation}")
-        if failures:
+        if not manifest["variants"]["fp32"]["validation"]["passed"]:
             raise ExportRefused(f"The ONNX export of {plan.model_id} does not match PyTorch closely enough "
                                 f"({'; '.join(failures)}). Nothing was registered.")
+        if failures:  # int8 only: kept for the record, never used (the runtime takes validated variants)
+            log(f"The int8 variant is not close enough to PyTorch for this model ({'; '.join(failures)}); "
+                "the float32 variant is registered and used instead.")
         manifest.update(created=time.strftime("%Y-%m-%dT%H:%M:%S%z"), versions=versions())
         _write_json(staging / MANIFEST_FILE, manifest)
         _install(staging, destination)
@@ -378,7 +382,8 @@ def export_embedder(info: ModelInfo, quantize: str | None = "int8", out: Path | 
                     log: Callable[[str], None] = lambda _: None) -> ExportResult:
     """Export the embedder `info` (to `out`, else the models dir), validate it on `passages`, register it.
 
-    Raises ExportRefused (with the figures) when a variant misses its threshold; nothing is kept then.
+    Raises ExportRefused (with the figures) when float32 misses its threshold; nothing is kept then.
+    An int8 variant that misses its own is kept but marked failed, so float32 is used.
     """
     texts = list(passages or VALIDATION_PASSAGES)
     torch_embedder = Embedder(info, batch_size=16)

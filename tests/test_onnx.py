@@ -187,12 +187,25 @@ def test_outlier_matmuls_stay_float32(e5_export: Path, tmp_path: Path) -> None:
 
 def test_failed_validation_refuses_the_export(tiny_e5_dir: Path, registry: Path, tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(onnx_export.THRESHOLDS, "int8", 1.01)  # unreachable: int8 must be refused
+    monkeypatch.setitem(onnx_export.THRESHOLDS, "fp32", 1.01)  # unreachable: the export must be refused
     info = resolve_model(str(tiny_e5_dir), allow_download=False)
-    with pytest.raises(ExportRefused, match=r"int8: cosine mean .* FAILED.*Nothing was registered"):
+    with pytest.raises(ExportRefused, match=r"fp32: cosine mean .* FAILED.*Nothing was registered"):
         export_embedder(info, "int8", out=tmp_path / "out")
     assert registered_export(info.model_id) is None
     assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out*"))  # no staging left
+
+
+def test_an_int8_variant_that_fails_validation_is_kept_but_never_used(
+        tiny_e5_dir: Path, registry: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(onnx_export.THRESHOLDS, "int8", 1.01)  # unreachable for int8 only
+    info = resolve_model(str(tiny_e5_dir), allow_download=False)
+    said: list[str] = []
+    result = export_embedder(info, "int8", out=tmp_path / "out", log=said.append)
+    assert not result.manifest["variants"]["int8"]["validation"]["passed"]
+    assert result.manifest["variants"]["fp32"]["validation"]["passed"]
+    assert any("float32 variant is registered and used instead" in line for line in said)
+    embedder, note = open_embedder(info)
+    assert isinstance(embedder, OnnxEmbedder) and embedder.onnx.variant == "fp32" and note is None
 
 
 def test_export_to_a_foreign_folder_is_refused(tiny_e5_dir: Path, registry: Path, tmp_path: Path) -> None:
