@@ -228,25 +228,34 @@ class Engine(QObject):
             embedder = self._open_embedder(info, announce=True)
             embedder.encode_queries(["warm up"])  # loads the weights now, not on the first query
             self._embedder = LastQueryEmbedder(embedder)
-            reranker, note = resolve_reranker(self.config.reranker, allow_download=False)
-            if reranker is not None:
-                from indexer.onnx_runtime import open_reranker
-
-                self.modelStatus.emit("loading", f"Loading the reranker {model_label(reranker.model_id)}…")
-                reranker, onnx_note = open_reranker(reranker, self.backend, self.config.threads)
-                reranker.score("warm up", ["warm up"])
-                reranker = InterruptibleReranker(reranker)
-                note = note or onnx_note
-            self._reranker = reranker
-            if note and self.config.reranker:
-                self.message.emit(note, False)
         except Exception as exc:  # noqa: BLE001
             self.model_state = "error"
             self.modelStatus.emit("error", f"The model {info.model_id!r} could not be loaded: {exc}")
             return
+        self._reranker = self._load_reranker(resolve_reranker)
         self.model_state = "ready"
         ranked = " + reranker" if self._reranker is not None else ""
         self.modelStatus.emit("ready", f"Model: {model_label(info.model_id)}{ranked}")
+
+    def _load_reranker(self, resolve_reranker: Callable) -> InterruptibleReranker | None:
+        """The configured reranker, ready; None (search works without it) when it cannot be loaded."""
+        reranker, note = resolve_reranker(self.config.reranker, allow_download=False)
+        if reranker is not None:
+            from indexer.onnx_runtime import open_reranker
+
+            self.modelStatus.emit("loading", f"Loading the reranker {model_label(reranker.model_id)}…")
+            try:
+                reranker, onnx_note = open_reranker(reranker, self.backend, self.config.threads)
+                reranker.score("warm up", ["warm up"])
+            except Exception as exc:  # noqa: BLE001 - e.g. no PyTorch in this build and no ONNX export
+                self.message.emit(f"Reranking is off: the reranker {reranker.model_id!r} could not be "
+                                  f"loaded ({type(exc).__name__}: {exc}).", True)
+                return None
+            reranker = InterruptibleReranker(reranker)
+            note = note or onnx_note
+        if note and self.config.reranker:
+            self.message.emit(note, False)
+        return reranker
 
     def _open_embedder(self, info: ModelInfo, announce: bool = False) -> Embedder:
         """The configured backend's embedder: ONNX Runtime when an export is registered (auto), else torch."""

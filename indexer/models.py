@@ -56,6 +56,14 @@ class ModelUnavailable(RuntimeError):
     """No usable model could be found, not even the bundled one."""
 
 
+def torch_installed() -> bool:
+    """Whether PyTorch can be imported (a lite build ships without it and runs ONNX models only)."""
+    try:
+        return importlib.util.find_spec("torch") is not None
+    except (ImportError, ValueError):  # e.g. a module entry blocked as None
+        return False
+
+
 @dataclass(frozen=True)
 class ModelInfo:
     """A resolved model: its identity (recorded in the catalog) and its local files."""

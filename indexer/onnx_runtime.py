@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import platformdirs
 
-from indexer.models import Embedder, ModelInfo, PrefixedEncoder
+from indexer.models import Embedder, ModelInfo, ModelUnavailable, PrefixedEncoder, torch_installed
 
 if TYPE_CHECKING:
     import onnxruntime
@@ -445,6 +445,12 @@ def open_embedder(info: ModelInfo, backend: str = "auto", batch_size: int = 32,
             problems.append(f"{candidate.description}: {exc}")
             continue
         return embedder, _fallback_note(info.model_id, problems, candidate.description)
+    if not torch_installed():
+        raise ModelUnavailable(
+            f"{info.model_id!r} has no usable ONNX model, and this build of Findling has no PyTorch to run "
+            "it. Choose a model that ships ONNX files (as the bundled all-MiniLM-L6-v2 does here), or "
+            "install the full Findling (`pip install findling`) and run `findling export-onnx`."
+            + (f" ({'; '.join(problems)})" if problems else ""))
     if chosen == "onnx" and not problems:
         return Embedder(info, batch_size, threads), (
             f"There is no ONNX export of {info.model_id!r}; using PyTorch. "

@@ -443,3 +443,30 @@ def test_reranking_follows_the_results_and_gives_way_to_a_newer_query(qtbot, tmp
         assert calls.count("bread starter") == 7  # the newest query was reranked in full
     finally:
         window.engine.shutdown()
+
+
+def test_a_reranker_that_cannot_load_leaves_search_working(qtbot, tmp_path, tiny_model_dir) -> None:  # noqa: ANN001
+    broken = tmp_path / "broken-ce"
+    broken.mkdir()
+    (broken / "config.json").write_text('{"model_type": "bert"}')  # no weights, no tokenizer
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "garden.txt").write_text(FILES["garden.txt"], encoding="utf-8")
+    data = tmp_path / "data"
+    config = Config(roots=[str(folder)], model=str(tiny_model_dir), reranker=str(broken),
+                    allow_download=False)
+    index_folder(folder, data, tiny_model_dir, config)
+    config.save(data)
+    messages = []
+    engine = Engine(data, None, watcher_options={"debounce": 0.05, "low_priority": False})
+    engine.message.connect(lambda text, is_error: messages.append(text))
+    window = MainWindow(engine)
+    qtbot.addWidget(window)
+    engine.start()
+    try:
+        qtbot.waitUntil(lambda: engine.model_state != "loading", timeout=WAIT)
+        assert engine.model_state == "ready" and engine._reranker is None
+        qtbot.waitUntil(lambda: any(m.startswith("Reranking is off") for m in messages), timeout=WAIT)
+        assert search(qtbot, window, "garden roses", typed=False).kind == "ok"
+    finally:
+        engine.shutdown()

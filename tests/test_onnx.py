@@ -466,3 +466,41 @@ def test_search_reranks_through_onnx_without_torch(e5_export: Path, tiny_e5_dir:
     answer = json.loads(result.stdout)
     assert answer["reranked"] and answer["results"][0]["path"].endswith("bill.txt")  # the keyword CE's pick
     assert answer["results"][0]["scores"]["rerank"] > answer["results"][1]["scores"]["rerank"]
+
+
+def test_without_pytorch_a_model_with_no_onnx_is_refused_plainly(tiny_model_dir: Path, registry: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A lite build (no torch) runs ONNX models only; any other model gets a clear message."""
+    import indexer.onnx_runtime as onnx_runtime
+    from indexer.models import ModelUnavailable
+
+    monkeypatch.setattr(onnx_runtime, "torch_installed", lambda: False)
+    with pytest.raises(ModelUnavailable, match="no usable ONNX model, and this build of Findling has no"):
+        open_embedder(resolve_model(str(tiny_model_dir), allow_download=False))
+
+
+def test_the_app_runs_on_a_shipped_onnx_model_with_pytorch_absent(tiny_e5_dir: Path, e5_export: Path,
+                                                                  tmp_path: Path, registry: Path) -> None:
+    """What a lite build does: the bundled model ships `onnx/model.onnx`; torch, transformers and
+    sentence-transformers cannot be imported at all; the app's selftest-sized flow still works."""
+    model = shutil.copytree(tiny_e5_dir, tmp_path / "tiny-e5-shipped")
+    (model / "onnx").mkdir()
+    shutil.copy(e5_export / "model.onnx", model / "onnx" / "model.onnx")
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "plumber.txt").write_text("The invoice from the plumber for the kitchen tap.")
+    (docs / "garden.txt").write_text("Roses and tulips in the garden.")
+    code = (
+        "import sys\n"
+        "for name in ('torch', 'transformers', 'sentence_transformers'):\n"
+        "    sys.modules[name] = None  # importing them raises, as in a build without them\n"
+        "from indexer.cli import cli\n"
+        "cli(['index', sys.argv[1]], standalone_mode=False)\n"
+        "cli(['search', 'invoice plumber', '--json'], standalone_mode=False)\n"
+    )
+    env = {**os.environ, "FINDLING_DATA_DIR": str(tmp_path / "data"), "FINDLING_MODEL": str(model),
+           MODELS_DIR_ENV: str(registry)}
+    result = subprocess.run([sys.executable, "-c", code, str(docs)], cwd=ROOT, env=env, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["results"][0]["path"].endswith("plumber.txt")
