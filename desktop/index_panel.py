@@ -64,6 +64,18 @@ def progress_text(progress: IndexProgress) -> str:
     return text
 
 
+def show_on_bar(bar: QProgressBar, progress: IndexProgress) -> None:
+    """Done of total while the total is known, busy while working without one, full when idle."""
+    if progress.working and progress.total and not progress.embedding_behind:
+        bar.setRange(0, progress.total)
+        bar.setValue(progress.done)
+    elif progress.working:
+        bar.setRange(0, 0)  # busy, total unknown yet
+    else:
+        bar.setRange(0, 1)
+        bar.setValue(1 if progress.state == "idle" else 0)
+
+
 class IndexPanel(QWidget):
     """Drives the engine's roots, excludes and pause; shows what the engine reports."""
 
@@ -202,14 +214,7 @@ class IndexPanel(QWidget):
 
     def show_progress(self, progress: IndexProgress) -> None:
         self.state.setText(progress_text(progress))
-        if progress.working and progress.total and not progress.embedding_behind:
-            self.bar.setRange(0, progress.total)
-            self.bar.setValue(progress.done)
-        elif progress.working:
-            self.bar.setRange(0, 0)  # busy, total unknown yet
-        else:
-            self.bar.setRange(0, 1)
-            self.bar.setValue(1 if progress.state == "idle" else 0)
+        show_on_bar(self.bar, progress)
         current = progress.current if progress.working and progress.current else ""
         self.current.setText(self.current.fontMetrics().elidedText(
             current, Qt.TextElideMode.ElideMiddle, max(200, self.current.width())))

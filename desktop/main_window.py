@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 from desktop import actions
 from desktop.engine import Engine, IndexProgress, SearchOutcome
 from desktop.heatmap import SimilarityView
-from desktop.index_panel import IndexPanel, progress_text
+from desktop.index_panel import IndexPanel, progress_text, show_on_bar
 from desktop.preview import PreviewPane
 from desktop.results import ResultDelegate, ResultsModel
 from desktop.settings import SettingsDialog
@@ -353,14 +353,7 @@ class MainWindow(QMainWindow):
 
     def show_progress(self, progress: IndexProgress) -> None:
         self.index_status.setText(progress_text(progress))
-        if progress.working and progress.total and not progress.embedding_behind:
-            self.index_bar.setRange(0, progress.total)
-            self.index_bar.setValue(progress.done)
-        elif progress.working:
-            self.index_bar.setRange(0, 0)
-        else:
-            self.index_bar.setRange(0, 1)
-            self.index_bar.setValue(1 if progress.state == "idle" else 0)
+        show_on_bar(self.index_bar, progress)
         self.index_bar.setVisible(progress.state != "off")
 
     def show_message(self, text: str, is_error: bool) -> None:
