@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QCoreApplication, QObject, Signal
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
 
 from indexer.app_instance import ANSWER_SECONDS, CONNECT_SECONDS, Handover, server_name
@@ -74,7 +74,9 @@ class InstanceServer(QObject):
         return self.server.listen(self.name)
 
     def close(self) -> None:
+        """Stop listening and let Qt delete this server in its event loop: never use it afterwards."""
         self.server.close()
+        self.deleteLater()
 
     def _accept(self) -> None:
         while self.server.hasPendingConnections():
@@ -131,7 +133,9 @@ def become_or_hand_over(data_dir: Path, request: dict) -> InstanceServer | None:
         if outcome is Handover.NO_ANSWER:
             raise AppNotAnswering(f"Findling is already running for {data_dir} but did not answer "
                                   f"within {ANSWER_MS / 1000:.0f} s; try again in a moment.")
-        server = InstanceServer(name)
+        # Owned by the application, not by Python: a garbage-collected wrapper would delete the
+        # server and its sockets in the middle of their pending events (a crash, seen 1 in 10).
+        server = InstanceServer(name, QCoreApplication.instance())
         if not server.listen():
             raise RuntimeError(f"Findling could not listen on its local socket {name!r}: "
                                f"{server.server.errorString()}")
