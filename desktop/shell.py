@@ -29,8 +29,12 @@ HIDDEN_HINT_KEY = "tray/hidden_hint_shown"
 
 
 class Shell(QObject):
-    """Builds the windows once; `handle()` acts on a request {"action": quick | hide | show | add-roots
-    | quit}."""
+    """Builds the windows once; `handle()` acts on a later launch's request.
+
+    Requests are {"action": ...}: quick (the quick box), hide (it), show (the main window,
+    optionally with a "query"), hidden (nothing: an autostart while running), add-roots
+    ("paths", from `findling index`), quit.
+    """
 
     handled = Signal(str)  # the action, once acted on
 
