@@ -15,7 +15,7 @@ import os
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, QObject, QSettings, QTimer, Signal
+from PySide6.QtCore import QEvent, QObject, QSettings, QTimer
 from PySide6.QtWidgets import QApplication
 
 from desktop import tray as tray_module
@@ -35,8 +35,6 @@ class Shell(QObject):
     optionally with a "query"), hidden (nothing: an autostart while running), add-roots
     ("paths", from `findling index`), quit.
     """
-
-    handled = Signal(str)  # the action, once acted on
 
     def __init__(self, engine: Engine, use_tray: bool | None = None) -> None:
         super().__init__()
@@ -63,10 +61,6 @@ class Shell(QObject):
         self.tray.show()
         self.window.installEventFilter(self)
         QApplication.instance().setQuitOnLastWindowClosed(False)
-
-    @property
-    def has_tray(self) -> bool:
-        return self.tray is not None
 
     def start(self, quick: bool = False, hidden: bool = False, tray_wait: float = TRAY_WAIT_SECONDS) -> None:
         """Show what this launch asked for: the quick box, nothing (in the tray), or the main window.
@@ -115,7 +109,6 @@ class Shell(QObject):
             for path in request.get("paths") or []:
                 if isinstance(path, str):
                     self.engine.add_root(path)
-        self.handled.emit(str(action))
 
     def show_main(self, query: str = "") -> None:
         self.window.showNormal()

@@ -27,6 +27,16 @@ def index_folder(folder: Path, data_dir: Path, model_dir: Path, config: Config |
         return indexer.run([str(folder)])
 
 
+def index_for_app(folder: Path, data_dir: Path, model_dir: Path, **settings: object) -> Config:
+    """`folder` indexed with the model and saved as the data dir's only root, as the app finds it
+    (no reranker, no downloads, unless `settings` say otherwise)."""
+    config = Config(**{"roots": [str(folder)], "model": str(model_dir), "reranker": "",
+                       "allow_download": False, **settings})
+    index_folder(folder, data_dir, model_dir, config)
+    config.save(data_dir)
+    return config
+
+
 def searcher(data_dir: Path, model_dir: Path) -> Searcher:
     return Searcher(DataDir(data_dir), embedder_for(str(model_dir)))
 

@@ -19,7 +19,7 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from helpers import embedder_for, index_folder  # noqa: E402
+from helpers import embedder_for, index_for_app  # noqa: E402
 from PySide6.QtCore import Qt  # noqa: E402
 from PySide6.QtGui import QImage  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
@@ -67,9 +67,7 @@ def indexed(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> t
         (folder / name).write_text(text, encoding="utf-8")
     make_pdf(folder / "planets.pdf")
     data = tmp_path_factory.mktemp("data")
-    config = Config(roots=[str(folder)], model=str(tiny_model_dir), reranker="", allow_download=False)
-    index_folder(folder, data, tiny_model_dir, config)
-    config.save(data)
+    index_for_app(folder, data, tiny_model_dir)
     return data, folder
 
 
@@ -404,10 +402,7 @@ def test_reranking_follows_the_results_and_gives_way_to_a_newer_query(qtbot, tmp
     (folder / "tulips.txt").write_text("Tulips, tulips and more tulips in the garden.", encoding="utf-8")
     data = tmp_path / "data"
     reranker = make_keyword_cross_encoder(tmp_path / "keyword-ce", "tulips")
-    config = Config(roots=[str(folder)], model=str(tiny_model_dir), reranker=str(reranker),
-                    allow_download=False)
-    index_folder(folder, data, tiny_model_dir, config)
-    config.save(data)
+    index_for_app(folder, data, tiny_model_dir, reranker=str(reranker))
     window = open_window(qtbot, data, None)
     try:
         assert window.engine._reranker is not None
@@ -453,10 +448,7 @@ def test_a_reranker_that_cannot_load_leaves_search_working(qtbot, tmp_path, tiny
     folder.mkdir()
     (folder / "garden.txt").write_text(FILES["garden.txt"], encoding="utf-8")
     data = tmp_path / "data"
-    config = Config(roots=[str(folder)], model=str(tiny_model_dir), reranker=str(broken),
-                    allow_download=False)
-    index_folder(folder, data, tiny_model_dir, config)
-    config.save(data)
+    index_for_app(folder, data, tiny_model_dir, reranker=str(broken))
     messages = []
     engine = Engine(data, None, watcher_options={"debounce": 0.05, "low_priority": False})
     engine.message.connect(lambda text, is_error: messages.append(text))

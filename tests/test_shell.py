@@ -16,7 +16,7 @@ import pytest
 pytest.importorskip("pytestqt")
 
 from click.testing import CliRunner  # noqa: E402
-from helpers import index_folder  # noqa: E402
+from helpers import index_for_app  # noqa: E402
 from PySide6.QtCore import Qt  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
@@ -44,9 +44,7 @@ def indexed(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> t
         topic = TOPICS[i % len(TOPICS)]
         (folder / f"note{i:02d}.txt").write_text(f"Note {i}: {topic}, and notes in general.")
     data = tmp_path_factory.mktemp("data")
-    config = Config(roots=[str(folder)], model=str(tiny_model_dir), reranker="", allow_download=False)
-    index_folder(folder, data, tiny_model_dir, config)
-    config.save(data)
+    index_for_app(folder, data, tiny_model_dir)
     return data, folder
 
 
