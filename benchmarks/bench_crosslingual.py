@@ -20,10 +20,10 @@ from pathlib import Path
 
 from indexer.config import Config
 from indexer.datadir import DataDir
-from indexer.evaluate import BeirDataset, doc_id_of, evaluate, load_beir, write_corpus
-from indexer.models import Embedder, resolve_model
-from indexer.pipeline import Indexer
-from indexer.search import Searcher
+from indexer.models.embedding import Embedder, resolve_model
+from indexer.search.evaluate import BeirDataset, doc_id_of, evaluate, load_beir, write_corpus
+from indexer.search.searcher import Searcher
+from indexer.write.pipeline import Indexer
 
 ROOT = Path(__file__).resolve().parent.parent
 QUERIES = Path(__file__).resolve().parent / "data" / "scifact_xling_queries.jsonl"

@@ -1,12 +1,12 @@
 """Embedding speed, cold start and retrieval quality: PyTorch against ONNX Runtime fp32 and int8.
 
 What it measures, in one run (one JSON object on stdout, progress on stderr)
-    export      the model exported to ONNX (fp32 + int8) by `indexer.onnx_export`, validated on
+    export      the model exported to ONNX (fp32 + int8) by `indexer.models.onnx_export`, validated on
                 SciFact passages, registered in a temporary models dir (FINDLING_MODELS_DIR).
     throughput  tokens/s (best of ``--repeats`` runs, in A B C, C B A order) embedding the first
                 ``--limit`` SciFact abstracts ("title\\n\\ntext", natural lengths, truncated at
                 ``--max-length`` tokens, "passage: " prefix), counted as real (unpadded) tokens,
-                special tokens included. torch = `indexer.models.Embedder`, i.e.
+                special tokens included. torch = `indexer.models.embedding.Embedder`, i.e.
                 SentenceTransformer.encode(batch_size=32); onnx = `OnnxEmbedder` (length-sorted
                 batches of at most 32 texts and MAX_BATCH_TOKENS padded tokens). Each backend is
                 warmed up first; model loading is not timed. Cosine of each ONNX variant to torch.
@@ -48,15 +48,15 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from indexer.evaluate import evaluate, load_beir  # noqa: E402
-from indexer.models import Embedder, ModelInfo, resolve_model  # noqa: E402
-from indexer.onnx_runtime import (  # noqa: E402
+from indexer.models.embedding import Embedder, ModelInfo, resolve_model  # noqa: E402
+from indexer.models.onnx_runtime import (  # noqa: E402
     MAX_BATCH_TOKENS,
     MODELS_DIR_ENV,
     OnnxEmbedder,
     encode_truncated,
     export_candidates,
 )
+from indexer.search.evaluate import evaluate, load_beir  # noqa: E402
 
 DEFAULT_MODEL = Path("/work/models/multilingual-e5-small")
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "scifact"
@@ -113,12 +113,12 @@ def agreement(reference: np.ndarray, vectors: np.ndarray) -> dict[str, float]:
 
 COLD_CHILD = """
 import json, sys, time
-from indexer.models import Embedder, resolve_model
+from indexer.models.embedding import Embedder, resolve_model
 info = resolve_model(sys.argv[2], allow_download=False)
 if sys.argv[1] == "torch":
     embedder, note = Embedder(info), None
 else:
-    from indexer.onnx_runtime import open_embedder
+    from indexer.models.onnx_runtime import open_embedder
     embedder, note = open_embedder(info, "auto")
 embedder.encode_queries(["how do statins lower cholesterol"])
 done = time.time()
@@ -173,7 +173,7 @@ def main() -> None:
 
     import torch
 
-    from indexer.onnx_export import export_embedder
+    from indexer.models.onnx_export import export_embedder
 
     report: dict[str, Any] = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
                                           "loadavg_start": os.getloadavg()}}

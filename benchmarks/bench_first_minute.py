@@ -154,16 +154,16 @@ def measure_embedding(data_dir: Path, args: argparse.Namespace) -> dict:
     """Run the embedding phase for a while, then encode the same texts bare, same embedder."""
     from indexer.config import Config
     from indexer.datadir import DataDir
-    from indexer.models import resolve_model
-    from indexer.pipeline import Indexer
+    from indexer.models.embedding import resolve_model
+    from indexer.write.pipeline import Indexer
 
     info = resolve_model(args.model, allow_download=False)
     try:
-        from indexer.onnx_runtime import open_embedder
+        from indexer.models.onnx_runtime import open_embedder
 
         embedder, note = open_embedder(info, args.backend)
     except ImportError:
-        from indexer.models import Embedder
+        from indexer.models.embedding import Embedder
 
         embedder, note = Embedder(info), "ONNX runtime not available: torch backend"
     if note:

@@ -2,12 +2,12 @@
 
 What it measures
     ``--files`` small text files (default 5,000, in folders of 100) are indexed by a running
-    ``indexer.watcher.Watcher`` (its start-up reconcile; timed as ``initial_index_seconds``).
+    ``indexer.write.watcher.Watcher`` (its start-up reconcile; timed as ``initial_index_seconds``).
     Then, one at a time, files are written (new), edited, renamed and deleted, in turn. For
     each change the clock starts when the file operation returns (the write closed, the
     rename or unlink done) and stops when a search reflects it:
 
-    - ``api``: ``indexer.search.Searcher`` in this process, polled every 20 ms;
+    - ``api``: ``indexer.search.searcher.Searcher`` in this process, polled every 20 ms;
     - ``cli``: ``findling search --json`` run as a separate process (it only reads), again
       and again until its output reflects the change; its time includes starting Python,
       importing torch and loading the model (``process_p50``), which dominates.
@@ -44,9 +44,9 @@ import numpy as np
 
 from indexer.config import Config
 from indexer.datadir import DataDir
-from indexer.models import Embedder, bundled_model_path, resolve_model
-from indexer.search import Searcher
-from indexer.watcher import DEFAULT_DEBOUNCE, Watcher
+from indexer.models.embedding import Embedder, bundled_model_path, resolve_model
+from indexer.search.searcher import Searcher
+from indexer.write.watcher import DEFAULT_DEBOUNCE, Watcher
 
 KINDS = ("write", "edit", "rename", "delete")
 VOCABULARY = (

@@ -3,7 +3,7 @@
 What it measures
     The BEIR SciFact abstracts (5,183, or the first ``--limit``) are written out as one
     ``.txt`` file each (title, blank line, text) and indexed end to end through the real
-    ``indexer.pipeline.Indexer`` (scan, read, hash, extract, chunk, embed, SQLite commit,
+    ``indexer.write.pipeline.Indexer`` (scan, read, hash, extract, chunk, embed, SQLite commit,
     FAISS save) into a fresh data dir. In the same process, the baseline is a bare
     ``SentenceTransformer(model_dir).encode(chunk_texts, prompt=<passage prefix>,
     batch_size=32, normalize_embeddings=True)`` of exactly the chunk texts the index
@@ -48,14 +48,14 @@ from typing import Any
 
 import numpy as np
 
-from indexer.catalog import CATALOG_FILE
 from indexer.config import Config
 from indexer.datadir import DataDir
-from indexer.evaluate import BeirDataset, load_beir, write_corpus
-from indexer.models import Embedder, ModelInfo, resolve_model
-from indexer.pipeline import Indexer, Prepared, Report, prepare
-from indexer.scan import Excludes, scan
-from indexer.vectors import VECTORS_FILE
+from indexer.ingest.scan import Excludes, scan
+from indexer.models.embedding import Embedder, ModelInfo, resolve_model
+from indexer.search.evaluate import BeirDataset, load_beir, write_corpus
+from indexer.store.catalog import CATALOG_FILE
+from indexer.store.vectors import VECTORS_FILE
+from indexer.write.pipeline import Indexer, Prepared, Report, prepare
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATASET = ROOT.parent / "shared" / "data" / "scifact"

@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer.evaluate import load_beir
-from indexer.models import bundled_model_path
-from indexer.rerank import Reranker
+from indexer.models.embedding import bundled_model_path
+from indexer.models.rerank import Reranker
+from indexer.search.evaluate import load_beir
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -80,8 +80,8 @@ def main() -> None:
         reranker = Reranker("minilm-l6-shaped", path, max_length=args.max_length)
         report["torch"] = summary(time_queries(reranker, queries, passages, args.top), args.top)
         if not args.no_onnx:
-            from indexer.onnx_export import export_reranker
-            from indexer.onnx_runtime import open_reranker
+            from indexer.models.onnx_export import export_reranker
+            from indexer.models.onnx_runtime import open_reranker
 
             export_reranker("minilm-l6-shaped", path, "int8")
             onnx, note = open_reranker(reranker)

@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     data_dir = resolve_data_dir(args.data_dir)
     action = "quick" if args.quick else "hidden" if args.hidden else "show"
     request = {"action": action, "activation_token": _activation_token()}
-    from indexer.app_instance import Handover, send_plain, server_name
+    from indexer.running_app import Handover, send_plain, server_name
 
     if send_plain(server_name(data_dir), request) is Handover.DONE:  # fast path: no Qt import
         asked = {"quick": "open quick search", "show": "show its window", "hidden": "keep running"}[action]

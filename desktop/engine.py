@@ -36,9 +36,9 @@ from indexer.config import Config
 
 if TYPE_CHECKING:
     from indexer.datadir import DataDir
-    from indexer.models import Embedder, ModelInfo
-    from indexer.search import FileResult, Searcher, Similarity
-    from indexer.watcher import Watcher, WatchStatus
+    from indexer.models.embedding import Embedder, ModelInfo
+    from indexer.search.searcher import FileResult, Searcher, Similarity
+    from indexer.write.watcher import Watcher, WatchStatus
 
 DEFAULT_K = 20
 MARKED_RESULTS = 3  # results whose best sentence is marked, after the results are shown
@@ -202,8 +202,8 @@ class Engine(QObject):
         return self.data.recorded_model()
 
     def _load_models(self) -> None:
-        from indexer.models import ModelUnavailable, resolve_model
-        from indexer.rerank import resolve_reranker
+        from indexer.models.embedding import ModelUnavailable, resolve_model
+        from indexer.models.rerank import resolve_reranker
 
         self.model_state = "loading"
         name = self._model_name()
@@ -241,7 +241,7 @@ class Engine(QObject):
         """The configured reranker, ready; None (search works without it) when it cannot be loaded."""
         reranker, note = resolve_reranker(self.config.reranker, allow_download=False)
         if reranker is not None:
-            from indexer.onnx_runtime import open_reranker
+            from indexer.models.onnx_runtime import open_reranker
 
             self.modelStatus.emit("loading", f"Loading the reranker {model_label(reranker.model_id)}…")
             try:
@@ -259,7 +259,7 @@ class Engine(QObject):
 
     def _open_embedder(self, info: ModelInfo, announce: bool = False) -> Embedder:
         """The configured backend's embedder: ONNX Runtime when an export is registered (auto), else torch."""
-        from indexer.onnx_runtime import open_embedder
+        from indexer.models.onnx_runtime import open_embedder
 
         embedder, note = open_embedder(info, self.backend, self.config.embed_batch_size, self.config.threads)
         if note and announce:
@@ -274,7 +274,7 @@ class Engine(QObject):
     def _ensure_searcher(self) -> Searcher | None:
         """The searcher, opened once the index exists (None while there is no index)."""
         if self._searcher is None and self.data.exists():
-            from indexer.search import Searcher
+            from indexer.search.searcher import Searcher
 
             self._searcher = Searcher(self.data, self._embedder, self.config, self._reranker)
         return self._searcher
@@ -371,7 +371,7 @@ class Engine(QObject):
 
         One result at a time, so a newer query waits for one small embedding batch at most.
         """
-        from indexer.query import parse
+        from indexer.search.query import parse
 
         query = parse(text)
         if not query.text.strip():
@@ -495,8 +495,8 @@ class Engine(QObject):
         self._stop_watcher()
         if self.data.exists() and self._info_ready.wait() and self._info is not None:
             from indexer.datadir import APP_HOLDER
-            from indexer.models import Embedder
-            from indexer.pipeline import Indexer
+            from indexer.models.embedding import Embedder
+            from indexer.write.pipeline import Indexer
 
             self._set_progress(IndexProgress("running", current=f"Removing {path} from the index"))
             with self.data.writer_lock(APP_HOLDER), Indexer(self.data, self.config,
@@ -543,7 +543,7 @@ class Engine(QObject):
 
     def _start_watcher(self) -> None:
         from indexer.datadir import APP_HOLDER, IndexBusy
-        from indexer.watcher import Watcher
+        from indexer.write.watcher import Watcher
 
         if not self.config.roots:
             return

@@ -30,7 +30,7 @@ from desktop.results import snippet_html
 if TYPE_CHECKING:
     import numpy as np
 
-    from indexer.search import FileResult, Similarity
+    from indexer.search.searcher import FileResult, Similarity
 
 # viridis, sampled: perceptually even, readable in grey, colour-blind safe
 PALETTE = ["#440154", "#482878", "#3e4989", "#31688e", "#26828e", "#1f9e89", "#35b779", "#6ece58",

@@ -1,6 +1,6 @@
 """The preview pane: the selected passage in its context, or its PDF page rendered with the passage marked.
 
-Loading a preview reads the file again (`indexer.extract.extract`), and renders a PDF page with
+Loading a preview reads the file again (`indexer.ingest.extract.extract`), and renders a PDF page with
 pypdfium2, in a QThreadPool worker. Each request has a generation number; a preview that
 arrives after a newer request is dropped.
 """
@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 from desktop.results import folder_label, marked_html, meaningful
 
 if TYPE_CHECKING:
-    from indexer.search import FileResult
+    from indexer.search.searcher import FileResult
 
 CONTEXT_CHARS = 1200  # shown before and after the passage
 PASSAGE_STYLE = "background-color:#fff6cc"
@@ -41,7 +41,7 @@ TERM_FILL = QColor(255, 160, 0, 110)
 
 def pdfium_lock() -> threading.RLock:
     """PDFium is not thread-safe: the engine's process-wide lock."""
-    from indexer.extract.pdf import PDFIUM_LOCK
+    from indexer.ingest.extract.pdf import PDFIUM_LOCK
 
     return PDFIUM_LOCK
 
@@ -74,7 +74,7 @@ def _flat(text: str) -> str:
 def document_text(path: Path) -> tuple[str, list[tuple[int, int | None]], str]:
     """The text the chunk offsets refer to (units joined by a blank line), each unit's (start, page),
     and the file's kind."""
-    from indexer.extract import extract
+    from indexer.ingest.extract import extract
 
     extraction = extract(path)
     starts, offset = [], 0
@@ -99,8 +99,8 @@ def locate_passage(text: str, char_start: int, char_end: int, snippet: str) -> t
 
 def text_preview(path: Path, char_start: int, char_end: int, snippet: str, query: str) -> TextPreview:
     """The passage with CONTEXT_CHARS of context on either side, query terms highlighted."""
-    from indexer.query import parse
-    from indexer.search import highlight_spans
+    from indexer.search.query import parse
+    from indexer.search.searcher import highlight_spans
 
     text, _, kind = document_text(path)
     if not text:
@@ -151,8 +151,8 @@ def pdf_preview(path: Path, page: int, char_start: int, char_end: int, snippet: 
     """Page `page` (1-based) rendered, with the passage's text and the query terms on it marked."""
     import pypdfium2 as pdfium
 
-    from indexer.query import parse
-    from indexer.search import highlight_spans
+    from indexer.search.query import parse
+    from indexer.search.searcher import highlight_spans
 
     text, units, _ = document_text(path)
     start, end, note = locate_passage(text, char_start, char_end, snippet)

@@ -81,7 +81,7 @@ def run(out_dir: Path, model: str | None = None, timeout: float = TIMEOUT) -> in
     from desktop.preview import PdfPreview, TextPreview
     from desktop.welcome import WelcomePage
     from indexer.config import Config
-    from indexer.models import bundled_model_path
+    from indexer.models.embedding import bundled_model_path
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 from desktop import autostart
 from indexer.config import DEFAULT_MODEL, DEFAULT_RERANKER, Config
 
-BUNDLED_MODEL = "sentence-transformers/all-MiniLM-L6-v2"  # indexer.models.BUNDLED_MODEL_ID, without torch
+BUNDLED_MODEL = "sentence-transformers/all-MiniLM-L6-v2"  # models.embedding.BUNDLED_MODEL_ID, without torch
 EMBEDDERS = (DEFAULT_MODEL, BUNDLED_MODEL, "intfloat/multilingual-e5-base")
 RERANKERS = (DEFAULT_RERANKER, "cross-encoder/ms-marco-MiniLM-L-6-v2")
 NO_RERANKER = "(none: no reranking)"

@@ -5,7 +5,7 @@
 
 The server's name is derived from the user and the data dir, so two indexes may have two
 apps, and tests never meet a real running app. The launch fast path is
-`indexer.app_instance` (no Qt import at all on Unix). A file lock in the data dir covers
+`indexer.running_app` (no Qt import at all on Unix). A file lock in the data dir covers
 the step from "nobody answered" to "listening", so two launches at once cannot both become the server; a
 server that accepts but does not answer (a busy app) is never replaced, and a socket file is
 removed only when connecting to it was refused (left by a crashed app).
@@ -21,7 +21,7 @@ from pathlib import Path
 from PySide6.QtCore import QCoreApplication, QObject, Signal
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
 
-from indexer.app_instance import ANSWER_SECONDS, CONNECT_SECONDS, Handover, server_name
+from indexer.running_app import ANSWER_SECONDS, CONNECT_SECONDS, Handover, server_name
 
 CONNECT_MS = int(CONNECT_SECONDS * 1000)
 ANSWER_MS = int(ANSWER_SECONDS * 1000)

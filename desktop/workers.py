@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 if TYPE_CHECKING:
-    from indexer.models import Embedder
+    from indexer.models.embedding import Embedder
 
 
 class _Runner(QObject):

@@ -11,9 +11,9 @@ from pathlib import Path
 import psutil
 from filelock import FileLock, Timeout
 
-from indexer.catalog import CATALOG_FILE, Catalog
 from indexer.config import Config, ensure_private_dir
-from indexer.vectors import VECTORS_FILE
+from indexer.store.catalog import CATALOG_FILE, Catalog
+from indexer.store.vectors import VECTORS_FILE
 
 LOCK_FILE = "writer.lock"
 WRITER_FILE = "writer.json"  # who holds the lock: {"pid", "holder"}, for the busy message

@@ -16,7 +16,7 @@ python -m pip install -q -e ".[packaging]"
 name=findling
 if [ "${1:-}" = "--lite" ]; then
   name=findling-lite
-  bundled=$(python -c 'from indexer.models import bundled_model_path; print(bundled_model_path())')
+  bundled=$(python -c 'from indexer.models.embedding import bundled_model_path; print(bundled_model_path())')
   # float32: the int8 variant of this small model misses the 0.99 cosine bar (0.988)
   FINDLING_MODELS_DIR=build/lite-models python -m indexer.cli export-onnx "$bundled" --quantize none \
     --out build/bundled-onnx

@@ -9,10 +9,10 @@ import numpy as np
 
 from indexer.config import Config
 from indexer.datadir import DataDir
-from indexer.models import Embedder, resolve_model
-from indexer.pipeline import Indexer, Report
-from indexer.search import Searcher
-from indexer.vectors import VectorIndex
+from indexer.models.embedding import Embedder, resolve_model
+from indexer.search.searcher import Searcher
+from indexer.store.vectors import VectorIndex
+from indexer.write.pipeline import Indexer, Report
 
 
 @cache

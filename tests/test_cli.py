@@ -58,7 +58,7 @@ def test_index_status_search_json(tmp_path: Path, docs: Path, tiny_model_dir: Pa
 
 
 def test_file_without_text_is_found_by_name(tmp_path: Path, docs: Path) -> None:
-    from indexer.models import bundled_model_path
+    from indexer.models.embedding import bundled_model_path
 
     minilm = bundled_model_path()
     data = tmp_path / "data"

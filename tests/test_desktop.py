@@ -33,7 +33,7 @@ from desktop.results import marked_html, meaningful, relevance  # noqa: E402
 from desktop.settings import read_backend  # noqa: E402
 from indexer.config import Config  # noqa: E402
 from indexer.datadir import DataDir  # noqa: E402
-from indexer.search import Searcher  # noqa: E402
+from indexer.search.searcher import Searcher  # noqa: E402
 
 WAIT = 20_000  # ms
 FILES = {
@@ -325,9 +325,9 @@ def test_settings_are_saved_to_the_config(qtbot, tmp_path, tiny_model_dir) -> No
 
 
 def test_missing_model_is_said_plainly(qtbot, tmp_path, monkeypatch) -> None:  # noqa: ANN001
-    import indexer.models
+    import indexer.models.embedding
 
-    monkeypatch.setattr(indexer.models, "bundled_model_path", lambda: None)
+    monkeypatch.setattr(indexer.models.embedding, "bundled_model_path", lambda: None)
     window = open_window(qtbot, tmp_path / "data", str(tmp_path / "no-such-model"))
     try:
         assert window.engine.model_state == "error"
@@ -376,7 +376,8 @@ def distinct_colours(path: Path) -> int:
     return int(np.unique(pixels).size)
 
 
-@pytest.mark.skipif(not __import__("indexer.models").models.bundled_model_path(), reason="no bundled model")
+@pytest.mark.skipif(not __import__("indexer.models.embedding").models.embedding.bundled_model_path(),
+                    reason="no bundled model")
 def test_selftest_of_a_packaged_build(tmp_path: Path) -> None:
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "HF_HUB_OFFLINE": "1"}
     done = subprocess.run([sys.executable, "-m", "desktop", "--selftest", str(tmp_path)], env=env,

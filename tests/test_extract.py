@@ -1,4 +1,4 @@
-"""Tests for indexer.extract on real files generated in tmp_path."""
+"""Tests for indexer.ingest.extract on real files generated in tmp_path."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from fpdf import FPDF
 
-from indexer.extract import REGISTRY, Extraction, ExtractionError, TextUnit, extract
+from indexer.ingest.extract import REGISTRY, Extraction, ExtractionError, TextUnit, extract
 
 FRENCH = "Le café est très chaud.\nÀ bientôt, garçon ! Ça coûte vingt-cinq euros, n'est-ce pas ?\n"
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from indexer import models
-from indexer.models import BUNDLED_MODEL_ID, Embedder, resolve_model, spec_for
+from indexer.models import embedding as models
+from indexer.models.embedding import BUNDLED_MODEL_ID, Embedder, resolve_model, spec_for
 
 
 def test_local_directory_is_used_as_is(tiny_model_dir: Path) -> None:

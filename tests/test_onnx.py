@@ -16,12 +16,12 @@ import platformdirs
 import pytest
 from helpers import embedder_for, index_folder
 
-from indexer import onnx_export
 from indexer.config import default_data_dir
 from indexer.datadir import DataDir
-from indexer.models import Embedder, resolve_model
-from indexer.onnx_export import ExportRefused, export_embedder, export_reranker, sha256_of
-from indexer.onnx_runtime import (
+from indexer.models import onnx_export
+from indexer.models.embedding import Embedder, resolve_model
+from indexer.models.onnx_export import ExportRefused, export_embedder, export_reranker, sha256_of
+from indexer.models.onnx_runtime import (
     MODELS_DIR_ENV,
     OnnxEmbedder,
     OnnxModel,
@@ -39,7 +39,7 @@ from indexer.onnx_runtime import (
     resolve_backend,
     unregister,
 )
-from indexer.search import Searcher
+from indexer.search.searcher import Searcher
 
 ROOT = Path(__file__).resolve().parent.parent
 TEXTS = [
@@ -136,7 +136,7 @@ def test_onnx_embedder_is_a_drop_in(e5_export: Path, tiny_e5_dir: Path) -> None:
 def test_runtime_never_imports_torch(e5_export: Path) -> None:
     code = (
         "import sys\n"
-        "from indexer.onnx_runtime import OnnxEmbedder\n"
+        "from indexer.models.onnx_runtime import OnnxEmbedder\n"
         f"embedder = OnnxEmbedder.from_export({str(e5_export)!r})\n"
         "vectors = embedder.encode_passages(['hello world', 'an invoice']) \n"
         "assert vectors.shape == (2, 32), vectors.shape\n"
@@ -172,7 +172,7 @@ def test_index_built_with_torch_is_searchable_with_onnx_and_back(e5_export: Path
 def test_outlier_matmuls_stay_float32(e5_export: Path, tmp_path: Path) -> None:
     import onnx
 
-    from indexer.onnx_export import outlier_matmuls, quantize_int8
+    from indexer.models.onnx_export import outlier_matmuls, quantize_int8
 
     fp32, tokenizer = e5_export / "model.onnx", e5_export / "tokenizer.json"
     texts = ["passage: hello world", "passage: an invoice from the plumber"]
@@ -350,7 +350,7 @@ def test_batches_are_length_sorted_and_token_bounded() -> None:
 def test_reranker_export_matches_cross_encoder(tmp_path: Path, registry: Path) -> None:
     from tiny_models import make_keyword_cross_encoder
 
-    from indexer.rerank import Reranker
+    from indexer.models.rerank import Reranker
 
     path = make_keyword_cross_encoder(tmp_path / "keyword-ce", "invoice")
     result = export_reranker(str(path), path, "int8")
@@ -376,7 +376,7 @@ def test_cli_export_onnx_and_models(tiny_model_dir: Path, registry: Path, tmp_pa
     from click.testing import CliRunner
 
     from indexer.cli import cli
-    from indexer.cli_models import register as register_commands
+    from indexer.cli.models import register as register_commands
 
     register_commands(cli)
     runner = CliRunner()
@@ -471,8 +471,8 @@ def test_search_reranks_through_onnx_without_torch(e5_export: Path, tiny_e5_dir:
 def test_without_pytorch_a_model_with_no_onnx_is_refused_plainly(tiny_model_dir: Path, registry: Path,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """A lite build (no torch) runs ONNX models only; any other model gets a clear message."""
-    import indexer.onnx_runtime as onnx_runtime
-    from indexer.models import ModelUnavailable
+    import indexer.models.onnx_runtime as onnx_runtime
+    from indexer.models.embedding import ModelUnavailable
 
     monkeypatch.setattr(onnx_runtime, "torch_installed", lambda: False)
     with pytest.raises(ModelUnavailable, match="no usable ONNX model, and this build of Findling has no"):

@@ -150,14 +150,14 @@ def test_file_vanishing_mid_read_is_not_indexed(
     tmp_path: Path, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     docs = make_docs(tmp_path)
-    import indexer.prepare as pipeline
+    import indexer.ingest.prepare as pipeline
 
     real_extract = pipeline.extract
 
     def vanishing_extract(path: Path):
         if path.name == "cat.md":
             path.unlink()
-            from indexer.extract import ExtractionError
+            from indexer.ingest.extract import ExtractionError
 
             raise ExtractionError("cannot read file: No such file or directory")
         return real_extract(path)

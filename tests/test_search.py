@@ -12,10 +12,10 @@ from helpers import embedder_for, index_folder
 
 from indexer.config import Config
 from indexer.datadir import DataDir
-from indexer.models import bundled_model_path
-from indexer.query import parse
-from indexer.rerank import Reranker
-from indexer.search import Searcher
+from indexer.models.embedding import bundled_model_path
+from indexer.models.rerank import Reranker
+from indexer.search.query import parse
+from indexer.search.searcher import Searcher
 
 MINILM = bundled_model_path()
 

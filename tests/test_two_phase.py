@@ -12,8 +12,8 @@ from helpers import assert_vectors_match_catalog, embedder_for, snapshot
 
 from indexer.config import Config
 from indexer.datadir import DataDir
-from indexer.pipeline import PRIORITY_OPENED, Indexer
-from indexer.search import Searcher
+from indexer.search.searcher import Searcher
+from indexer.write.pipeline import PRIORITY_OPENED, Indexer
 
 
 def make_docs(root: Path, count: int = 12) -> Path:
@@ -60,8 +60,8 @@ def test_text_phase_never_imports_torch(tmp_path: Path, tiny_model_dir: Path) ->
         "import sys\n"
         "from indexer.config import Config\n"
         "from indexer.datadir import DataDir\n"
-        "from indexer.models import Embedder, resolve_model\n"
-        "from indexer.pipeline import Indexer\n"
+        "from indexer.models.embedding import Embedder, resolve_model\n"
+        "from indexer.write.pipeline import Indexer\n"
         f"data = DataDir(__import__('pathlib').Path({str(tmp_path / 'data')!r}))\n"
         f"embedder = Embedder(resolve_model({str(tiny_model_dir)!r}))\n"
         "with data.writer_lock(), Indexer(data, Config(), embedder) as ix:\n"
@@ -75,7 +75,7 @@ def test_text_phase_never_imports_torch(tmp_path: Path, tiny_model_dir: Path) ->
 
 def test_interrupted_embedding_resumes_without_redoing_work(tmp_path: Path, tiny_model_dir: Path,
                                                              monkeypatch) -> None:
-    import indexer.pipeline as pipeline
+    import indexer.write.pipeline as pipeline
 
     monkeypatch.setattr(pipeline, "BATCH_CHUNKS", 4)
     docs = make_docs(tmp_path)
@@ -102,7 +102,7 @@ def test_interrupted_embedding_resumes_without_redoing_work(tmp_path: Path, tiny
 
 def test_embedding_order_opened_then_recent_then_small(tmp_path: Path, tiny_model_dir: Path,
                                                       monkeypatch) -> None:
-    import indexer.pipeline as pipeline
+    import indexer.write.pipeline as pipeline
 
     docs = tmp_path / "docs"
     docs.mkdir()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 
-from indexer.extract.text import Extraction, ExtractionError, TextUnit, normalize_newlines
+from indexer.ingest.extract.text import Extraction, ExtractionError, TextUnit, normalize_newlines
 
 _LOAD_ERRORS = {
     pdfium_c.FPDF_ERR_PASSWORD: "encrypted PDF (password required)",

@@ -7,7 +7,7 @@ import re
 from html.parser import HTMLParser
 from pathlib import Path
 
-from indexer.extract.text import (
+from indexer.ingest.extract.text import (
     SNIFF_BYTES,
     Extraction,
     ExtractionError,

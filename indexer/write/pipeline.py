@@ -21,11 +21,9 @@ from typing import Protocol
 
 import numpy as np
 
-from indexer.catalog import Catalog, Change, NewChunk, from_blob
 from indexer.config import Config
 from indexer.datadir import DataDir, ModelMismatch
-from indexer.models import Embedder
-from indexer.prepare import (
+from indexer.ingest.prepare import (
     Extracted,
     Prepared,
     Unchanged,
@@ -34,9 +32,11 @@ from indexer.prepare import (
     extracted_in_order,
     prepare,
 )
-from indexer.recent import recently_used
-from indexer.scan import Excludes, Found, safe_path, scan
-from indexer.vectors import VectorIndex
+from indexer.ingest.recent import recently_used
+from indexer.ingest.scan import Excludes, Found, safe_path, scan
+from indexer.models.embedding import Embedder
+from indexer.store.catalog import Catalog, Change, NewChunk, from_blob
+from indexer.store.vectors import VectorIndex
 
 BATCH_CHUNKS = 256
 BATCH_FILES = 128

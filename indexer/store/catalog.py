@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import sqlite_utils
 
-from indexer.query import has_cjk
+from indexer.search.query import has_cjk
 
 SCHEMA_VERSION = 3  # 2: trigram index for CJK text, fts5vocab tables; 3: files.priority
 CATALOG_FILE = "catalog.sqlite"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer.models import locate
+from indexer.models.embedding import locate
 
 
 class Reranker:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
 
-    from indexer.extract import TextUnit
+    from indexer.ingest.extract import TextUnit
 
 UNIT_SEPARATOR = "\n\n"
 

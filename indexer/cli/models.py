@@ -13,8 +13,15 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from indexer.models import BUNDLED_MODEL_ID, ModelInfo, bundled_model_path, locate, model_info, resolve_model
-from indexer.onnx_runtime import (
+from indexer.models.embedding import (
+    BUNDLED_MODEL_ID,
+    ModelInfo,
+    bundled_model_path,
+    locate,
+    model_info,
+    resolve_model,
+)
+from indexer.models.onnx_runtime import (
     OnnxUnavailable,
     models_dir,
     planned_backend,
@@ -24,7 +31,7 @@ from indexer.onnx_runtime import (
 )
 
 if TYPE_CHECKING:
-    from indexer.cli import App
+    from indexer.cli.common import App
 
 
 def register(cli: click.Group) -> None:
@@ -64,7 +71,7 @@ def export_onnx(app: App, model: str | None, quantize: str, out: Path | None, re
 
     Every index that uses the model then embeds through ONNX Runtime (`--backend auto`, the default).
     """
-    from indexer.onnx_export import ExportRefused, export_embedder, export_reranker
+    from indexer.models.onnx_export import ExportRefused, export_embedder, export_reranker
 
     if importlib.util.find_spec("onnx") is None:  # the quantizer needs it (the runtime does not)
         raise click.ClickException("ONNX export needs the `onnx` package: pip install onnx")

@@ -1,6 +1,6 @@
 """The ONNX fast path: embed (and rerank) with onnxruntime + tokenizers + NumPy, never PyTorch.
 
-An export (see `indexer.onnx_export`) is a folder with `model.onnx` (float32), optionally
+An export (see `indexer.models.onnx_export`) is a folder with `model.onnx` (float32), optionally
 `model_int8.onnx`, the model's `tokenizer.json` and a `manifest.json` that says how to turn the
 graph's output (the transformer's last hidden state) into what sentence-transformers returns:
 pooling, normalization, prefixes, token budget. Exports live in a per-user models directory
@@ -29,13 +29,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import platformdirs
 
-from indexer.models import Embedder, ModelInfo, ModelUnavailable, PrefixedEncoder, torch_installed
+from indexer.models.embedding import Embedder, ModelInfo, ModelUnavailable, PrefixedEncoder, torch_installed
 
 if TYPE_CHECKING:
     import onnxruntime
     from tokenizers import Encoding, Tokenizer
 
-    from indexer.rerank import Reranker
+    from indexer.models.rerank import Reranker
 
 BACKENDS = ("auto", "onnx", "torch")
 BACKEND_ENV = "FINDLING_BACKEND"
@@ -462,7 +462,7 @@ def open_embedder(info: ModelInfo, backend: str = "auto", batch_size: int = 32,
 
 
 class OnnxEmbedder(PrefixedEncoder):
-    """A drop-in for `indexer.models.Embedder` that runs an ONNX graph (no torch import)."""
+    """A drop-in for `indexer.models.embedding.Embedder` that runs an ONNX graph (no torch import)."""
 
     def __init__(self, info: ModelInfo, model: OnnxModel, batch_size: int = 32, threads: int = 0,
                  max_batch_tokens: int = MAX_BATCH_TOKENS) -> None:
@@ -528,7 +528,7 @@ class OnnxEmbedder(PrefixedEncoder):
 
 
 class OnnxReranker:
-    """A drop-in for `indexer.rerank.Reranker`: cross-encoder scores from an ONNX graph."""
+    """A drop-in for `indexer.models.rerank.Reranker`: cross-encoder scores from an ONNX graph."""
 
     def __init__(self, model_id: str, path: Path, model: OnnxModel, batch_size: int = 16,
                  max_length: int = 512, threads: int = 0) -> None:

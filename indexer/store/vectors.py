@@ -16,7 +16,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from indexer.catalog import Catalog, Change
+from indexer.store.catalog import Catalog, Change
 
 VECTORS_FILE = "vectors.faiss"
 _MAGIC = b"FLNGVEC1"

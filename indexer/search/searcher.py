@@ -18,15 +18,15 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from indexer.catalog import Catalog, ChunkRow
-from indexer.chunking import sentence_spans
 from indexer.config import Config
 from indexer.datadir import DataDir, ModelMismatch
-from indexer.keyword import KeywordSearch
-from indexer.models import Embedder
-from indexer.query import Query, cjk_runs, fts_terms, has_cjk, parse
-from indexer.rerank import Reranker
-from indexer.vectors import VectorIndex
+from indexer.ingest.chunking import sentence_spans
+from indexer.models.embedding import Embedder
+from indexer.models.rerank import Reranker
+from indexer.search.query import Query, cjk_runs, fts_terms, has_cjk, parse
+from indexer.store.catalog import Catalog, ChunkRow
+from indexer.store.keyword import KeywordSearch
+from indexer.store.vectors import VectorIndex
 
 MODES = ("dense", "keyword", "hybrid")
 SNIPPET_CHARS = 280

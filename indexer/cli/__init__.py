@@ -9,80 +9,20 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 import platformdirs
 
-from indexer.catalog import CatalogOutdated
+from indexer.cli.common import App, TqdmProgress, say
+from indexer.cli.models import register as register_models
+from indexer.cli.watch import register as register_watch
 from indexer.config import APP_NAME, Config, ensure_private_dir, resolve_data_dir
 from indexer.datadir import DataDir, IndexBusy, ModelMismatch
-from indexer.models import ModelUnavailable, resolve_model
-from indexer.search import EmptyIndex, Searcher
-
-if TYPE_CHECKING:
-    from indexer.models import Embedder
+from indexer.models.embedding import ModelUnavailable
+from indexer.search.searcher import EmptyIndex, Searcher
+from indexer.store.catalog import CatalogOutdated
 
 EXPECTED_ERRORS = (IndexBusy, ModelMismatch, ModelUnavailable, EmptyIndex, CatalogOutdated)
-
-
-def say(message: str) -> None:
-    click.echo(message, err=True)
-
-
-class TqdmProgress:
-    """Indexing progress on stderr: files, chunks and an ETA."""
-
-    def __init__(self, description: str = "Indexing") -> None:
-        self.description = description
-        self.bar = None
-        self.chunks = 0
-
-    def start(self, total: int) -> None:
-        from tqdm import tqdm
-
-        self.bar = tqdm(total=total, desc=self.description, unit="file", file=sys.stderr,
-                        dynamic_ncols=True, disable=total == 0)
-
-    def advance(self, path: str, chunks: int) -> None:
-        self.chunks += chunks
-        if self.bar is not None:
-            self.bar.set_postfix(chunks=self.chunks, refresh=False)
-            self.bar.update(1)
-
-    def message(self, text: str) -> None:
-        from tqdm import tqdm
-
-        tqdm.write(text, file=sys.stderr)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
-class App:
-    """What every command shares: the data dir, its config and how to get a model."""
-
-    def __init__(self, data_dir: Path, model: str | None, backend: str | None = None) -> None:
-        self.data = DataDir(data_dir)
-        self.config = Config.load(data_dir)
-        self.model_override = model
-        self.backend = backend or self.config.backend
-
-    def embedder(self, name: str | None = None) -> Embedder:
-        from indexer.onnx_runtime import open_embedder
-
-        info = resolve_model(name or self.model_override or self.config.model, self.config.allow_download)
-        if info.note:
-            say(f"Note: {info.note}")
-        embedder, note = open_embedder(info, self.backend, self.config.embed_batch_size, self.config.threads)
-        if note:
-            say(f"Note: {note}")
-        return embedder
-
-    def reading_embedder(self) -> Embedder:
-        """Queries must be embedded with the model the index was built with."""
-        return self.embedder(self.model_override or self.data.recorded_model())
 
 
 class FindlingGroup(click.Group):
@@ -113,7 +53,7 @@ def cli(ctx: click.Context, data_dir: str | None, model: str | None, backend: st
 def _index_roots(app: App, roots: list[str], phase: str = "all") -> None:
     from tqdm import tqdm
 
-    from indexer.pipeline import Indexer
+    from indexer.write.pipeline import Indexer
 
     embedder = app.embedder()
     progress = TqdmProgress()
@@ -171,8 +111,8 @@ def index(app: App, paths: tuple[str, ...], phase: str) -> None:
 
 def _hand_to_app(app: App, busy: IndexBusy, folders: list[str]) -> bool:
     """The app is this index's writer: give it the new folders to index (it keeps them current)."""
-    from indexer.app_instance import Handover, send_plain, server_name
     from indexer.datadir import APP_HOLDER
+    from indexer.running_app import Handover, send_plain, server_name
 
     if busy.holder != APP_HOLDER or not folders:
         return False
@@ -185,8 +125,8 @@ def _hand_to_app(app: App, busy: IndexBusy, folders: list[str]) -> bool:
 
 def _searcher(app: App, mode: str | None, rerank: bool | None) -> tuple[Searcher, list[str]]:
     """A searcher for this index; models are loaded only for what the mode needs."""
-    from indexer.rerank import resolve_reranker
-    from indexer.search import Searcher
+    from indexer.models.rerank import resolve_reranker
+    from indexer.search.searcher import Searcher
 
     notes: list[str] = []
     embedder = None if mode == "keyword" else app.reading_embedder()
@@ -195,7 +135,7 @@ def _searcher(app: App, mode: str | None, rerank: bool | None) -> tuple[Searcher
         # Searching never downloads: a reranker is used when it is local or cached.
         reranker, note = resolve_reranker(app.config.reranker, allow_download=False)
         if reranker is not None:  # its ONNX export when one is registered
-            from indexer.onnx_runtime import open_reranker
+            from indexer.models.onnx_runtime import open_reranker
 
             reranker, onnx_note = open_reranker(reranker, app.backend, app.config.threads)
             note = note or onnx_note
@@ -225,7 +165,7 @@ def search(app: App, query: tuple[str, ...], k: int, mode: str | None, rerank: b
     \b
     Syntax: "exact phrase"  -excluded  type:pdf  in:~/Documents  after:2025-01-01  before:2025-06-30
     """
-    from indexer.render import heatmap, print_results
+    from indexer.cli.render import heatmap, print_results
 
     text = " ".join(query)
     searcher, notes = _searcher(app, mode, rerank)
@@ -304,8 +244,8 @@ def reindex(app: App) -> None:
     """Re-embed every stored chunk with --model (or the configured model), without re-reading files."""
     from tqdm import tqdm
 
-    from indexer.pipeline import Indexer
-    from indexer.reindex import reindex as run_reindex
+    from indexer.write.pipeline import Indexer
+    from indexer.write.reindex import reindex as run_reindex
 
     if not app.data.exists():
         raise EmptyIndex(f"No index in {app.data.path} yet. Run `findling index FOLDER` first.")
@@ -353,7 +293,7 @@ def roots_add(app: App, paths: tuple[str, ...]) -> None:
 @click.pass_obj
 def roots_remove(app: App, paths: tuple[str, ...]) -> None:
     """Stop covering PATHS and purge their files from the index."""
-    from indexer.pipeline import Indexer
+    from indexer.write.pipeline import Indexer
 
     targets = [os.path.abspath(os.path.expanduser(p)) for p in paths]
     unknown = [t for t in targets if t not in app.config.roots]
@@ -381,7 +321,7 @@ def roots_remove(app: App, paths: tuple[str, ...]) -> None:
 def eval_command(ctx: click.Context, dataset: str, split: str, mode: str | None, rerank: bool | None,
                  as_json: bool) -> None:
     """Evaluate retrieval on a BEIR-layout DATASET (corpus.jsonl, queries.jsonl, qrels/)."""
-    from indexer.evaluate import doc_id_of, evaluate, load_beir, write_corpus
+    from indexer.search.evaluate import doc_id_of, evaluate, load_beir, write_corpus
 
     app: App = ctx.obj
     data = load_beir(Path(dataset), split)
@@ -421,20 +361,9 @@ def eval_command(ctx: click.Context, dataset: str, split: str, mode: str | None,
             click.echo(f"{key:>16}: {value}")
 
 
-def _register_commands() -> None:
-    from indexer.cli_models import register as register_models
-    from indexer.cli_watch import register as register_watch
-
-    register_watch(cli)
-    register_models(cli)
-
-
-_register_commands()
+register_watch(cli)
+register_models(cli)
 
 
 def main() -> None:
     cli(prog_name="findling")
-
-
-if __name__ == "__main__":
-    main()

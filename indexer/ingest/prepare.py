@@ -16,11 +16,11 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPool
 from dataclasses import dataclass
 from pathlib import Path
 
-from indexer.chunking import Chunk, chunk_units
 from indexer.config import Config
-from indexer.extract import ExtractionError, TextUnit, extract
-from indexer.models import Embedder
-from indexer.scan import Found, is_decodable, safe_path
+from indexer.ingest.chunking import Chunk, chunk_units
+from indexer.ingest.extract import ExtractionError, TextUnit, extract
+from indexer.ingest.scan import Found, is_decodable, safe_path
+from indexer.models.embedding import Embedder
 
 LOOKAHEAD = 64
 PROCESS_POOL_MIN_FILES = 64  # below this, worker processes cost more to start than they save

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from indexer.catalog import Catalog, to_blob
-from indexer.models import Embedder
+from indexer.models.embedding import Embedder
+from indexer.store.catalog import Catalog, to_blob
 
 _STAGING = "reindex_staging"
 

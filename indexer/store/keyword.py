@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import sqlite3
 
-from indexer.query import Query, cjk_runs, fts_terms, has_cjk, quote_fts
+from indexer.search.query import Query, cjk_runs, fts_terms, has_cjk, quote_fts
 
 BM25_WEIGHTS = "1.0, 0.5"  # chunk text, file name
 

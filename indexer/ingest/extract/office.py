@@ -11,8 +11,8 @@ from pathlib import Path
 from urllib.parse import unquote
 from xml.etree import ElementTree
 
-from indexer.extract.html import decode_html, html_to_text
-from indexer.extract.text import Extraction, ExtractionError, result
+from indexer.ingest.extract.html import decode_html, html_to_text
+from indexer.ingest.extract.text import Extraction, ExtractionError, result
 
 _MAX_PART_BYTES = 256 * 1024 * 1024  # guards against zip bombs
 _CORRUPT = (

@@ -1,7 +1,7 @@
 """Shared extraction types, byte sniffing and decoding, and the plain-text extractor.
 
 The types live here rather than in ``__init__`` so every format module can import them
-without a circular import; ``indexer.extract`` re-exports them.
+without a circular import; ``indexer.ingest.extract`` re-exports them.
 """
 
 from __future__ import annotations

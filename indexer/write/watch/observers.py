@@ -34,7 +34,7 @@ from watchdog.events import (
 from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
-from indexer.watch.pending import Dirty
+from indexer.write.watch.pending import Dirty
 
 # What can change a file's indexed state. Opens, reads and folder mtime changes are left out,
 # so the indexer reading a file does not wake the watcher.

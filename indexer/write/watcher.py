@@ -28,15 +28,15 @@ from typing import Any, Literal
 
 import psutil
 
-from indexer.catalog import Catalog, FileRow
 from indexer.config import Config
 from indexer.datadir import DataDir
-from indexer.models import Embedder
-from indexer.pipeline import Indexer, Progress, Report
-from indexer.scan import Excludes
-from indexer.watch.observers import Notice, RootWatch
-from indexer.watch.pending import Dirty, Pending, PendingPaths
-from indexer.watch.power import PauseGate, lower_priority, pause_flag, request_resume
+from indexer.ingest.scan import Excludes
+from indexer.models.embedding import Embedder
+from indexer.store.catalog import Catalog, FileRow
+from indexer.write.pipeline import Indexer, Progress, Report
+from indexer.write.watch.observers import Notice, RootWatch
+from indexer.write.watch.pending import Dirty, Pending, PendingPaths
+from indexer.write.watch.power import PauseGate, lower_priority, pause_flag, request_resume
 
 State = Literal["starting", "reconciling", "running", "paused", "idle", "stopped"]
 DEFAULT_DEBOUNCE = 0.5

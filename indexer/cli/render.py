@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 import numpy as np
 
-from indexer.search import FileResult, Similarity
+from indexer.search.searcher import FileResult, Similarity
 
 SHADES = " ░▒▓█"
 

@@ -10,10 +10,10 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
-from indexer.extract.html import extract_html
-from indexer.extract.office import extract_docx, extract_epub, extract_odt
-from indexer.extract.pdf import extract_pdf
-from indexer.extract.text import Extraction, ExtractionError, TextUnit, extract_text
+from indexer.ingest.extract.html import extract_html
+from indexer.ingest.extract.office import extract_docx, extract_epub, extract_odt
+from indexer.ingest.extract.pdf import extract_pdf
+from indexer.ingest.extract.text import Extraction, ExtractionError, TextUnit, extract_text
 
 __all__ = ["Extraction", "ExtractionError", "TextUnit", "extract"]
 

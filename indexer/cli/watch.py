@@ -14,12 +14,13 @@ from typing import TYPE_CHECKING
 
 import click
 
+from indexer.cli.common import TqdmProgress, say
 from indexer.config import ensure_private_dir
-from indexer.watch.power import lower_priority, request_pause, request_resume
-from indexer.watcher import DEFAULT_DEBOUNCE, Batch, PathChange, WatchStatus
+from indexer.write.watch.power import lower_priority, request_pause, request_resume
+from indexer.write.watcher import DEFAULT_DEBOUNCE, Batch, PathChange, WatchStatus
 
 if TYPE_CHECKING:
-    from indexer.cli import App
+    from indexer.cli.common import App
 
 RECONCILE_LINES = 20  # a reconcile with more changes than this prints a summary only
 
@@ -58,8 +59,7 @@ def summary(batch: Batch) -> str:
 @click.pass_obj
 def watch(app: App, paths: tuple[str, ...], threads: int | None, debounce: float) -> None:
     """Watch PATHS (added to the roots), or every configured root, and keep the index in step with them."""
-    from indexer.cli import TqdmProgress, say
-    from indexer.watcher import Watcher
+    from indexer.write.watcher import Watcher
 
     new_roots = [os.path.abspath(p) for p in paths]
     roots = new_roots or app.config.roots
@@ -134,8 +134,6 @@ def watch(app: App, paths: tuple[str, ...], threads: int | None, debounce: float
 @click.pass_obj
 def pause(app: App) -> None:
     """Pause background indexing; a running `findling watch` queues changes until `findling resume`."""
-    from indexer.cli import say
-
     request_pause(app.data.path)
     say("Paused. A running `findling watch` stops indexing within a second and queues changes; "
         "one started later starts paused. Run `findling resume` to go on.")
@@ -145,8 +143,6 @@ def pause(app: App) -> None:
 @click.pass_obj
 def resume(app: App) -> None:
     """Resume background indexing after `findling pause`."""
-    from indexer.cli import say
-
     if request_resume(app.data.path):
         say("Resumed.")
     else:

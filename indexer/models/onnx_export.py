@@ -4,7 +4,7 @@ The graph is the transformer alone, traced with the TorchScript exporter (`dynam
 wrapper that passes keyword arguments: inputs `input_ids`, `attention_mask` (and `token_type_ids`
 when the tokenizer produces them), dynamic batch and sequence axes, output the last hidden state
 (embedders) or the logits (cross-encoders). Pooling and normalization are done in NumPy by
-`indexer.onnx_runtime`, so one runtime serves our exports and the hub's `onnx/model.onnx` files.
+`indexer.models.onnx_runtime`, so one runtime serves our exports and the hub's `onnx/model.onnx` files.
 
 int8 is onnxruntime's dynamic quantization: MatMul weights per output channel, embedding tables
 (Gather) per tensor, activations per tensor and batch at run time; MatMuls whose inputs carry outliers
@@ -33,8 +33,8 @@ from typing import Any
 
 import numpy as np
 
-from indexer.models import Embedder, ModelInfo
-from indexer.onnx_runtime import (
+from indexer.models.embedding import Embedder, ModelInfo
+from indexer.models.onnx_runtime import (
     MANIFEST_FILE,
     TOKENIZER_FILE,
     VARIANT_FILES,
@@ -216,7 +216,7 @@ def outlier_matmuls(fp32: Path, tokenizer_file: Path, texts: Sequence[str | tupl
     import onnxruntime as ort
     from onnx import TensorProto, helper
 
-    from indexer.onnx_runtime import load_tokenizer
+    from indexer.models.onnx_runtime import load_tokenizer
 
     model = onnx.load(str(fp32))
     weights = {i.name for i in model.graph.initializer}

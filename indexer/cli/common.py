@@ -1,0 +1,75 @@
+"""What every `findling` command shares: the App (data dir, config, models), messages and progress."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from indexer.config import Config
+from indexer.datadir import DataDir
+from indexer.models.embedding import resolve_model
+
+if TYPE_CHECKING:
+    from indexer.models.embedding import Embedder
+
+
+def say(message: str) -> None:
+    click.echo(message, err=True)
+
+
+class TqdmProgress:
+    """Indexing progress on stderr: files, chunks and an ETA."""
+
+    def __init__(self, description: str = "Indexing") -> None:
+        self.description = description
+        self.bar = None
+        self.chunks = 0
+
+    def start(self, total: int) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total, desc=self.description, unit="file", file=sys.stderr,
+                        dynamic_ncols=True, disable=total == 0)
+
+    def advance(self, path: str, chunks: int) -> None:
+        self.chunks += chunks
+        if self.bar is not None:
+            self.bar.set_postfix(chunks=self.chunks, refresh=False)
+            self.bar.update(1)
+
+    def message(self, text: str) -> None:
+        from tqdm import tqdm
+
+        tqdm.write(text, file=sys.stderr)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+class App:
+    """What every command shares: the data dir, its config and how to get a model."""
+
+    def __init__(self, data_dir: Path, model: str | None, backend: str | None = None) -> None:
+        self.data = DataDir(data_dir)
+        self.config = Config.load(data_dir)
+        self.model_override = model
+        self.backend = backend or self.config.backend
+
+    def embedder(self, name: str | None = None) -> Embedder:
+        from indexer.models.onnx_runtime import open_embedder
+
+        info = resolve_model(name or self.model_override or self.config.model, self.config.allow_download)
+        if info.note:
+            say(f"Note: {info.note}")
+        embedder, note = open_embedder(info, self.backend, self.config.embed_batch_size, self.config.threads)
+        if note:
+            say(f"Note: {note}")
+        return embedder
+
+    def reading_embedder(self) -> Embedder:
+        """Queries must be embedded with the model the index was built with."""
+        return self.embedder(self.model_override or self.data.recorded_model())

@@ -1,0 +1,1 @@
+"""Search: the query language, the searcher (retrieve, fuse, rerank, present) and evaluation."""

@@ -1,0 +1,1 @@
+"""The write side: index folders (pipeline), re-embed (reindex), keep the index live (watcher, watch/)."""
