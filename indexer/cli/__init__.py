@@ -73,9 +73,12 @@ def _index_roots(app: App, roots: list[str], phase: str = "all") -> None:
         report.chunks_pending = indexer.catalog.embedding_progress()[1]
     for path in report.vanished:
         say(f"Vanished while indexing (not indexed): {path}")
+    for item in report.unavailable:
+        say(f"Unavailable, its files kept in the index: {item.path} ({item.reason})")
     say(f"{report.scanned} files: {report.indexed} indexed, {report.unchanged} unchanged, "
         f"{report.skipped} skipped, {report.errors} errors, {report.moved} moved, "
-        f"{report.removed} removed; {report.chunks_embedded} chunks embedded, "
+        f"{report.removed} removed" + (f", {report.kept} kept (folder unavailable)" if report.kept else "")
+        + f"; {report.chunks_embedded} chunks embedded, "
         f"{report.chunks_reused} reused, {report.chunks_pending} waiting to be embedded.")
     if report.errors:
         say("Run `findling status` to see the files in error and why.")
@@ -200,7 +203,7 @@ def status(app: App, as_json: bool) -> None:
     """Counts of indexed, skipped and failed files, the model, sizes and the errors."""
     info: dict = {"data_dir": str(app.data.path), "roots": app.config.roots,
                   "indexed": 0, "skipped": 0, "errors": 0, "chunks": 0, "model": None,
-                  "catalog_bytes": 0, "index_bytes": 0, "error_files": []}
+                  "catalog_bytes": 0, "index_bytes": 0, "error_files": [], "unavailable": []}
     if app.data.exists():
         catalog = app.data.open_catalog(readonly=True)
         try:
@@ -213,7 +216,8 @@ def status(app: App, as_json: bool) -> None:
                         embedding_eta_s=eta if pending else 0,
                         model=catalog.meta_get("model"),
                         error_files=[{"path": f.path, "reason": f.reason}
-                                     for f in catalog.files_with_status("error")])
+                                     for f in catalog.files_with_status("error")],
+                        unavailable=[{"path": u.path, "reason": u.reason} for u in catalog.unavailable()])
         finally:
             catalog.close()
         info["catalog_bytes"] = _size(app.data.catalog_path)
@@ -236,6 +240,8 @@ def status(app: App, as_json: bool) -> None:
                f"vector index {info['index_bytes'] / 1e6:.1f} MB")
     for error in info["error_files"]:
         click.echo(f"  error: {error['path']}: {error['reason']}")
+    for item in info["unavailable"]:
+        click.echo(f"  unavailable (files kept, still searchable): {item['path']}: {item['reason']}")
 
 
 @cli.command()

@@ -19,7 +19,8 @@ import sqlite_utils
 
 from indexer.search.query import has_cjk
 
-SCHEMA_VERSION = 3  # 2: trigram index for CJK text, fts5vocab tables; 3: files.priority
+SCHEMA_VERSION = 4  # 2: trigram index for CJK text, fts5vocab tables; 3: files.priority;
+# 4: files.dev and files.mode (the device and mode a file was seen on), table `unavailable`
 CATALOG_FILE = "catalog.sqlite"
 
 _SCHEMA = """
@@ -36,7 +37,9 @@ CREATE TABLE IF NOT EXISTS files (
     reason TEXT,
     n_chunks INTEGER NOT NULL DEFAULT 0,
     indexed_at REAL NOT NULL,
-    priority INTEGER NOT NULL DEFAULT 0
+    priority INTEGER NOT NULL DEFAULT 0,
+    dev INTEGER,
+    mode INTEGER
 );
 CREATE INDEX IF NOT EXISTS files_hash ON files(hash);
 CREATE TABLE IF NOT EXISTS chunks (
@@ -61,7 +64,16 @@ CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_vocab USING fts5vocab(chunks_fts, 'row');
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_trigram USING fts5(text, tokenize = 'trigram');
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_trigram_vocab USING fts5vocab(chunks_trigram, 'row');
+CREATE TABLE IF NOT EXISTS unavailable (path TEXT PRIMARY KEY, reason TEXT NOT NULL, since REAL NOT NULL);
 """
+
+# Columns added to `files` after schema 1, by the schema that added them: an older catalog gains them
+# before the schema script runs (CREATE TABLE IF NOT EXISTS leaves an existing table as it is).
+_ADDED_FILE_COLUMNS = {
+    "priority": "INTEGER NOT NULL DEFAULT 0",  # 3
+    "dev": "INTEGER",  # 4
+    "mode": "INTEGER",  # 4
+}
 
 
 class CatalogOutdated(RuntimeError):
@@ -79,6 +91,16 @@ class FileRow:
     status: str
     reason: str | None
     n_chunks: int
+    dev: int | None = None  # st_dev when last seen (None: indexed before schema 4)
+    mode: int | None = None  # st_mode when last seen
+
+
+@dataclass(frozen=True)
+class Unavailable:
+    """A folder (or root) whose files are kept although the last scan could not see them."""
+
+    path: str
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -139,7 +161,7 @@ def _file_row(row: sqlite3.Row | tuple) -> FileRow:
     return FileRow(*row)
 
 
-_FILE_COLUMNS = "id, path, size, mtime_ns, hash, kind, status, reason, n_chunks"
+_FILE_COLUMNS = "id, path, size, mtime_ns, hash, kind, status, reason, n_chunks, dev, mode"
 
 
 class Catalog:
@@ -162,8 +184,11 @@ class Catalog:
             conn.execute("PRAGMA foreign_keys = ON")
             with self.transaction():
                 existing = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'files'").fetchone()
-                if existing and "priority" not in {c[1] for c in conn.execute("PRAGMA table_info(files)")}:
-                    conn.execute("ALTER TABLE files ADD COLUMN priority INTEGER NOT NULL DEFAULT 0")
+                if existing:
+                    columns = {c[1] for c in conn.execute("PRAGMA table_info(files)")}
+                    for column, declaration in _ADDED_FILE_COLUMNS.items():
+                        if column not in columns:
+                            conn.execute(f"ALTER TABLE files ADD COLUMN {column} {declaration}")
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
                         conn.execute(statement)
@@ -276,6 +301,8 @@ class Catalog:
         reason: str | None,
         chunks: Sequence[NewChunk],
         priority: int = 0,
+        dev: int | None = None,
+        mode: int | None = None,
     ) -> Change:
         """Store a file and exactly these chunks, keeping old chunk ids whose text is unchanged."""
         existing = self.file(path)
@@ -284,9 +311,9 @@ class Catalog:
         if existing:
             self.conn.execute(
                 "UPDATE files SET name=?, size=?, mtime_ns=?, hash=?, kind=?, status=?, reason=?, "
-                "n_chunks=?, indexed_at=?, priority=max(priority, ?) WHERE id=?",
+                "n_chunks=?, indexed_at=?, priority=max(priority, ?), dev=?, mode=? WHERE id=?",
                 (name, size, mtime_ns, content_hash, kind, status, reason, len(chunks), time.time(),
-                 priority, existing.id),
+                 priority, dev, mode, existing.id),
             )
             file_id = existing.id
             for chunk_id, chunk_hash, _ in self.old_chunks(file_id):
@@ -294,9 +321,9 @@ class Catalog:
         else:
             file_id = self.conn.execute(
                 "INSERT INTO files (path, name, size, mtime_ns, hash, kind, status, reason, n_chunks, "
-                "indexed_at, priority) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "indexed_at, priority, dev, mode) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (path, name, size, mtime_ns, content_hash, kind, status, reason, len(chunks), time.time(),
-                 priority),
+                 priority, dev, mode),
             ).lastrowid
         for chunk in chunks:
             kept = reusable.get(chunk.hash)
@@ -348,6 +375,37 @@ class Catalog:
 
     def touch_file(self, file_id: int, mtime_ns: int) -> None:
         self.conn.execute("UPDATE files SET mtime_ns=? WHERE id=?", (mtime_ns, file_id))
+
+    def record_stats(self, stats: Iterable[tuple[str, int | None, int | None]]) -> None:
+        """Record the (path, dev, mode) a scan saw for files whose content did not change."""
+        self.conn.executemany("UPDATE files SET dev=?, mode=? WHERE path=?",
+                              [(dev, mode, path) for path, dev, mode in stats])
+
+    # -- folders out of reach ----------------------------------------------------------------
+    def unavailable(self) -> list[Unavailable]:
+        """Folders whose files are kept although the last scan could not read them, by path."""
+        rows = self.conn.execute("SELECT path, reason FROM unavailable ORDER BY path")
+        return [Unavailable(path, reason) for path, reason in rows]
+
+    def set_unavailable(self, scanned: Iterable[str], found: Iterable[Unavailable]) -> None:
+        """Replace what is recorded at or below the `scanned` paths with what this scan `found`
+        (a folder still out of reach keeps the time it was first found so)."""
+        found = list(found)
+        keep = [u.path for u in found]
+        for path in scanned:
+            prefix = path.rstrip("/") + "/"
+            marks = ",".join("?" * len(keep))
+            self.conn.execute(
+                "DELETE FROM unavailable WHERE (path = ? OR (path >= ? AND path < ?))"
+                + (f" AND path NOT IN ({marks})" if keep else ""),
+                (path, prefix, prefix[:-1] + chr(ord("/") + 1), *keep),
+            )
+        now = time.time()
+        self.conn.executemany(
+            "INSERT INTO unavailable (path, reason, since) VALUES (?, ?, ?) "
+            "ON CONFLICT(path) DO UPDATE SET reason = excluded.reason",
+            [(u.path, u.reason, now) for u in found],
+        )
 
     def delete_file(self, path: str) -> list[int]:
         row = self.file(path)

@@ -35,8 +35,9 @@ from indexer.ingest.prepare import (
 from indexer.ingest.recent import recently_used
 from indexer.ingest.scan import Excludes, Found, safe_path, scan
 from indexer.models.embedding import Embedder
-from indexer.store.catalog import Catalog, Change, NewChunk, from_blob
+from indexer.store.catalog import Catalog, Change, NewChunk, Unavailable, from_blob
 from indexer.store.vectors import VectorIndex
+from indexer.write.availability import Availability, unreadable_reason
 
 BATCH_CHUNKS = 256
 BATCH_FILES = 128
@@ -80,6 +81,8 @@ class Report:
     chunks_reused: int = 0
     chunks_pending: int = 0
     vanished: list[str] = field(default_factory=list)
+    unavailable: list[Unavailable] = field(default_factory=list)  # folders out of reach, files kept
+    kept: int = 0  # files kept because their folder is unavailable
 
     def count(self, status: str) -> None:
         attribute = "errors" if status == "error" else status
@@ -175,12 +178,15 @@ class Indexer:
 
     # -- indexing ------------------------------------------------------------------------------
     def run(self, roots: Iterable[str], phase: str = "all",
-            should_stop: Callable[[], bool] | None = None) -> Report:
+            should_stop: Callable[[], bool] | None = None, within: Iterable[str] | None = None) -> Report:
         """Bring the catalog in line with the files below `roots` (files or folders).
 
         `phase="text"` stops after the keyword phase; "all" also embeds every pending chunk.
         A path that no longer exists is removed; a vanished path given together with its new
-        path (a move) keeps its chunks and embeddings.
+        path (a move) keeps its chunks and embeddings. Nothing is removed that could not be read
+        (`indexer.availability`): `within` names the indexed folders the paths belong to (the
+        watcher's roots, when it passes the files and folders of a live batch); by default the
+        configured roots, and each path that no configured root holds.
         """
         self.check_model()
         roots = [os.path.abspath(r) for r in roots]
@@ -188,22 +194,42 @@ class Indexer:
         report = Report()
         seen: set[str] = set()
         work: list[Found] = []
+        unreadable: dict[str, str] = {}
+        renumbered: dict[int, int] = {}  # device numbers that changed since files were seen
+        restat: list[tuple[str, int | None, int | None]] = []
+
+        def not_read(err: OSError) -> None:
+            if not isinstance(err, FileNotFoundError):  # a missing path is judged by `Availability`
+                unreadable.setdefault(safe_path(str(err.filename)), unreadable_reason(err))
+
         for root in roots:
-            for found in scan(root, excludes):
+            for found in scan(root, excludes, on_error=not_read):
                 report.scanned += 1
                 key = safe_path(found.path)
                 seen.add(key)
                 row = self.catalog.file(key)
+                if row and row.dev is not None and found.dev is not None and row.dev != found.dev:
+                    renumbered.setdefault(row.dev, found.dev)
                 if row and row.size == found.size and row.mtime_ns == found.mtime_ns:
                     report.unchanged += 1
+                    if (row.dev, row.mode) != (found.dev, found.mode):
+                        restat.append((key, found.dev, found.mode))
                 else:
                     work.append(found)
-        missing = {
+        candidates = {
             row.path: row
             for root in roots
             for row in (self.catalog.files(under=root) + [r for r in [self.catalog.file(root)] if r])
             if row.path not in seen
         }
+        judged_under = [os.path.abspath(r) for r in within] if within is not None else self._judging_roots(roots)
+        availability = Availability(judged_under, unreadable, renumbered)
+        missing = {path: row for path, row in candidates.items() if not availability.kept(row)}
+        report.unavailable = sorted(availability.found.values(), key=lambda u: u.path)
+        report.kept = len(candidates) - len(missing)
+        with self.catalog.transaction():
+            self.catalog.record_stats(restat)
+            self.catalog.set_unavailable(roots, report.unavailable)
         self.progress.start(len(work))
         if not self._text_phase(work, missing, report, should_stop):
             self.save_vectors()
@@ -214,6 +240,13 @@ class Indexer:
         report.chunks_pending = self.catalog.embedding_progress()[1]
         self.save_vectors()
         return report
+
+    def _judging_roots(self, roots: list[str]) -> list[str]:
+        """The roots a missing file is judged under: the configured roots, and the run's own
+        paths where no configured root holds them (a live run passes single files)."""
+        configured = [os.path.abspath(r) for r in self.config.roots]
+        return configured + [r for r in roots if not any(
+            r == c or r.startswith(c.rstrip(os.sep) + os.sep) for c in configured)]
 
     def _text_phase(self, work: list[Found], missing: dict[str, object], report: Report,
                     should_stop: Callable[[], bool] | None = None) -> bool:
@@ -256,11 +289,13 @@ class Indexer:
         if row is None and old_path in missing:
             with self.catalog.transaction():
                 self.catalog.move_file(old_path, key, Path(key).name, found.mtime_ns)
+                self.catalog.record_stats([(key, found.dev, found.mode)])
             del missing[old_path]
             report.moved += 1
         elif row is not None and row.hash == outcome.content_hash:
             with self.catalog.transaction():
                 self.catalog.touch_file(row.id, found.mtime_ns)
+                self.catalog.record_stats([(key, found.dev, found.mode)])
             report.unchanged += 1
         else:
             return False
@@ -284,6 +319,7 @@ class Indexer:
                 change.extend(self.catalog.put_file(
                     item.path, Path(item.path).name, item.found.size, item.found.mtime_ns,
                     item.content_hash, item.kind, item.status, item.reason, new_chunks, priority,
+                    dev=item.found.dev, mode=item.found.mode,
                 ))
         self._apply(change)
         for item, _ in batch:
@@ -347,5 +383,7 @@ class Indexer:
             paths.append(row.path)
         report = Report()
         self._remove(paths, report)
+        with self.catalog.transaction():
+            self.catalog.set_unavailable([root], [])
         self.save_vectors()
         return report.removed

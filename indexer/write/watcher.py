@@ -30,7 +30,7 @@ import psutil
 
 from indexer.config import Config
 from indexer.datadir import DataDir
-from indexer.ingest.scan import Excludes
+from indexer.ingest.scan import Excludes, scan
 from indexer.models.embedding import Embedder
 from indexer.store.catalog import Catalog, FileRow
 from indexer.write.pipeline import Indexer, Progress, Report
@@ -247,11 +247,13 @@ class Watcher:
 
     def _serve(self, indexer: Indexer) -> None:
         self._set_state("reconciling", phase="text")
-        present = self._start_watches()
+        self._start_watches()
         while not self._stopping.is_set() and self._held():
             pass  # started paused: the reconcile waits too (its events queue meanwhile)
-        if present and not self._stopping.is_set():
-            self._run(indexer, present, reconcile=True)
+        if self.roots and not self._stopping.is_set():
+            # Every root, watched or not: a root that is gone or cannot be read keeps its files
+            # and is recorded as unavailable (`Indexer.run` decides what may be purged).
+            self._run(indexer, self.roots, reconcile=True)
         while not self._stopping.is_set():
             if self._held():
                 continue
@@ -400,7 +402,7 @@ class Watcher:
         try:  # the text only (the serve loop embeds, in batches that yield); a stop or a pause
             # acts between two commits (`_hold`). Live changes wait: a run cut short would have to
             # be redone in full, and the text of a whole folder takes seconds, not minutes.
-            report = indexer.run(paths, phase="text")
+            report = indexer.run(paths, phase="text", within=self.roots)
         except _Stopping:
             return False
         except Exception as exc:  # noqa: BLE001 - one bad batch must not end the watcher
@@ -521,13 +523,9 @@ def _same_excludes_below(root: str, folder: str, excludes: Excludes) -> bool:
 
 
 def _walk(root: str, folder: str, excludes: Excludes) -> list[str]:
-    """The files below `folder`, with the exclude rules applied relative to `root`."""
-    files = []
-    for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames[:] = [d for d in dirnames if not excludes.excluded(root, os.path.join(dirpath, d), True)]
-        files += [path for path in (os.path.join(dirpath, n) for n in filenames)
-                  if not excludes.excluded(root, path)]
-    return files
+    """The files below `folder`, with the exclude rules applied relative to `root` (the same
+    walk as the pipeline's; what it cannot read is judged again by `Indexer.run`)."""
+    return [found.path for found in scan(folder, excludes, relative_to=root)]
 
 
 def _rows(catalog: Catalog, paths: Iterable[str], folders: Iterable[str]) -> dict[int, FileRow]:
