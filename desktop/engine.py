@@ -90,6 +90,7 @@ class IndexStats:
     chunks: int = 0
     model: str | None = None
     failed: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    unavailable: list[tuple[str, str]] = field(default_factory=list)  # folders out of reach: (path, reason)
 
 
 def _unit(status: WatchStatus) -> str:
@@ -633,7 +634,8 @@ class Engine(QObject):
             counts = catalog.status_counts()
             stats = IndexStats(counts["indexed"], counts["skipped"], counts["error"], catalog.chunk_count(),
                                catalog.meta_get("model"),
-                               [(f.path, f.reason or "") for f in catalog.files_with_status("error")])
+                               [(f.path, f.reason or "") for f in catalog.files_with_status("error")],
+                               [(u.path, u.reason) for u in catalog.unavailable()])
         finally:
             catalog.close()
         self.statsChanged.emit(stats)

@@ -158,11 +158,17 @@ class IndexPanel(QWidget):
         self.notice = QLabel()
         self.notice.setWordWrap(True)
         self.notice.hide()
+        self.unavailable = QLabel()
+        self.unavailable.setWordWrap(True)
+        self.unavailable.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.unavailable.setStyleSheet("color:#8a4b00")
+        self.unavailable.hide()
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 8, 8, 8)
         layout.addWidget(folders)
         layout.addWidget(progress)
+        layout.addWidget(self.unavailable)
         layout.addWidget(self.notice)
         layout.addWidget(self.failed_group, 1)
         layout.addWidget(excludes)
@@ -231,3 +237,14 @@ class IndexPanel(QWidget):
             item.setToolTip(1, reason)
             self.failed.addTopLevelItem(item)
         self.failed_group.setTitle(f"Files that could not be indexed ({len(stats.failed)})")
+        self.unavailable.setText(unavailable_text(stats.unavailable))
+        self.unavailable.setVisible(bool(stats.unavailable))
+
+
+def unavailable_text(unavailable: list[tuple[str, str]]) -> str:
+    """Folders out of reach, for the Index panel: their files stay in the index until they return."""
+    if not unavailable:
+        return ""
+    lines = [f"• {path}: {reason}" for path, reason in unavailable]
+    return ("Out of reach (their files stay in the index and are still found; they are updated when "
+            "the folder is back, and removed only if you remove the folder):\n" + "\n".join(lines))

@@ -11,7 +11,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
-from desktop.engine import Engine, IndexProgress
+from desktop.engine import Engine, IndexProgress, IndexStats
 from desktop.icon import app_icon
 from desktop.index_panel import progress_text
 
@@ -63,8 +63,10 @@ class Tray(QObject):
         self.quit_action = self._add("Quit Findling", self.quitRequested.emit)
         self.icon.setContextMenu(self.menu)
         self.icon.activated.connect(self._activated)
+        self._unavailable: list[tuple[str, str]] = []
         engine.progress.connect(self.show_progress)
         engine.pausedChanged.connect(self.show_paused)
+        engine.statsChanged.connect(self.show_stats)
         self.show_progress(engine.last_progress)
         self.show_paused(engine.paused)
 
@@ -90,10 +92,19 @@ class Tray(QObject):
             self.openRequested.emit()
 
     def show_progress(self, progress: IndexProgress) -> None:
+        self._progress = progress
         line = status_line(progress)
+        if self._unavailable:
+            count = len(self._unavailable)
+            line += f" · {count} folder{'s' if count > 1 else ''} out of reach"
         self.status_action.setText(line)
-        self.icon.setToolTip(f"Findling\n{line}")
+        self.icon.setToolTip(f"Findling\n{line}" + "".join(f"\n{path}: {reason}"
+                                                          for path, reason in self._unavailable[:3]))
         self.pause_action.setEnabled(progress.state not in ("off", "stopped", "busy"))
+
+    def show_stats(self, stats: IndexStats) -> None:
+        self._unavailable = list(stats.unavailable)
+        self.show_progress(self._progress)
 
     def show_paused(self, paused: bool) -> None:
         self.pause_action.setText("Resume indexing" if paused else "Pause indexing")

@@ -285,3 +285,28 @@ def test_an_older_catalog_gains_devices_without_re_embedding(tmp_path, tiny_mode
         assert {r[0] for r in conn.execute("SELECT dev FROM files")} == {os.stat(docs).st_dev}
     finally:
         conn.close()
+
+
+def test_a_root_unplugged_while_watched_is_kept_and_updated_when_back(tmp_path, tiny_model_dir,
+                                                                      monkeypatch):
+    import indexer.watcher as watcher_module
+
+    monkeypatch.setattr(watcher_module, "RETRY_WATCH", 0.3)
+    docs, data = make_docs(tmp_path / "docs"), tmp_path / "data"
+    drive = docs / "drive"
+    watcher = watch(data, tiny_model_dir, [drive])
+    try:
+        wait_until(lambda: len(paths_in(data)) == 2, "the drive indexed")
+        assert watcher.wait_idle(30)
+        shutil.copytree(drive, tmp_path / "unplugged")
+        shutil.rmtree(drive)  # as an unmount does, this ends the root's watch
+        wait_until(lambda: unavailable_in(data) == [(str(drive), NOT_FOUND)], "the drive reported")
+        assert len(paths_in(data)) == 2
+        (tmp_path / "unplugged" / "contract.txt").unlink()
+        shutil.move(tmp_path / "unplugged", drive)  # plugged in again, one file fewer
+        wait_until(lambda: paths_in(data) == {str(drive / "deep" / "ledger.txt")}, "the drive updated")
+        wait_until(lambda: unavailable_in(data) == [], "the drive no longer reported")
+        (drive / "new.txt").write_text("Watched again: a new file on the drive.")
+        wait_until(lambda: str(drive / "new.txt") in paths_in(data), "a live change on the drive")
+    finally:
+        watcher.stop()

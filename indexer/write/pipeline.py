@@ -222,8 +222,8 @@ class Indexer:
             for row in (self.catalog.files(under=root) + [r for r in [self.catalog.file(root)] if r])
             if row.path not in seen
         }
-        judged_under = [os.path.abspath(r) for r in within] if within is not None else self._judging_roots(roots)
-        availability = Availability(judged_under, unreadable, renumbered)
+        judged = [os.path.abspath(r) for r in within] if within is not None else self._judging_roots(roots)
+        availability = Availability(judged, unreadable, renumbered)
         missing = {path: row for path, row in candidates.items() if not availability.kept(row)}
         report.unavailable = sorted(availability.found.values(), key=lambda u: u.path)
         report.kept = len(candidates) - len(missing)

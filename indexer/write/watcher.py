@@ -41,6 +41,7 @@ from indexer.write.watch.power import PauseGate, lower_priority, pause_flag, req
 State = Literal["starting", "reconciling", "running", "paused", "idle", "stopped"]
 DEFAULT_DEBOUNCE = 0.5
 RETRY_DELAY = 60.0  # a batch that failed unexpectedly is tried again after this long
+RETRY_WATCH = 10.0  # seconds between looks for a root that could not be watched (gone, unplugged)
 # Paths per live batch. Kept under the pipeline's process-pool threshold (64 files): a pool
 # costs about 2 s to start on every run, far more than a live batch of small files takes.
 BATCH_PATHS = 48
@@ -143,6 +144,7 @@ class Watcher:
         self._pending = PendingPaths(debounce, max_delay, max_queue)
         self._gate = PauseGate(pause_flag(data_dir.path), getattr(config, "battery_pause_below", 20), battery)
         self._watches: list[RootWatch] = []
+        self._unwatched: dict[str, float] = {}  # roots not watched now -> when last tried
         self._worker: threading.Thread | None = None
         self._ready = threading.Event()
         self._stopping = threading.Event()
@@ -276,23 +278,39 @@ class Watcher:
             due = self._pending.next_due()
             self._pending.wait(1.0 if due is None else min(1.0, due - time.monotonic()))
 
-    def _start_watches(self) -> list[str]:
-        """Observers first (so nothing is missed during the reconcile); the roots that are watched."""
-        present = []
+    def _start_watches(self) -> None:
+        """Observers first (so nothing is missed during the reconcile). A root that cannot be
+        watched now (gone, unplugged) is tried again every `RETRY_WATCH` seconds."""
         for root in self.roots:
-            watch = RootWatch(root, self._pending.add, self._excluded, poll=root in self.poll_roots,
-                              poll_interval=self.poll_interval)
-            try:
-                message = watch.start()
-            except OSError as exc:
+            self._watch(root, quiet_if_missing=True)
+
+    def _watch(self, root: str, quiet_if_missing: bool = False) -> bool:
+        watch = RootWatch(root, self._pending.add, self._excluded, poll=root in self.poll_roots,
+                          poll_interval=self.poll_interval)
+        try:
+            message = watch.start()
+        except OSError as exc:
+            self._unwatched[root] = time.monotonic()
+            if not (quiet_if_missing and isinstance(exc, FileNotFoundError)):  # the reconcile reports it
                 self._error(f"Not watching {root}: {exc.strerror or exc}. "
                             "Its files stay in the index as they are.")
-                continue
-            if message:
-                self._error(message)
-            self._watches.append(watch)
-            present.append(root)
-        return present
+            return False
+        self._unwatched.pop(root, None)
+        if message:
+            self._error(message)
+        self._watches.append(watch)
+        return True
+
+    def _retry_unwatched(self) -> None:
+        """Start watching a root that is back (a drive plugged in again) and rescan it."""
+        now = time.monotonic()
+        for root, since in list(self._unwatched.items()):
+            if now - since >= RETRY_WATCH and os.path.isdir(root):
+                if self._watch(root):
+                    self._say(f"{root} is back: updating its files.")
+                    self._pending.request_rescan(root)
+            elif now - since >= RETRY_WATCH:
+                self._unwatched[root] = now
 
     def _check_watches(self) -> None:
         """Act on what the observers noticed: refusals (now polling), lost events, a vanished root."""
@@ -301,15 +319,21 @@ class Watcher:
                 notice = watch.check()
             except OSError as exc:
                 notice = Notice(f"Stopped watching {watch.root}: {exc.strerror or exc}.", is_error=True)
-                self._watches.remove(watch)
+                watch.stop()
             if notice is None:
                 continue
             if notice.is_error:
                 self._error(notice.text)
             else:
                 self._say(notice.text)
-            if notice.rescan:
+            if not watch.watching:  # the root went away: record it as unavailable, watch it once back
+                if watch in self._watches:
+                    self._watches.remove(watch)
+                self._unwatched.setdefault(watch.root, time.monotonic())
                 self._pending.request_rescan(watch.root)
+            elif notice.rescan:
+                self._pending.request_rescan(watch.root)
+        self._retry_unwatched()
 
     def _excluded(self, path: str, is_dir: bool) -> bool:
         return self.excludes.excluded_anywhere(self.roots, path, is_dir)

@@ -169,6 +169,10 @@ class RootWatch:
         self._start(PollingObserver(timeout=self.poll_interval))
         return refusal_help(self.root, exc)
 
+    @property
+    def watching(self) -> bool:
+        return self._observer is not None
+
     def check(self) -> Notice | None:
         """What happened since the last check that the engine must act on, if anything."""
         observer = self._observer
