@@ -12,8 +12,8 @@ pytest.importorskip("pytestqt")
 from helpers import index_folder  # noqa: E402
 from test_shell import WAIT, make_shell  # noqa: E402
 
-from indexer.availability import NOT_FOUND  # noqa: E402
 from indexer.config import Config  # noqa: E402
+from indexer.write.availability import NOT_FOUND  # noqa: E402
 
 
 def test_the_index_panel_and_the_tray_show_an_unplugged_folder(qtbot, tmp_path: Path,  # noqa: ANN001
