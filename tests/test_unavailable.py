@@ -289,7 +289,7 @@ def test_an_older_catalog_gains_devices_without_re_embedding(tmp_path, tiny_mode
 
 def test_a_root_unplugged_while_watched_is_kept_and_updated_when_back(tmp_path, tiny_model_dir,
                                                                       monkeypatch):
-    import indexer.watcher as watcher_module
+    import indexer.write.watcher as watcher_module
 
     monkeypatch.setattr(watcher_module, "RETRY_WATCH", 0.3)
     docs, data = make_docs(tmp_path / "docs"), tmp_path / "data"
