@@ -38,7 +38,7 @@ def main() -> None:
 
     scifact = load_beir(args.dataset)
     translations = [json.loads(line) for line in QUERIES.read_text(encoding="utf-8").splitlines()]
-    embedder = Embedder(resolve_model(args.model, allow_download=False))
+    embedder = Embedder(resolve_model(args.model))
     data = DataDir(args.data_dir or Path(tempfile.mkdtemp(prefix="findling-xling-")))
     docs = data.path / "docs"
     write_corpus(scifact, docs)

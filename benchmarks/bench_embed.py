@@ -114,7 +114,7 @@ def agreement(reference: np.ndarray, vectors: np.ndarray) -> dict[str, float]:
 COLD_CHILD = """
 import json, sys, time
 from indexer.models.embedding import Embedder, resolve_model
-info = resolve_model(sys.argv[2], allow_download=False)
+info = resolve_model(sys.argv[2])
 if sys.argv[1] == "torch":
     embedder, note = Embedder(info), None
 else:
@@ -184,7 +184,7 @@ def main() -> None:
     doc_ids = list(data.corpus)
     texts = [data.corpus[d] for d in doc_ids]
     model = args.model.resolve()
-    base = resolve_model(str(model), allow_download=False)
+    base = resolve_model(str(model))
     info = ModelInfo(base.model_id, base.path, base.query_prefix, base.passage_prefix, args.max_length)
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-embed-"))

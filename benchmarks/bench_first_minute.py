@@ -157,7 +157,7 @@ def measure_embedding(data_dir: Path, args: argparse.Namespace) -> dict:
     from indexer.models.embedding import resolve_model
     from indexer.write.pipeline import Indexer
 
-    info = resolve_model(args.model, allow_download=False)
+    info = resolve_model(args.model)
     try:
         from indexer.models.onnx_runtime import open_embedder
 

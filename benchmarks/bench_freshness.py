@@ -181,7 +181,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         log(f"Writing {args.files} files to {docs} …")
         corpus = Corpus(docs, args.files, rng)
-        embedder = Embedder(resolve_model(model, allow_download=False))
+        embedder = Embedder(resolve_model(model))
         embedder.encode_passages(["warm up"])
         watcher = Watcher(DataDir(data), Config(), embedder, [str(docs)], debounce=args.debounce,
                           low_priority=not args.normal_priority, on_message=log)

@@ -233,7 +233,7 @@ def run_index(model_dir: Path, docs: Path, data_path: Path, config: Config) -> I
     """The real pipeline, as `findling index` drives it, timed from model resolution to close."""
     gc.collect()
     start = time.perf_counter()
-    info = resolve_model(str(model_dir), allow_download=False)
+    info = resolve_model(str(model_dir))
     embedder = Embedder(info, config.embed_batch_size, config.threads)
     _ = embedder.dim  # load the weights inside the timed region
     loaded = time.perf_counter()
@@ -293,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
         log(f"wrote {written} documents to {docs}")
 
         config = Config(model=str(model_dir))
-        info = resolve_model(str(model_dir), allow_download=False)
+        info = resolve_model(str(model_dir))
         log(f"model {info.model_id} (passage prefix {info.passage_prefix!r}); warming up (untimed)")
         warm_up(model_dir)
         import torch

@@ -68,7 +68,6 @@ def copy_index(source: Path, target: Path) -> None:
     config = Config.load(source)
     config.roots = []
     config.reranker = ""
-    config.allow_download = False
     config.save(target)
 
 

@@ -210,7 +210,7 @@ class Engine(QObject):
         name = self._model_name()
         self.modelStatus.emit("loading", f"Loading the model {model_label(name)}…")
         try:
-            info = resolve_model(name, self.config.allow_download)
+            info = resolve_model(name)
         except ModelUnavailable as exc:
             self.model_state = "error"
             self._info_ready.set()
@@ -240,7 +240,7 @@ class Engine(QObject):
 
     def _load_reranker(self, resolve_reranker: Callable) -> InterruptibleReranker | None:
         """The configured reranker, ready; None (search works without it) when it cannot be loaded."""
-        reranker, note = resolve_reranker(self.config.reranker, allow_download=False)
+        reranker, note = resolve_reranker(self.config.reranker)
         if reranker is not None:
             from indexer.models.onnx_runtime import open_reranker
 
@@ -519,8 +519,8 @@ class Engine(QObject):
 
     def _apply_settings(self, config: Config, backend: str) -> None:
         old, self.backend = self.config, backend
-        models_changed = (config.model, config.reranker, config.threads, config.allow_download) != (
-            old.model, old.reranker, old.threads, old.allow_download)
+        models_changed = (config.model, config.reranker, config.threads) != (
+            old.model, old.reranker, old.threads)
         if not models_changed:
             self._restart_with(config, backend)
             return

@@ -94,7 +94,7 @@ def run(out_dir: Path, model: str | None = None, timeout: float = TIMEOUT) -> in
         return _finish(steps, out_dir)
     with tempfile.TemporaryDirectory(prefix="findling-selftest-") as tmp:
         data = Path(tmp) / "data"
-        Config(roots=[str(SAMPLE)], model=model, reranker="", allow_download=False).save(data)
+        Config(roots=[str(SAMPLE)], model=model, reranker="").save(data)
         engine = Engine(data)
         window = MainWindow(engine)
         window.resize(1280, 800)

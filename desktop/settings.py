@@ -12,13 +12,17 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QFormLayout,
+    QHBoxLayout,
     QLabel,
+    QProgressBar,
+    QPushButton,
     QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
 from desktop import autostart
+from desktop.model_download import ModelDownload
 from indexer.config import DEFAULT_MODEL, DEFAULT_RERANKER, Config
 
 BUNDLED_MODEL = "sentence-transformers/all-MiniLM-L6-v2"  # models.embedding.BUNDLED_MODEL_ID, without torch
@@ -72,8 +76,16 @@ class SettingsDialog(QDialog):
         self.battery.setSuffix(" %")
         self.battery.setSpecialValueText("never pause")
         self.battery.setValue(config.battery_pause_below)
-        self.allow_download = QCheckBox("Download models when they are missing (the only network use)")
-        self.allow_download.setChecked(config.allow_download)
+        self.download_button = QPushButton("Download")
+        self.download_button.setToolTip("Fetch this model from the Hugging Face hub now: the only time "
+                                        "Findling uses the network.")
+        self.download_button.clicked.connect(self.download_model)
+        self.download_bar = QProgressBar()
+        self.download_bar.hide()
+        self.download_status = QLabel()
+        self.download_status.setWordWrap(True)
+        self.download_status.hide()
+        self._download: ModelDownload | None = None
         self.start_at_login = QCheckBox("Start Findling at login (in the tray)")
         self.start_at_login.setChecked(autostart.supported() and autostart.enabled(data_dir))
         self.start_at_login.setEnabled(autostart.supported())
@@ -81,12 +93,16 @@ class SettingsDialog(QDialog):
                                        "Here, add Findling to the login items yourself (see the README).")
 
         form = QFormLayout()
-        form.addRow("Embedding model", self.model)
+        model_row = QHBoxLayout()
+        model_row.addWidget(self.model, 1)
+        model_row.addWidget(self.download_button)
+        form.addRow("Embedding model", model_row)
+        form.addRow("", self.download_bar)
+        form.addRow("", self.download_status)
         form.addRow("Reranker", self.reranker)
         form.addRow("Backend", self.backend)
         form.addRow("CPU threads", self.threads)
         form.addRow("Pause indexing on battery below", self.battery)
-        form.addRow("", self.allow_download)
         form.addRow("", self.start_at_login)
         note = QLabel("Settings are saved to the index's config.toml, shared with the `findling` command.")
         note.setWordWrap(True)
@@ -108,9 +124,35 @@ class SettingsDialog(QDialog):
             reranker="" if reranker == NO_RERANKER else reranker,
             threads=self.threads.value(),
             battery_pause_below=self.battery.value(),
-            allow_download=self.allow_download.isChecked(),
         )
         return config, self.backend.currentText()
+
+    def download_model(self, snapshot=None) -> ModelDownload:  # noqa: ANN001 - tests pass a fake
+        """Download the model named in the field, showing progress; the result is said below it."""
+        name = self.model.currentText().strip()
+        self._download = ModelDownload(name, self, snapshot)
+        self._download.progress.connect(self._download_progress)
+        self._download.finished.connect(self._download_finished)
+        self.download_button.setEnabled(False)
+        self.download_bar.setRange(0, 0)
+        self.download_bar.show()
+        self.download_status.setText(f"Downloading {name}…")
+        self.download_status.setStyleSheet("")
+        self.download_status.show()
+        self._download.start()
+        return self._download
+
+    def _download_progress(self, done: int, total: int) -> None:
+        if total:
+            self.download_bar.setRange(0, total)
+            self.download_bar.setValue(done)
+            self.download_bar.setFormat("%v / %m files")
+
+    def _download_finished(self, ok: bool, message: str) -> None:
+        self.download_button.setEnabled(True)
+        self.download_bar.hide()
+        self.download_status.setText(message)
+        self.download_status.setStyleSheet("" if ok else "color:#b00020")
 
     def apply_start_at_login(self) -> None:
         """Write or remove this index's autostart entry."""

@@ -87,13 +87,35 @@ def ensure_private_dir(path: Path) -> Path:
     return path
 
 
+CONFIG_VERSION = 2
+
+
+def _drop_allow_download(raw: dict) -> None:
+    """2: models are downloaded only when the user asks (`findling models download`), so the
+    `allow_download` switch for automatic downloads is gone."""
+    raw.pop("allow_download", None)
+
+
+# Named, ordered config migrations: (the version a migration brings a config to, the migration).
+CONFIG_MIGRATIONS = ((2, _drop_allow_download),)
+
+
+def migrate(raw: dict) -> dict:
+    """A config as read from an older release, brought to `CONFIG_VERSION` (in place)."""
+    version = raw.get("config_version", 1)
+    for target, step in CONFIG_MIGRATIONS:
+        if version < target:
+            step(raw)
+    raw["config_version"] = CONFIG_VERSION
+    return raw
+
+
 @dataclass
 class Config:
     roots: list[str] = field(default_factory=list)
     excludes: list[str] = field(default_factory=list)
     use_default_excludes: bool = True
     model: str = DEFAULT_MODEL
-    allow_download: bool = True
     chunk_tokens: int = 256
     chunk_overlap: int = 32
     max_file_mb: float = 100.0
@@ -125,12 +147,12 @@ class Config:
         if not path.exists():
             return cls()
         with path.open("rb") as fh:
-            raw = tomllib.load(fh)
+            raw = migrate(tomllib.load(fh))
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in raw.items() if k in known})
 
     def save(self, data_dir: Path) -> None:
         ensure_private_dir(data_dir)
         tmp = data_dir / (CONFIG_FILE + ".tmp")
-        tmp.write_text(tomli_w.dumps(asdict(self)), encoding="utf-8")
+        tmp.write_text(tomli_w.dumps({"config_version": CONFIG_VERSION, **asdict(self)}), encoding="utf-8")
         os.replace(tmp, data_dir / CONFIG_FILE)

@@ -18,7 +18,7 @@ from indexer.write.pipeline import Indexer, Report
 @cache
 def embedder_for(model_dir: str) -> Embedder:
     """One embedder per model directory for the whole session (model loads are slow)."""
-    return Embedder(resolve_model(model_dir, allow_download=False))
+    return Embedder(resolve_model(model_dir))
 
 
 def index_folder(folder: Path, data_dir: Path, model_dir: Path, config: Config | None = None) -> Report:
@@ -31,7 +31,7 @@ def index_for_app(folder: Path, data_dir: Path, model_dir: Path, **settings: obj
     """`folder` indexed with the model and saved as the data dir's only root, as the app finds it
     (no reranker, no downloads, unless `settings` say otherwise)."""
     config = Config(**{"roots": [str(folder)], "model": str(model_dir), "reranker": "",
-                       "allow_download": False, **settings})
+                       **settings})
     index_folder(folder, data_dir, model_dir, config)
     config.save(data_dir)
     return config

@@ -70,7 +70,7 @@ def e5_export(tiny_e5_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> It
     """The tiny e5 model exported once (fp32 + int8) and registered in a module-wide models dir."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv(MODELS_DIR_ENV, str(tmp_path_factory.mktemp("models")))
-        yield export_embedder(resolve_model(str(tiny_e5_dir), allow_download=False), "int8").path
+        yield export_embedder(resolve_model(str(tiny_e5_dir)), "int8").path
 
 
 @pytest.fixture
@@ -188,7 +188,7 @@ def test_outlier_matmuls_stay_float32(e5_export: Path, tmp_path: Path) -> None:
 def test_failed_validation_refuses_the_export(tiny_e5_dir: Path, registry: Path, tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(onnx_export.THRESHOLDS, "fp32", 1.01)  # unreachable: the export must be refused
-    info = resolve_model(str(tiny_e5_dir), allow_download=False)
+    info = resolve_model(str(tiny_e5_dir))
     with pytest.raises(ExportRefused, match=r"fp32: cosine mean .* FAILED.*Nothing was registered"):
         export_embedder(info, "int8", out=tmp_path / "out")
     assert registered_export(info.model_id) is None
@@ -198,7 +198,7 @@ def test_failed_validation_refuses_the_export(tiny_e5_dir: Path, registry: Path,
 def test_an_int8_variant_that_fails_validation_is_kept_but_never_used(
         tiny_e5_dir: Path, registry: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(onnx_export.THRESHOLDS, "int8", 1.01)  # unreachable for int8 only
-    info = resolve_model(str(tiny_e5_dir), allow_download=False)
+    info = resolve_model(str(tiny_e5_dir))
     said: list[str] = []
     result = export_embedder(info, "int8", out=tmp_path / "out", log=said.append)
     assert not result.manifest["variants"]["int8"]["validation"]["passed"]
@@ -476,7 +476,7 @@ def test_without_pytorch_a_model_with_no_onnx_is_refused_plainly(tiny_model_dir:
 
     monkeypatch.setattr(onnx_runtime, "torch_installed", lambda: False)
     with pytest.raises(ModelUnavailable, match="no usable ONNX model, and this build of Findling has no"):
-        open_embedder(resolve_model(str(tiny_model_dir), allow_download=False))
+        open_embedder(resolve_model(str(tiny_model_dir)))
 
 
 def test_the_app_runs_on_a_shipped_onnx_model_with_pytorch_absent(tiny_e5_dir: Path, e5_export: Path,

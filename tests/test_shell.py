@@ -383,7 +383,7 @@ def test_findling_index_hands_a_new_folder_to_the_app(qtbot, tmp_path: Path, tin
         folder.mkdir()
         (folder / "note.txt").write_text(text)
     data = tmp_path / "data"
-    Config(roots=[str(first)], model=str(tiny_model_dir), reranker="", allow_download=False).save(data)
+    Config(roots=[str(first)], model=str(tiny_model_dir), reranker="").save(data)
     shell = make_shell(qtbot, data, use_tray=False)
     server = become_or_hand_over(data, {"action": "show"})
     server.requested.connect(shell.handle)

@@ -23,7 +23,7 @@ def test_the_index_panel_and_the_tray_show_an_unplugged_folder(qtbot, tmp_path: 
         folder.mkdir()
         (folder / "note.txt").write_text(text)
     config = Config(roots=[str(home), str(drive)], model=str(tiny_model_dir), reranker="",
-                    allow_download=False)
+                    )
     for folder in (home, drive):
         index_folder(folder, data, tiny_model_dir, config)
     config.save(data)

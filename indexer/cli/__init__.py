@@ -136,7 +136,7 @@ def _searcher(app: App, mode: str | None, rerank: bool | None) -> tuple[Searcher
     reranker = None
     if rerank is not False:
         # Searching never downloads: a reranker is used when it is local or cached.
-        reranker, note = resolve_reranker(app.config.reranker, allow_download=False)
+        reranker, note = resolve_reranker(app.config.reranker)
         if reranker is not None:  # its ONNX export when one is registered
             from indexer.models.onnx_runtime import open_reranker
 

@@ -62,7 +62,7 @@ class App:
     def embedder(self, name: str | None = None) -> Embedder:
         from indexer.models.onnx_runtime import open_embedder
 
-        info = resolve_model(name or self.model_override or self.config.model, self.config.allow_download)
+        info = resolve_model(name or self.model_override or self.config.model)
         if info.note:
             say(f"Note: {info.note}")
         embedder, note = open_embedder(info, self.backend, self.config.embed_batch_size, self.config.threads)

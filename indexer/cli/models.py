@@ -83,7 +83,7 @@ def export_onnx(app: App, model: str | None, quantize: str, out: Path | None, re
             if not name:
                 raise click.UsageError("No reranker is configured: name one, e.g. `findling export-onnx "
                                        "--reranker cross-encoder/ms-marco-MiniLM-L-6-v2`.")
-            found = locate(name, app.config.allow_download)
+            found = locate(name)
             if isinstance(found, str):
                 raise click.ClickException(f"Reranker {name!r} is not available ({found}).")
             result = export_reranker(found[0], found[1], chosen, out, log=_say)
@@ -109,11 +109,11 @@ def _embedder_info(app: App, model: str | None) -> ModelInfo:
     """A named model must exist (exporting a stand-in would be wrong); the configured one resolves
     as it does for indexing, bundled fallback included."""
     if model is None:
-        info = resolve_model(app.model_override or app.config.model, app.config.allow_download)
+        info = resolve_model(app.model_override or app.config.model)
         if info.note:
             _say(f"Note: {info.note}")
         return info
-    found = locate(model, app.config.allow_download)
+    found = locate(model)
     if isinstance(found, str):
         raise click.ClickException(f"Model {model!r} is not available ({found}).")
     return model_info(*found)
@@ -154,7 +154,7 @@ def _onnx_backends(export: dict[str, Any]) -> list[dict[str, Any]]:
 def _active(app: App, backend: str) -> dict[str, Any]:
     """The model this data dir uses and the backend that would run it (nothing is loaded or downloaded)."""
     name = app.model_override or app.data.recorded_model() or app.config.model
-    found = locate(name, allow_download=False)
+    found = locate(name)
     if isinstance(found, str):
         return {"model": name, "model_id": None, "backend": None, "reason": found}
     info = model_info(*found)
@@ -192,7 +192,7 @@ def known_models(app: App, backend: str) -> dict[str, Any]:
         add_torch(repo_id, snapshot)
     active = _active(app, backend)
     if active["model_id"]:
-        found = locate(active["model_id"], allow_download=False)
+        found = locate(active["model_id"])
         if isinstance(found, tuple):
             add_torch(found[0], found[1])
         entries[active["model_id"]]["active"] = True
@@ -200,11 +200,16 @@ def known_models(app: App, backend: str) -> dict[str, Any]:
             "active": active, "models": list(entries.values())}
 
 
-@click.command()
+@click.group(invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
 @click.pass_context
 def models(ctx: click.Context, as_json: bool) -> None:
-    """List the models known locally, their backends and sizes, and the one this index uses."""
+    """List the models known locally, their backends and sizes, and the one this index uses.
+
+    `findling models download NAME` fetches a model: the only command that uses the network.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
     app: App = ctx.obj
     backend = resolve_backend(getattr(app, "backend", None))
     report = known_models(app, backend)
@@ -223,3 +228,22 @@ def models(ctx: click.Context, as_json: bool) -> None:
             status = "" if row["status"] == "ok" else f"  [{row['status']}]"
             size = _megabytes(row.get("bytes"))
             click.echo(f"    {row['backend']:<12} {size:>11}{figures}{status}  {row['path']}")
+
+
+@models.command("download")
+@click.argument("name")
+def download(name: str) -> None:
+    """Download the hub model NAME into the local cache, with progress (the only network use)."""
+    from tqdm import tqdm
+
+    from indexer.models.download import DownloadFailed, download_model
+
+    _say(f"Downloading {name} from the Hugging Face hub…")
+    try:
+        done = download_model(name, tqdm_class=tqdm)
+    except DownloadFailed as exc:
+        raise click.ClickException(str(exc)) from exc
+    _say(done.note)
+    _say(f"Use it: `findling reindex --model {name}` (or choose it in the app's Settings).")
+    if not done.runs_on:
+        raise SystemExit(1)

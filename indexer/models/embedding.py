@@ -1,18 +1,15 @@
 """Embedding models: what each model needs (prefixes, token budget), where to find it, how to run it.
 
-Resolution is offline first: a local directory, then the Hugging Face cache, then a
-download when allowed and the hub answers within a second, else the bundled
-all-MiniLM-L6-v2 with a plain warning. Nothing here ever waits on a dead network.
+Resolution is offline: a local directory, then the Hugging Face cache, else the bundled
+all-MiniLM-L6-v2 with a plain note that says how to get the model. Nothing here touches the
+network: downloads happen only when the user asks (`indexer.models.download`).
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import re
-import socket
-import threading
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -24,7 +21,6 @@ if TYPE_CHECKING:
     from tokenizers import Tokenizer
 
 BUNDLED_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
-HUB_HOST = "huggingface.co"
 
 
 @dataclass(frozen=True)
@@ -85,40 +81,12 @@ def bundled_model_path() -> Path | None:
     return path if (path / "modules.json").exists() else None
 
 
-def hub_reachable(timeout: float = 1.0) -> bool:
-    """True when the model hub answers a TCP connect within `timeout` (DNS included)."""
-    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
-        return False
-    result: list[bool] = []
-
-    def probe() -> None:
-        try:
-            with socket.create_connection((HUB_HOST, 443), timeout=timeout):
-                result.append(True)
-        except OSError:
-            result.append(False)
-
-    thread = threading.Thread(target=probe, daemon=True)
-    thread.start()
-    thread.join(timeout)
-    return bool(result and result[0])
-
-
 def _cached_snapshot(repo_id: str) -> Path | None:
     from huggingface_hub import snapshot_download
 
     try:
         return Path(snapshot_download(repo_id, local_files_only=True))
     except Exception:  # noqa: BLE001 - any failure means "not in the cache"
-        return None
-
-
-def _download(repo_id: str) -> Path | None:
-    from huggingface_hub import snapshot_download
-
-    try:
-        return Path(snapshot_download(repo_id))
-    except Exception:  # noqa: BLE001 - reported by the caller as a fallback
         return None
 
 
@@ -150,8 +118,12 @@ def model_info(model_id: str, path: Path, note: str | None = None) -> ModelInfo:
     return ModelInfo(model_id, path, query, passage, _max_seq_length(path), note)
 
 
-def locate(name: str, allow_download: bool = True) -> tuple[str, Path] | str:
-    """(model id, local directory) of `name`, or the reason it is unavailable. Never hangs."""
+def download_hint(name: str) -> str:
+    return f"`findling models download {name}` fetches it (Settings → Download in the app)"
+
+
+def locate(name: str) -> tuple[str, Path] | str:
+    """(model id, local directory) of `name`, or the reason it is unavailable. Never uses the network."""
     local = Path(name).expanduser()
     if local.is_dir():
         path = local.resolve()
@@ -164,24 +136,20 @@ def locate(name: str, allow_download: bool = True) -> tuple[str, Path] | str:
         return "it is neither a local directory nor a hub id"
     if cached := _cached_snapshot(name):
         return name, cached
-    if not allow_download:
-        return "it is not in the local model cache, and this step never downloads"
-    if not hub_reachable():
-        return "the model hub cannot be reached (offline?)"
-    downloaded = _download(name)
-    return (name, downloaded) if downloaded else "the download failed"
+    return "it has not been downloaded"
 
 
-def resolve_model(name: str, allow_download: bool = True) -> ModelInfo:
-    """The embedder `name`, else the bundled all-MiniLM-L6-v2 with a note saying why."""
-    found = locate(name, allow_download)
+def resolve_model(name: str) -> ModelInfo:
+    """The embedder `name`, else the bundled all-MiniLM-L6-v2 with a note saying why and what to do."""
+    found = locate(name)
     if isinstance(found, tuple):
         return model_info(*found)
     bundled = bundled_model_path()
     if bundled is None:
-        raise ModelUnavailable(f"Model {name!r} is unavailable ({found}) and no bundled model is installed.")
-    note = (f"Model {name!r} is not available ({found}); using the bundled "
-            f"{BUNDLED_MODEL_ID} instead. Run `findling reindex --model {name}` once it is available.")
+        raise ModelUnavailable(f"Model {name!r} is unavailable ({found}) and no bundled model is installed. "
+                               f"{download_hint(name).capitalize()}.")
+    note = (f"Model {name!r} is not available ({found}); using the bundled {BUNDLED_MODEL_ID} instead. "
+            f"{download_hint(name).capitalize()}; then `findling reindex --model {name}`.")
     return model_info(BUNDLED_MODEL_ID, bundled, note)
 
 

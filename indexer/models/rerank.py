@@ -41,11 +41,11 @@ class Reranker:
         return np.asarray(scores, dtype=np.float32).reshape(len(passages))
 
 
-def resolve_reranker(name: str | None, allow_download: bool = True) -> tuple[Reranker | None, str | None]:
+def resolve_reranker(name: str | None) -> tuple[Reranker | None, str | None]:
     """The reranker, or None and the reason reranking is off."""
     if not name:
         return None, "Reranking is off (no reranker configured)."
-    found = locate(name, allow_download)
+    found = locate(name)
     if isinstance(found, str):
         return None, f"Reranking is off: reranker {name!r} is not available ({found})."
     return Reranker(*found), None
