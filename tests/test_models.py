@@ -62,3 +62,32 @@ def test_max_seq_length_read_without_loading_the_model(tmp_path: Path, tiny_mode
     (tmp_path / "m" / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 200}))
     assert models._max_seq_length(tmp_path / "m") == 200
     assert resolve_model(str(tiny_model_dir)).max_seq_length == 128
+
+
+def test_a_cached_hub_model_resolves_without_importing_huggingface_hub(tmp_path: Path,
+                                                                        tiny_model_dir: Path) -> None:
+    """The cache's layout (refs/main → snapshots/<commit>) is read directly: a cold start is cheaper."""
+    import shutil
+    import subprocess
+    import sys
+
+    repo = tmp_path / "hub" / "models--acme--tiny"
+    shutil.copytree(tiny_model_dir, repo / "snapshots" / "0123abc")
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("0123abc")
+    code = ("import sys\n"
+            "from indexer.models.embedding import resolve_model\n"
+            "info = resolve_model('acme/tiny')\n"
+            "print(info.model_id, info.path, info.note, 'huggingface_hub' in sys.modules)\n")
+    env = {"HF_HUB_CACHE": str(tmp_path / "hub"), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["acme/tiny", str(repo / "snapshots" / "0123abc"), "None", "False"]
+
+
+def test_a_ref_to_a_missing_snapshot_is_not_cached(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    (tmp_path / "models--acme--gone" / "refs").mkdir(parents=True)
+    (tmp_path / "models--acme--gone" / "refs" / "main").write_text("deadbeef")
+    assert models._cached_snapshot("acme/gone") is None
+    assert models._cached_snapshot("acme/never") is None

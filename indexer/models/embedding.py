@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import re
 from dataclasses import dataclass
 from functools import cached_property
@@ -81,13 +82,28 @@ def bundled_model_path() -> Path | None:
     return path if (path / "modules.json").exists() else None
 
 
-def _cached_snapshot(repo_id: str) -> Path | None:
-    from huggingface_hub import snapshot_download
+def hub_cache_dir() -> Path:
+    """The Hugging Face hub cache, where huggingface_hub would look (its environment variables)."""
+    for variable in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
+        if os.environ.get(variable):
+            return Path(os.environ[variable]).expanduser()
+    if os.environ.get("HF_HOME"):
+        return Path(os.environ["HF_HOME"]).expanduser() / "hub"
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser()
+    return cache / "huggingface" / "hub"
 
+
+def _cached_snapshot(repo_id: str) -> Path | None:
+    """The cached snapshot of `repo_id` that its `main` ref names, read from the cache's layout
+    (`models--ORG--NAME/refs/main` → `snapshots/<commit>/`) without importing huggingface_hub,
+    which costs a cold start about 0.3 s."""
+    folder = hub_cache_dir() / ("models--" + repo_id.replace("/", "--"))
     try:
-        return Path(snapshot_download(repo_id, local_files_only=True))
-    except Exception:  # noqa: BLE001 - any failure means "not in the cache"
+        commit = (folder / "refs" / "main").read_text(encoding="utf-8").strip()
+    except OSError:
         return None
+    snapshot = folder / "snapshots" / commit
+    return snapshot if commit and snapshot.is_dir() and any(snapshot.iterdir()) else None
 
 
 def _prefixes(path: Path, name: str) -> tuple[str, str]:
