@@ -97,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         if server is None:  # another launch won the race and took the request
             return 0
+    if not _settings_readable(data_dir):
+        return 2
     engine = Engine(data_dir, args.model)
     shell = Shell(engine)
     window = shell.window
@@ -122,6 +124,20 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.flush()
         os._exit(code)  # a thread is still inside the model: skip interpreter shutdown (it would abort)
     return code
+
+
+def _settings_readable(data_dir: Path) -> bool:
+    """A broken config.toml is told in a dialog before any window; False when the user quits."""
+    from indexer.config import Config, ConfigError
+
+    try:
+        Config.load(data_dir, warn=lambda text: print(f"findling-desktop: {text}", file=sys.stderr))
+        return True
+    except ConfigError as exc:
+        print(f"findling-desktop: {exc}", file=sys.stderr)
+        from desktop.config_problem import ConfigProblemDialog
+
+        return ConfigProblemDialog(exc, data_dir).resolve()
 
 
 def _report_timings(shell: object, server: object) -> None:

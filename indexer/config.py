@@ -7,17 +7,16 @@ side (`--data-dir`). The default data dir comes from platformdirs and is private
 from __future__ import annotations
 
 import os
-import sys
+import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import platformdirs
-import tomli_w
+import tomlkit
+import tomlkit.exceptions
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from indexer.config_check import ConfigError, check, line_of, read_raw
 
 APP_NAME = "findling"
 CONFIG_FILE = "config.toml"
@@ -142,17 +141,56 @@ class Config:
         return base + list(self.excludes)
 
     @classmethod
-    def load(cls, data_dir: Path) -> Config:
+    def load(cls, data_dir: Path, warn: Callable[[str], None] | None = None) -> Config:
+        """The data dir's settings (defaults when there is no file). A broken file or a wrong value
+        raises `ConfigError` with a message for people; an unknown key goes to `warn`."""
         path = data_dir / CONFIG_FILE
-        if not path.exists():
+        if not path.exists() and not path.is_symlink():
             return cls()
-        with path.open("rb") as fh:
-            raw = migrate(tomllib.load(fh))
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in raw.items() if k in known})
+        raw, text = read_raw(path)
+        raw = migrate(raw)
+        raw.pop("config_version", None)
+        values = check(raw, text, path, {f.name: f for f in fields(cls)}, warn)
+        config = cls(**values)
+        if config.chunk_overlap >= config.chunk_tokens:
+            raise ConfigError(path, "chunk_overlap: expected less than chunk_tokens "
+                              f"({config.chunk_tokens}), got {config.chunk_overlap}",
+                              line_of(text, "chunk_overlap"))
+        return config
 
     def save(self, data_dir: Path) -> None:
+        """Write the settings, keeping the file's comments and any keys this version does not know."""
         ensure_private_dir(data_dir)
+        path = data_dir / CONFIG_FILE
+        document = tomlkit.document()
+        try:
+            if path.is_file():
+                document = tomlkit.parse(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomlkit.exceptions.ParseError):
+            document = tomlkit.document()  # a broken file is replaced (`config reset` keeps a backup)
+        document["config_version"] = CONFIG_VERSION
+        for key, value in asdict(self).items():
+            document[key] = value
         tmp = data_dir / (CONFIG_FILE + ".tmp")
-        tmp.write_text(tomli_w.dumps({"config_version": CONFIG_VERSION, **asdict(self)}), encoding="utf-8")
-        os.replace(tmp, data_dir / CONFIG_FILE)
+        tmp.write_text(tomlkit.dumps(document), encoding="utf-8")
+        os.replace(tmp, path)
+
+
+def reset(data_dir: Path) -> tuple[Path | None, Config]:
+    """Replace config.toml with the defaults, keeping the old file as `config.toml.bak-<time>` and,
+    where it can still be read, its roots and excludes. Returns (the backup, the new config)."""
+    path = data_dir / CONFIG_FILE
+    config = Config()
+    backup = None
+    if path.exists() or path.is_symlink():
+        try:
+            raw, text = read_raw(path)
+            kept = check({k: raw[k] for k in ("roots", "excludes") if k in raw}, text, path,
+                         {f.name: f for f in fields(Config)})
+            config = Config(**kept)
+        except ConfigError:
+            pass
+        backup = data_dir / f"{CONFIG_FILE}.bak-{time.strftime('%Y%m%d-%H%M%S')}"
+        os.replace(path, backup)
+    config.save(data_dir)
+    return backup, config

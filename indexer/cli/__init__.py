@@ -16,7 +16,7 @@ import platformdirs
 from indexer.cli.common import App, TqdmProgress, say
 from indexer.cli.models import register as register_models
 from indexer.cli.watch import register as register_watch
-from indexer.config import APP_NAME, Config, ensure_private_dir, resolve_data_dir
+from indexer.config import APP_NAME, Config, ConfigError, ensure_private_dir, resolve_data_dir
 from indexer.datadir import DataDir, IndexBusy, ModelMismatch
 from indexer.models.embedding import ModelUnavailable
 from indexer.search.searcher import EmptyIndex, Searcher
@@ -367,9 +367,40 @@ def eval_command(ctx: click.Context, dataset: str, split: str, mode: str | None,
             click.echo(f"{key:>16}: {value}")
 
 
+@cli.group("config")
+def config_group() -> None:
+    """The index's settings file (config.toml)."""
+
+
+@config_group.command("reset")
+@click.pass_obj
+def config_reset(app: App) -> None:
+    """Start again from the default settings, keeping a backup of config.toml and, where the old
+    file can be read, its folders and excludes."""
+    from indexer.config import reset
+
+    backup, config = reset(app.data.path)
+    app.config = config
+    if backup is not None:
+        say(f"Saved the old settings as {backup}.")
+    kept = f"; kept {len(config.roots)} folder(s) and {len(config.excludes)} exclude(s)" if backup else ""
+    say(f"Wrote default settings to {app.data.path / 'config.toml'}{kept}.")
+
+
+@config_group.command("path")
+@click.pass_obj
+def config_path(app: App) -> None:
+    """Print where this index's config.toml is."""
+    click.echo(str(app.data.path / "config.toml"))
+
+
 register_watch(cli)
 register_models(cli)
 
 
 def main() -> None:
-    cli(prog_name="findling")
+    try:
+        cli(prog_name="findling")
+    except ConfigError as exc:  # read outside `App.config` (e.g. by the data dir): the same message
+        click.echo(str(exc), err=True)
+        sys.exit(2)

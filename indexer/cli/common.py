@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from indexer.config import Config
+from indexer.config import Config, ConfigError
 from indexer.datadir import DataDir
 from indexer.models.embedding import resolve_model
 
@@ -50,14 +50,43 @@ class TqdmProgress:
             self.bar.close()
 
 
+class BrokenConfig(click.ClickException):
+    """config.toml cannot be used: its message, as is, and exit code 2."""
+
+    exit_code = 2
+
+    def show(self, file=None) -> None:  # noqa: ANN001 - click's signature
+        click.echo(self.message, err=True)
+
+
 class App:
     """What every command shares: the data dir, its config and how to get a model."""
 
     def __init__(self, data_dir: Path, model: str | None, backend: str | None = None) -> None:
         self.data = DataDir(data_dir)
-        self.config = Config.load(data_dir)
+        self._config: Config | None = None
         self.model_override = model
-        self.backend = backend or self.config.backend
+        self._backend = backend
+
+    @property
+    def config(self) -> Config:
+        """The data dir's settings, read on first use (so `findling config reset` works on a broken
+        file); a broken file ends the command with its message and exit code 2, never a traceback."""
+        if self._config is None:
+            try:
+                self._config = Config.load(self.data.path, warn=say)
+            except ConfigError as exc:
+                raise BrokenConfig(str(exc)) from exc
+        return self._config
+
+    @config.setter
+    def config(self, config: Config) -> None:
+        self._config = config
+
+    @property
+    def backend(self) -> str:
+        return self._backend or self.config.backend
+
 
     def embedder(self, name: str | None = None) -> Embedder:
         from indexer.models.onnx_runtime import open_embedder
