@@ -168,7 +168,7 @@ class Config:
                 document = tomlkit.parse(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, tomlkit.exceptions.ParseError):
             document = tomlkit.document()  # a broken file is replaced (`config reset` keeps a backup)
-        document["config_version"] = CONFIG_VERSION
+        migrate(document)  # settings an older release wrote and this one retired go, as on load
         for key, value in asdict(self).items():
             document[key] = value
         tmp = data_dir / (CONFIG_FILE + ".tmp")
