@@ -376,9 +376,7 @@ def test_cli_export_onnx_and_models(tiny_model_dir: Path, registry: Path, tmp_pa
     from click.testing import CliRunner
 
     from indexer.cli import cli
-    from indexer.cli.models import register as register_commands
 
-    register_commands(cli)
     runner = CliRunner()
     data = ["--data-dir", str(tmp_path / "data")]
     result = runner.invoke(cli, [*data, "export-onnx", str(tiny_model_dir), "--quantize", "none", "--json"])

@@ -351,9 +351,7 @@ def test_file_created_during_the_reconcile_scan_is_not_lost(tmp_path: Path, tiny
 def test_pause_and_resume(tmp_path: Path, tiny_model_dir: Path, start) -> None:
     """Paused in the engine, from the command line (another process's view) and on a low battery."""
     from indexer.cli import cli
-    from indexer.cli.watch import register
 
-    register(cli)
     docs = make_tree(tmp_path / "docs")
     data = tmp_path / "data"
     battery = {"reading": None}
@@ -464,9 +462,7 @@ def test_refused_watches_fall_back_to_polling(tmp_path: Path, tiny_model_dir: Pa
 
 def test_watch_command_stops_cleanly_on_sigterm(tmp_path: Path, tiny_model_dir: Path) -> None:
     from indexer.cli import cli
-    from indexer.cli.watch import register
 
-    register(cli)
     docs = make_tree(tmp_path / "docs")
     data = tmp_path / "data"
     original = signal.getsignal(signal.SIGTERM)
@@ -496,8 +492,7 @@ def test_kill_9_during_a_burst_then_restart_matches_disk(tmp_path: Path, tiny_mo
     docs = tmp_path / "docs"
     docs.mkdir()
     data = tmp_path / "data"
-    code = ("from indexer.cli import cli; from indexer.cli.watch import register; "
-            "register(cli); cli(prog_name='findling')")
+    code = "from indexer.cli import cli; cli(prog_name='findling')"
     log = tmp_path / "watch.log"
     with log.open("w") as stderr:
         proc = subprocess.Popen(

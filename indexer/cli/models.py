@@ -1,7 +1,6 @@
 """`findling export-onnx` and `findling models`: the ONNX fast path from the command line.
 
-`register(cli)` adds both commands to the `findling` group. They read the group's `--backend`
-as `ctx.obj.backend` when the group has it (else `FINDLING_BACKEND`, else auto).
+Both read the group's `--backend` as `ctx.obj.backend` (else `FINDLING_BACKEND`, else auto).
 """
 
 from __future__ import annotations
@@ -32,11 +31,6 @@ from indexer.models.onnx_runtime import (
 
 if TYPE_CHECKING:
     from indexer.cli.common import App
-
-
-def register(cli: click.Group) -> None:
-    for command in (export_onnx, models):
-        cli.add_command(command)
 
 
 def _say(message: str) -> None:

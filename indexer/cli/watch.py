@@ -1,6 +1,6 @@
 """`findling watch`, `pause` and `resume`: keep the index live while folders change.
 
-`register(cli)` adds the commands to the `findling` group. `watch` reconciles at start
+`watch` reconciles at start
 (with a progress bar), then prints one line per indexed, moved or removed file on stderr,
 and stops cleanly (vector file saved, lock released, exit 0) on Ctrl+C or SIGTERM.
 """
@@ -23,11 +23,6 @@ if TYPE_CHECKING:
     from indexer.cli.common import App
 
 RECONCILE_LINES = 20  # a reconcile with more changes than this prints a summary only
-
-
-def register(cli: click.Group) -> None:
-    for command in (watch, pause, resume):
-        cli.add_command(command)
 
 
 def describe(change: PathChange) -> str:

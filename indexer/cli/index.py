@@ -1,0 +1,115 @@
+"""`findling index` and `findling reindex`: write the index from the files, or re-embed what it holds."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from indexer.cli.common import App, TqdmProgress, say
+from indexer.datadir import IndexBusy
+from indexer.search.searcher import EmptyIndex
+
+
+def index_roots(app: App, roots: list[str], phase: str = "all") -> None:
+    from tqdm import tqdm
+
+    from indexer.write.pipeline import Indexer
+
+    embedder = app.embedder()
+    progress = TqdmProgress()
+    with Indexer(app.data, app.config, embedder, progress) as indexer:  # the caller holds the writer lock
+        try:
+            report = indexer.run(roots, phase="text")
+        finally:
+            progress.close()
+        if phase == "all":
+            pending = indexer.catalog.embedding_progress()[1]
+            bar = tqdm(total=pending, desc="Embedding", unit="chunk", file=sys.stderr, dynamic_ncols=True,
+                       disable=pending == 0)
+            try:
+                indexer.embed_pending(report, on_batch=lambda done, total: bar.update(done - bar.n))
+            finally:
+                bar.close()
+        report.chunks_pending = indexer.catalog.embedding_progress()[1]
+    for path in report.vanished:
+        say(f"Vanished while indexing (not indexed): {path}")
+    for item in report.unavailable:
+        say(f"Unavailable, its files kept in the index: {item.path} ({item.reason})")
+    say(f"{report.scanned} files: {report.indexed} indexed, {report.unchanged} unchanged, "
+        f"{report.skipped} skipped, {report.errors} errors, {report.moved} moved, "
+        f"{report.removed} removed" + (f", {report.kept} kept (folder unavailable)" if report.kept else "")
+        + f"; {report.chunks_embedded} chunks embedded, "
+        f"{report.chunks_reused} reused, {report.chunks_pending} waiting to be embedded.")
+    if report.errors:
+        say("Run `findling status` to see the files in error and why.")
+
+
+@click.command()
+@click.argument("paths", nargs=-1, type=click.Path(exists=True))
+@click.option("--phase", type=click.Choice(["text", "all"]), default="all", show_default=True,
+              help="'text' stops after the keyword phase (fast); 'all' also embeds.")
+@click.pass_obj
+def index(app: App, paths: tuple[str, ...], phase: str) -> None:
+    """Index PATHS (added to the configured roots), or every configured root.
+
+    Text and keyword search come first; embeddings fill in behind, most wanted files first.
+    An interrupted run resumes where it stopped.
+    """
+    new_roots = [os.path.abspath(p) for p in paths]
+    roots = new_roots or app.config.roots
+    if not roots:
+        raise click.UsageError("Give a folder to index, e.g. `findling index ~/Documents`.")
+    try:
+        with app.data.writer_lock("findling index"):  # first: a busy index is left as it is, no model loaded
+            changed = [r for r in new_roots if r not in app.config.roots]
+            app.config.roots += changed
+            if app.model_override and not app.data.exists():
+                app.config.model = app.model_override
+            app.config.save(app.data.path)
+            index_roots(app, roots, phase)
+    except IndexBusy as busy:
+        if not _hand_to_app(app, busy, new_roots):
+            raise
+
+
+def _hand_to_app(app: App, busy: IndexBusy, folders: list[str]) -> bool:
+    """The app is this index's writer: give it the new folders to index (it keeps them current)."""
+    from indexer.datadir import APP_HOLDER
+    from indexer.running_app import Handover, send_plain, server_name
+
+    if busy.holder != APP_HOLDER or not folders:
+        return False
+    if send_plain(server_name(app.data.path), {"action": "add-roots", "paths": folders}) is not Handover.DONE:
+        return False
+    say(f"The Findling app is this index's writer: it now indexes {', '.join(folders)} "
+        "(progress in its Index tab) and keeps them current.")
+    return True
+
+
+@click.command()
+@click.pass_obj
+def reindex(app: App) -> None:
+    """Re-embed every stored chunk with --model (or the configured model), without re-reading files."""
+    from tqdm import tqdm
+
+    from indexer.write.pipeline import Indexer
+    from indexer.write.reindex import reindex as run_reindex
+
+    if not app.data.exists():
+        raise EmptyIndex(f"No index in {app.data.path} yet. Run `findling index FOLDER` first.")
+    with app.data.writer_lock("findling reindex"):
+        embedder = app.embedder()
+        catalog = app.data.open_catalog()
+        bar = tqdm(total=catalog.chunk_count(), desc="Re-embedding", unit="chunk", file=sys.stderr)
+        try:
+            run_reindex(catalog, embedder, lambda done, total: bar.update(done - bar.n))
+        finally:
+            bar.close()
+            catalog.close()
+        with Indexer(app.data, app.config, embedder) as indexer:
+            indexer.save_vectors()
+    app.config.model = embedder.model_id
+    app.config.save(app.data.path)
+    say(f"Re-embedded with {embedder.model_id}.")

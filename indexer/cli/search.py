@@ -1,0 +1,80 @@
+"""`findling search`: search the index from the command line (text, or JSON with `--json`)."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+import click
+
+from indexer.cli.common import App
+
+if TYPE_CHECKING:
+    from indexer.search.searcher import Searcher
+
+
+def open_searcher(app: App, mode: str | None, rerank: bool | None) -> tuple[Searcher, list[str]]:
+    """A searcher for this index; models are loaded only for what the mode needs."""
+    from indexer.models.rerank import resolve_reranker
+    from indexer.search.searcher import Searcher
+
+    notes: list[str] = []
+    embedder = None if mode == "keyword" else app.reading_embedder()
+    reranker = None
+    if rerank is not False:
+        # Searching never downloads: a reranker is used when it is local or cached.
+        reranker, note = resolve_reranker(app.config.reranker)
+        if reranker is not None:  # its ONNX export when one is registered
+            from indexer.models.onnx_runtime import open_reranker
+
+            reranker, onnx_note = open_reranker(reranker, app.backend, app.config.threads)
+            note = note or onnx_note
+        if note:
+            notes.append(note)
+    return Searcher(app.data, embedder, app.config, reranker), notes
+
+
+
+MODE_OPTION = click.option("--mode", type=click.Choice(["dense", "keyword", "hybrid"]), default=None,
+                           help="Retrieval mode (default: the config's, hybrid).")
+RERANK_OPTION = click.option("--rerank/--no-rerank", default=None,
+                             help="Cross-encoder reranking (default: on when a reranker is available).")
+
+
+@click.command(context_settings={"ignore_unknown_options": True})
+@click.argument("query", nargs=-1, required=True)
+@click.option("--k", default=10, show_default=True, help="Number of files to show.")
+@MODE_OPTION
+@RERANK_OPTION
+@click.option("--matrix", is_flag=True, help="Also show the similarity matrix of query and results.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
+@click.pass_obj
+def search(app: App, query: tuple[str, ...], k: int, mode: str | None, rerank: bool | None,
+           matrix: bool, as_json: bool) -> None:
+    """Search the index for QUERY.
+
+    \b
+    Syntax: "exact phrase"  -excluded  type:pdf  in:~/Documents  after:2025-01-01  before:2025-06-30
+    """
+    from indexer.cli.render import heatmap, print_results
+
+    text = " ".join(query)
+    searcher, notes = open_searcher(app, mode, rerank)
+    try:
+        results = searcher.search(text, k=k, mode=mode, rerank=rerank)
+        similarity = searcher.similarity(text, results) if matrix and searcher.embedder else None
+    finally:
+        searcher.close()
+    if as_json:
+        payload = {"query": text, "mode": mode or app.config.search_mode,
+                   "reranked": searcher.reranker is not None and rerank is not False, "notes": notes,
+                   "results": [r.to_dict() for r in results]}
+        if similarity is not None:
+            payload["similarity"] = {"labels": similarity.labels,
+                                     "matrix": similarity.matrix.round(4).tolist()}
+        click.echo(json.dumps(payload, ensure_ascii=False))
+        return
+    print_results(text, results, notes)
+    if similarity is not None and results:
+        click.echo()
+        click.echo(heatmap(similarity))
