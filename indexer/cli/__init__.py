@@ -13,6 +13,7 @@ import sys
 import click
 
 from indexer.cli.common import App
+from indexer.cli.global_options import hoist
 from indexer.config import ConfigError, resolve_data_dir
 from indexer.datadir import IndexBusy, ModelMismatch
 from indexer.models.embedding import ModelUnavailable
@@ -39,8 +40,11 @@ COMMANDS = {
 
 
 class FindlingGroup(click.Group):
-    """Loads a command's module when the command is used, and turns the engine's expected errors
-    into a plain message and exit code 1."""
+    """Takes its options anywhere in the command line (`global_options`), loads a command's module
+    when the command is used, and turns the engine's expected errors into a plain message and exit 1."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, hoist(self, args))
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
@@ -69,7 +73,11 @@ class FindlingGroup(click.Group):
 @click.version_option(package_name="findling")
 @click.pass_context
 def cli(ctx: click.Context, data_dir: str | None, model: str | None, backend: str | None) -> None:
-    """Findling: find your local files by meaning, offline."""
+    """Findling: find your local files by meaning, offline.
+
+    The options below also work after the command (`findling status --json --data-dir D`);
+    `--` ends the options (`findling search -- --model` searches for "--model").
+    """
     ctx.obj = App(resolve_data_dir(data_dir), model, backend)
 
 
