@@ -141,6 +141,18 @@ def test_the_cycle_finder_finds_cycles() -> None:
     assert "indexer.write.watcher" in set(imports(watch))  # also inside a function
 
 
+def test_only_the_store_runs_sql() -> None:
+    """SQL over the catalog is written in indexer/store/ only: nothing else calls `execute`."""
+    calls = ("execute", "executemany", "executescript")
+
+    def runs_sql(module: str) -> bool:
+        tree = ast.parse(MODULES[module].read_text(encoding="utf-8"))
+        return any(isinstance(node, ast.Attribute) and node.attr in calls for node in ast.walk(tree))
+
+    assert runs_sql("indexer.store.catalog")
+    assert {m for m in MODULES if not m.startswith("indexer.store") and runs_sql(m)} == set()
+
+
 # -- the search path in a fresh interpreter -------------------------------------------------------
 
 

@@ -121,7 +121,7 @@ class Searcher:
             )
         self.embedder = embedder
         self.reranker = reranker
-        self.keyword = KeywordSearch(self.catalog.conn)
+        self.keyword = KeywordSearch(self.catalog)
         self._vectors: VectorIndex | None = None
 
     def close(self) -> None:
@@ -150,13 +150,7 @@ class Searcher:
             return []
         params = None
         if query.has_constraints:
-            where, args = self.keyword.constraints(query)
-            allowed = np.fromiter(
-                (r[0] for r in self.catalog.conn.execute(
-                    "SELECT c.id FROM chunks c JOIN files f ON f.id = c.file_id "
-                    f"WHERE c.embedding IS NOT NULL AND {where}", args)),
-                dtype=np.int64,
-            )
+            allowed = self.keyword.embedded_chunk_ids(query)
             if allowed.size == 0:
                 return []
             selector = faiss.IDSelectorBatch(allowed)

@@ -1,5 +1,7 @@
 """The catalog: SQLite (through sqlite-utils, WAL) holds files, chunks, their embeddings and FTS5.
 
+Its schema is built and upgraded by the named migrations of `indexer.store.migrations`.
+
 It is the truth; the FAISS index is derived from it. Every change to a file is one
 transaction, and every transaction that changes the set of embedded chunks bumps
 `meta.generation`, which tells a saved vector index whether it is still current.
@@ -18,62 +20,9 @@ import numpy as np
 import sqlite_utils
 
 from indexer.search.query import has_cjk
+from indexer.store.migrations import SCHEMA_VERSION, migrate
 
-SCHEMA_VERSION = 4  # 2: trigram index for CJK text, fts5vocab tables; 3: files.priority;
-# 4: files.dev and files.mode (the device and mode a file was seen on), table `unavailable`
 CATALOG_FILE = "catalog.sqlite"
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
-CREATE TABLE IF NOT EXISTS files (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    path TEXT NOT NULL UNIQUE,
-    name TEXT NOT NULL,
-    size INTEGER NOT NULL,
-    mtime_ns INTEGER NOT NULL,
-    hash TEXT,
-    kind TEXT,
-    status TEXT NOT NULL CHECK (status IN ('indexed', 'skipped', 'error')),
-    reason TEXT,
-    n_chunks INTEGER NOT NULL DEFAULT 0,
-    indexed_at REAL NOT NULL,
-    priority INTEGER NOT NULL DEFAULT 0,
-    dev INTEGER,
-    mode INTEGER
-);
-CREATE INDEX IF NOT EXISTS files_hash ON files(hash);
-CREATE TABLE IF NOT EXISTS chunks (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
-    ordinal INTEGER NOT NULL,
-    text TEXT NOT NULL,
-    page INTEGER,
-    char_start INTEGER NOT NULL,
-    char_end INTEGER NOT NULL,
-    n_tokens INTEGER NOT NULL,
-    hash TEXT NOT NULL,
-    is_name INTEGER NOT NULL DEFAULT 0,
-    embedding BLOB
-);
-CREATE INDEX IF NOT EXISTS chunks_file ON chunks(file_id, ordinal);
-CREATE INDEX IF NOT EXISTS chunks_hash ON chunks(hash);
-CREATE INDEX IF NOT EXISTS chunks_pending ON chunks(file_id) WHERE embedding IS NULL;
-CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
-    text, name, tokenize = 'unicode61 remove_diacritics 2'
-);
-CREATE VIRTUAL TABLE IF NOT EXISTS chunks_vocab USING fts5vocab(chunks_fts, 'row');
-CREATE VIRTUAL TABLE IF NOT EXISTS chunks_trigram USING fts5(text, tokenize = 'trigram');
-CREATE VIRTUAL TABLE IF NOT EXISTS chunks_trigram_vocab USING fts5vocab(chunks_trigram, 'row');
-CREATE TABLE IF NOT EXISTS unavailable (path TEXT PRIMARY KEY, reason TEXT NOT NULL, since REAL NOT NULL);
-"""
-
-# Columns added to `files` after schema 1, by the schema that added them: an older catalog gains them
-# before the schema script runs (CREATE TABLE IF NOT EXISTS leaves an existing table as it is).
-_ADDED_FILE_COLUMNS = {
-    "priority": "INTEGER NOT NULL DEFAULT 0",  # 3
-    "dev": "INTEGER",  # 4
-    "mode": "INTEGER",  # 4
-}
 
 
 class CatalogOutdated(RuntimeError):
@@ -182,33 +131,14 @@ class Catalog:
             self.db.enable_wal()
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = ON")
-            with self.transaction():
-                existing = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'files'").fetchone()
-                if existing:
-                    columns = {c[1] for c in conn.execute("PRAGMA table_info(files)")}
-                    for column, declaration in _ADDED_FILE_COLUMNS.items():
-                        if column not in columns:
-                            conn.execute(f"ALTER TABLE files ADD COLUMN {column} {declaration}")
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
-                version = self.meta_get("schema_version")
-                if version is None:
-                    self.meta_set("generation", "0")
-                elif int(version) < 2:
-                    self._backfill_trigrams()
+            with self.transaction():  # every pending migration, or none
+                migrate(conn)
                 self.meta_set("schema_version", str(SCHEMA_VERSION))
         elif int(self.meta_get("schema_version") or SCHEMA_VERSION) < SCHEMA_VERSION:
             raise CatalogOutdated(
                 f"The index in {path.parent} was made by an older Findling. "
                 "Run `findling index` once to upgrade it (no re-embedding needed)."
             )
-
-    def _backfill_trigrams(self) -> None:
-        self.conn.create_function("has_cjk", 1, has_cjk, deterministic=True)
-        self.conn.execute(
-            "INSERT INTO chunks_trigram (rowid, text) SELECT id, text FROM chunks WHERE has_cjk(text)"
-        )
 
     def close(self) -> None:
         self.conn.close()

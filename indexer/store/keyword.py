@@ -8,9 +8,14 @@ trigrams in `chunks_trigram` (only chunks that contain such text are stored ther
 from __future__ import annotations
 
 import math
-import sqlite3
+from typing import TYPE_CHECKING
+
+import numpy as np
 
 from indexer.search.query import Query, cjk_runs, fts_terms, has_cjk, quote_fts
+
+if TYPE_CHECKING:
+    from indexer.store.catalog import Catalog
 
 BM25_WEIGHTS = "1.0, 0.5"  # chunk text, file name
 
@@ -31,8 +36,10 @@ def _trigram_expression(text: str) -> tuple[str | None, list[str]]:
 
 
 class KeywordSearch:
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
+    """The full-text queries over one catalog, and the SQL form of a query's constraints."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.conn = catalog.conn
 
     def constraints(self, query: Query) -> tuple[str, list]:
         """SQL over `c` (chunks) and `f` (files) for the query's filters, phrases and exclusions."""
@@ -61,6 +68,13 @@ class KeywordSearch:
             clauses.append(f"c.id NOT IN ({sql})")
             params += args
         return (" AND ".join(clauses) or "1"), params
+
+    def embedded_chunk_ids(self, query: Query) -> np.ndarray:
+        """Ids of the embedded chunks that pass the query's filters, phrases and exclusions."""
+        where, params = self.constraints(query)
+        rows = self.conn.execute("SELECT c.id FROM chunks c JOIN files f ON f.id = c.file_id "
+                                 f"WHERE c.embedding IS NOT NULL AND {where}", params)
+        return np.fromiter((row[0] for row in rows), dtype=np.int64)
 
     def _containing(self, text: str) -> tuple[str, list]:
         """Chunk ids whose text (or file name) contains `text` as a phrase."""

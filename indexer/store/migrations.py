@@ -1,0 +1,119 @@
+"""The catalog's schema as named migrations, applied in order and recorded (sqlite-utils `Migrations`).
+
+Each migration is a function of a `sqlite_utils.Database`; the ones applied are listed in the
+`_sqlite_migrations` table. A catalog made before that table existed (schemas 1 to 3) gets
+every migration, so each one is idempotent: it creates only what is missing and backfills
+only rows that are not there yet, and never touches an embedding. `meta.schema_version` keeps
+the number of migrations, which is how a read-only opener knows a catalog is outdated.
+
+To change the schema, add a function at the end (never edit or reorder an applied one) and
+a fixture catalog of the schema before it (tests/fixtures/make_old_catalogs.py).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from sqlite_utils import Database, Migrations
+
+from indexer.search.query import has_cjk
+
+MIGRATIONS = Migrations("findling-catalog")
+
+
+def _run(db: Database, script: str) -> None:
+    """Statement by statement (`executescript` would commit the transaction the migration runs in)."""
+    for statement in script.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
+@MIGRATIONS()
+def m001_files_chunks_and_full_text(db: Database) -> None:
+    """Schema 1: metadata, files, their chunks (text, place, embedding) and the FTS5 word index."""
+    _run(db, """
+        CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+        CREATE TABLE IF NOT EXISTS files (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            path TEXT NOT NULL UNIQUE,
+            name TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            mtime_ns INTEGER NOT NULL,
+            hash TEXT,
+            kind TEXT,
+            status TEXT NOT NULL CHECK (status IN ('indexed', 'skipped', 'error')),
+            reason TEXT,
+            n_chunks INTEGER NOT NULL DEFAULT 0,
+            indexed_at REAL NOT NULL
+        );
+        CREATE INDEX IF NOT EXISTS files_hash ON files(hash);
+        CREATE TABLE IF NOT EXISTS chunks (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+            ordinal INTEGER NOT NULL,
+            text TEXT NOT NULL,
+            page INTEGER,
+            char_start INTEGER NOT NULL,
+            char_end INTEGER NOT NULL,
+            n_tokens INTEGER NOT NULL,
+            hash TEXT NOT NULL,
+            is_name INTEGER NOT NULL DEFAULT 0,
+            embedding BLOB
+        );
+        CREATE INDEX IF NOT EXISTS chunks_file ON chunks(file_id, ordinal);
+        CREATE INDEX IF NOT EXISTS chunks_hash ON chunks(hash);
+        CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
+            text, name, tokenize = 'unicode61 remove_diacritics 2'
+        );
+        INSERT OR IGNORE INTO meta (key, value) VALUES ('generation', '0');
+    """)
+
+
+@MIGRATIONS()
+def m002_cjk_trigrams_and_vocabularies(db: Database) -> None:
+    """Schema 2: character trigrams for Chinese and Japanese text, and the FTS5 vocabularies (IDF)."""
+    _run(db, """
+        CREATE VIRTUAL TABLE IF NOT EXISTS chunks_vocab USING fts5vocab(chunks_fts, 'row');
+        CREATE VIRTUAL TABLE IF NOT EXISTS chunks_trigram USING fts5(text, tokenize = 'trigram');
+        CREATE VIRTUAL TABLE IF NOT EXISTS chunks_trigram_vocab USING fts5vocab(chunks_trigram, 'row');
+    """)
+    db.register_function(has_cjk, deterministic=True, replace=True)
+    # Some schema-1 catalogs already filled the trigram table: add only the missing rows.
+    db.execute("INSERT INTO chunks_trigram (rowid, text) SELECT id, text FROM chunks "
+               "WHERE has_cjk(text) AND id NOT IN (SELECT rowid FROM chunks_trigram)")
+
+
+@MIGRATIONS()
+def m003_file_priority(db: Database) -> None:
+    """Schema 3: an embedding priority per file, and an index of the chunks still to embed."""
+    if "priority" not in db["files"].columns_dict:
+        db["files"].add_column("priority", int, not_null_default=0)
+    db.execute("CREATE INDEX IF NOT EXISTS chunks_pending ON chunks(file_id) WHERE embedding IS NULL")
+
+
+@MIGRATIONS()
+def m004_file_device_mode_and_unavailable_folders(db: Database) -> None:
+    """Schema 4: the device and mode a file was last seen on, and the folders found out of reach
+    (their files are kept)."""
+    columns = db["files"].columns_dict
+    for column in ("dev", "mode"):
+        if column not in columns:
+            db["files"].add_column(column, int)
+    db.execute("CREATE TABLE IF NOT EXISTS unavailable "
+               "(path TEXT PRIMARY KEY, reason TEXT NOT NULL, since REAL NOT NULL)")
+
+
+SCHEMA_VERSION = 4  # the number of migrations: tests/test_store.py checks it
+
+
+def migrate(conn: sqlite3.Connection) -> list[str]:
+    """Apply the pending migrations on `conn`, inside the caller's transaction; their names."""
+    db = Database(conn)
+    pending = [migration.name for migration in MIGRATIONS.pending(db)]
+    MIGRATIONS.apply(db)
+    return pending
+
+
+def applied(conn: sqlite3.Connection) -> list[str]:
+    """The names of the migrations applied to this catalog, in order (read-only)."""
+    return [migration.name for migration in MIGRATIONS.applied(Database(conn))]

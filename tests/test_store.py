@@ -1,0 +1,125 @@
+"""The store: catalogs of every earlier schema upgrade in place, embeddings kept; migrations recorded."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fixtures.make_old_catalogs import DIM, FILES, MODEL, VERSIONS, fixture_path, hash_embedding
+from sqlite_utils import Database
+
+from indexer.config import Config
+from indexer.datadir import DataDir
+from indexer.search.searcher import Searcher
+from indexer.store.catalog import Catalog, CatalogOutdated
+from indexer.store.migrations import MIGRATIONS, SCHEMA_VERSION, applied, migrate
+
+NAMES = [m.name for m in MIGRATIONS.pending(Database(memory=True))]
+
+
+class HashEmbedder:
+    """Embeds like the fixtures were embedded, under the model name they record."""
+
+    model_id = MODEL
+    dim = DIM
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        return np.vstack([hash_embedding(t) for t in texts])
+
+    encode_passages = encode_queries
+
+
+def raw(path: Path, sql: str) -> list[tuple]:
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
+
+
+def test_schema_version_counts_the_migrations() -> None:
+    assert len(NAMES) == SCHEMA_VERSION and sorted(NAMES) == NAMES  # m001_, m002_, ... in order
+
+
+@pytest.mark.parametrize(("schema", "commit"), [(s, c) for s, c, _ in VERSIONS], ids=lambda v: str(v))
+def test_an_old_catalog_upgrades_without_re_embedding(schema: int, commit: str, tmp_path: Path) -> None:
+    data = DataDir(tmp_path / "data")
+    data.path.mkdir()
+    shutil.copy(fixture_path(schema, commit), data.catalog_path)
+    embeddings = raw(data.catalog_path, "SELECT id, hash, embedding FROM chunks ORDER BY id")
+    assert raw(data.catalog_path, "SELECT value FROM meta WHERE key = 'schema_version'") == [(str(schema),)]
+
+    if schema < SCHEMA_VERSION:  # a reader cannot upgrade, and says how
+        with pytest.raises(CatalogOutdated, match="findling index"):
+            Catalog(data.catalog_path, readonly=True)
+
+    catalog = Catalog(data.catalog_path)  # the writer upgrades
+    try:
+        assert applied(catalog.conn) == NAMES and catalog.meta_get("schema_version") == str(SCHEMA_VERSION)
+        assert catalog.embedding_progress()[1] == 0  # nothing to embed again
+        assert raw(data.catalog_path, "SELECT id, hash, embedding FROM chunks ORDER BY id") == embeddings
+        cjk = raw(data.catalog_path, "SELECT id FROM chunks WHERE text LIKE '東京%'")
+        assert raw(data.catalog_path, "SELECT rowid FROM chunks_trigram") == cjk  # once each
+        assert {f.path for f in catalog.files()} == set(FILES)
+        with catalog.transaction():
+            assert migrate(catalog.conn) == []  # applied once, recorded
+    finally:
+        catalog.close()
+
+    searcher = Searcher(data, HashEmbedder(), Config(reranker=""))
+    try:
+        for mode in ("dense", "keyword", "hybrid"):
+            top = searcher.search("tomatoes need sun", k=1, mode=mode)[0]
+            assert top.path == "/fixture/docs/garden.txt", mode
+        assert searcher.search("天気", k=1, mode="keyword")[0].path == "/fixture/docs/tokyo.txt"
+        assert searcher.search("quarterly tax return", k=1, mode="dense")[0].path == "/fixture/docs/taxes.md"
+    finally:
+        searcher.close()
+
+
+def test_a_new_catalog_records_every_migration(tmp_path: Path) -> None:
+    catalog = Catalog(tmp_path / "catalog.sqlite")
+    try:
+        assert applied(catalog.conn) == NAMES and catalog.generation == 0
+        columns = {row[1] for row in catalog.conn.execute("PRAGMA table_info(files)")}
+        assert "priority" in columns
+    finally:
+        catalog.close()
+    reader = Catalog(tmp_path / "catalog.sqlite", readonly=True)
+    try:
+        assert applied(reader.conn) == NAMES
+    finally:
+        reader.close()
+
+
+def test_re_embedding_is_staged_resumed_per_model_and_swapped_in_at_once(tmp_path: Path) -> None:
+    from indexer.store.staging import EmbeddingStaging
+
+    data = DataDir(tmp_path / "data")
+    data.path.mkdir()
+    shutil.copy(fixture_path(3, "6dd77f5"), data.catalog_path)
+    catalog = Catalog(data.catalog_path)
+    try:
+        before = raw(data.catalog_path, "SELECT id, embedding FROM chunks ORDER BY id")
+        staging = EmbeddingStaging(catalog)
+        staging.start("model-b")
+        first = staging.unstaged(2)
+        staging.stage([i for i, _ in first], np.ones((2, 4), dtype=np.float32))
+        EmbeddingStaging(catalog).start("model-b")  # interrupted, then resumed with the same model
+        assert staging.staged() == 2 and staging.unstaged(100)[0][0] not in {i for i, _ in first}
+        assert raw(data.catalog_path, "SELECT id, embedding FROM chunks ORDER BY id") == before  # untouched
+        staging.start("model-c")  # another model starts over
+        assert staging.staged() == 0
+        rest = staging.unstaged(100)
+        generation = catalog.generation
+        staging.stage([i for i, _ in rest], np.full((len(rest), 4), 2, dtype=np.float32))
+        staging.swap_in("model-c", 4)
+        assert (catalog.meta_get("model"), catalog.meta_get("dim")) == ("model-c", "4")
+        assert catalog.generation == generation + 1 and catalog.meta_get("reindex_model") is None
+        assert all(np.array_equal(v, np.full(4, 2, dtype=np.float32))
+                   for v in catalog.stored_embeddings([i for i, _ in rest]).values())
+    finally:
+        catalog.close()
