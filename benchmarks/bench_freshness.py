@@ -46,7 +46,7 @@ from indexer.config import Config
 from indexer.datadir import DataDir
 from indexer.models.embedding import Embedder, bundled_model_path, resolve_model
 from indexer.search.searcher import Searcher
-from indexer.write.watcher import DEFAULT_DEBOUNCE, Watcher
+from indexer.write.watcher import DEFAULT_DEBOUNCE, WatchCallbacks, Watcher, WatchOptions
 
 KINDS = ("write", "edit", "rename", "delete")
 VOCABULARY = (
@@ -183,8 +183,9 @@ def main(argv: list[str] | None = None) -> None:
         corpus = Corpus(docs, args.files, rng)
         embedder = Embedder(resolve_model(model))
         embedder.encode_passages(["warm up"])
-        watcher = Watcher(DataDir(data), Config(), embedder, [str(docs)], debounce=args.debounce,
-                          low_priority=not args.normal_priority, on_message=log)
+        watcher = Watcher(DataDir(data), Config(), embedder, [str(docs)],
+                          WatchOptions(debounce=args.debounce, low_priority=not args.normal_priority),
+                          WatchCallbacks(on_message=log))
         started = time.perf_counter()
         watcher.start()
         if not watcher.wait_idle(24 * 3600):

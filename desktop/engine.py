@@ -544,7 +544,7 @@ class Engine(QObject):
 
     def _start_watcher(self) -> None:
         from indexer.datadir import APP_HOLDER, IndexBusy
-        from indexer.write.watcher import Watcher
+        from indexer.write.watcher import WatchCallbacks, Watcher, WatchOptions
 
         if not self.config.roots:
             return
@@ -554,9 +554,10 @@ class Engine(QObject):
             self._set_progress(IndexProgress("stopped"))
             return
         embedder = self._open_embedder(self._info)
-        watcher = Watcher(self.data, self.config, embedder, on_status=self._on_status,
-                          on_batch=self._on_batch, on_message=lambda text: self.message.emit(text, True),
-                          **{"holder": APP_HOLDER, **self.watcher_options})
+        options = dataclasses.replace(WatchOptions(holder=APP_HOLDER), **self.watcher_options)
+        callbacks = WatchCallbacks(self._on_status, self._on_batch,
+                                   on_message=lambda text: self.message.emit(text, True))
+        watcher = Watcher(self.data, self.config, embedder, None, options, callbacks)
         if self._manual_pause:
             watcher.pause()  # paused before (or while the model loaded): stays paused
         try:

@@ -21,7 +21,7 @@ from indexer.config import Config
 from indexer.datadir import DataDir
 from indexer.write.availability import NOT_FOUND, OTHER_DEVICE
 from indexer.write.pipeline import Indexer
-from indexer.write.watcher import Watcher
+from indexer.write.watcher import Watcher, WatchOptions
 
 
 def make_docs(folder: Path) -> Path:
@@ -198,7 +198,8 @@ def test_removing_the_root_purges_its_unavailable_files(tmp_path, tiny_model_dir
 # -- the watcher: its reconcile and its live walk follow the same rule ------------------------------
 def watch(data: Path, model: Path, roots: list[Path]) -> Watcher:
     watcher = Watcher(DataDir(data), Config(roots=[str(r) for r in roots]), embedder_for(str(model)),
-                      [str(r) for r in roots], debounce=DEBOUNCE, low_priority=False, battery=lambda: None)
+                      [str(r) for r in roots], WatchOptions(debounce=DEBOUNCE, low_priority=False,
+                                                            battery=lambda: None))
     watcher.start()
     return watcher
 
@@ -273,6 +274,7 @@ def test_an_older_catalog_gains_devices_without_re_embedding(tmp_path, tiny_mode
         conn.execute("ALTER TABLE files DROP COLUMN dev")
         conn.execute("ALTER TABLE files DROP COLUMN mode")
         conn.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+        conn.execute("DROP TABLE _sqlite_migrations")  # schema 3 predates the migrations' record
     embedded = conn.execute("SELECT id, embedding FROM chunks ORDER BY id").fetchall()
     conn.close()
 

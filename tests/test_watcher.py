@@ -4,6 +4,7 @@ catalog equal to a fresh full index of the folder, and moves keep their chunks."
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import errno
 import os
 import shutil
@@ -30,7 +31,7 @@ from helpers import (
 from indexer.config import Config
 from indexer.datadir import DataDir
 from indexer.ingest.scan import Excludes, scan
-from indexer.write.watcher import Batch, Watcher
+from indexer.write.watcher import Batch, WatchCallbacks, Watcher, WatchOptions
 
 DEBOUNCE = 0.05
 TIMEOUT = 30.0
@@ -120,15 +121,19 @@ def found_paths(data: Path, model: Path, query: str = "garden") -> set[str]:
         reader.close()
 
 
+CALLBACKS = [f.name for f in dataclasses.fields(WatchCallbacks)]
+
+
 @pytest.fixture
 def start(tmp_path: Path, tiny_model_dir: Path) -> Iterator[Callable[..., Watcher]]:
     """Start a watcher on a folder into `tmp_path/data` (short debounce, no battery); stopped at the end."""
     started: list[Watcher] = []
 
-    def make(folder: Path, config: Config | None = None, **options) -> Watcher:
-        options = {"debounce": DEBOUNCE, "low_priority": False, "battery": lambda: None, **options}
+    def make(folder: Path, config: Config | None = None, **settings) -> Watcher:
+        settings = {"debounce": DEBOUNCE, "low_priority": False, "battery": lambda: None, **settings}
+        callbacks = {name: settings.pop(name) for name in CALLBACKS if name in settings}
         watcher = Watcher(DataDir(tmp_path / "data"), config or Config(), embedder_for(str(tiny_model_dir)),
-                          [str(folder)], **options)
+                          [str(folder)], WatchOptions(**settings), WatchCallbacks(**callbacks))
         started.append(watcher)
         watcher.start()
         return watcher
@@ -448,9 +453,11 @@ def test_refused_watches_fall_back_to_polling(tmp_path: Path, tiny_model_dir: Pa
     if refused is None:
         config.poll_roots = [str(docs)]  # a proposed Config field
     messages: list[str] = []
-    watcher = start(docs, config, poll_interval=0.1, on_message=messages.append)
+    config.poll_interval = 0.1
+    watcher = start(docs, config, on_message=messages.append)
     settle(watcher, docs, data)
     assert watcher.status().polling == (str(docs),)
+    assert [w.poll_interval for w in watcher._watches] == [0.1]  # Config.poll_interval is used
     if refused:
         assert "sudo sysctl fs.inotify.max_user_watches=524288" in watcher.status().last_error
         assert "/etc/sysctl.d/" in messages[0]
@@ -541,9 +548,9 @@ def test_embedding_phase_reports_progress_and_embeds_an_opened_file_next(
 
     embedder.encode_passages = encode
     statuses, batches = [], []
-    watcher = Watcher(DataDir(tmp_path / "data"), Config(), embedder, [str(docs)], debounce=DEBOUNCE,
-                      low_priority=False, battery=lambda: None, embed_batch_chunks=2,
-                      on_status=statuses.append, on_batch=batches.append)
+    options = WatchOptions(debounce=DEBOUNCE, low_priority=False, battery=lambda: None, embed_batch_chunks=2)
+    watcher = Watcher(DataDir(tmp_path / "data"), Config(), embedder, [str(docs)], options,
+                      WatchCallbacks(on_status=statuses.append, on_batch=batches.append))
     holder.append(watcher)
     with watcher:
         wait_until(lambda: len(calls) >= 7 and watcher.status().state == "idle", "embedding to finish")

@@ -54,7 +54,7 @@ def summary(batch: Batch) -> str:
 @click.pass_obj
 def watch(app: App, paths: tuple[str, ...], threads: int | None, debounce: float) -> None:
     """Watch PATHS (added to the roots), or every configured root, and keep the index in step with them."""
-    from indexer.write.watcher import Watcher
+    from indexer.write.watcher import WatchCallbacks, Watcher, WatchOptions
 
     new_roots = [os.path.abspath(p) for p in paths]
     roots = new_roots or app.config.roots
@@ -101,9 +101,8 @@ def watch(app: App, paths: tuple[str, ...], threads: int | None, debounce: float
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set()) if main_thread else None
     try:
-        watcher = Watcher(app.data, app.config, app.embedder(), roots, debounce=debounce,
-                          on_batch=on_batch, on_status=on_status, on_message=progress.message,
-                          reconcile_progress=progress)
+        watcher = Watcher(app.data, app.config, app.embedder(), roots, WatchOptions(debounce=debounce),
+                          WatchCallbacks(on_status, on_batch, progress.message, reconcile_progress=progress))
         crashed = False
         try:
             watcher.start()

@@ -38,6 +38,7 @@ from indexer.models.embedding import Embedder
 from indexer.store.catalog import Catalog, Change, NewChunk, Unavailable, from_blob
 from indexer.store.vectors import VectorIndex
 from indexer.write.availability import Availability, unreadable_reason
+from indexer.write.control import RunControl
 
 BATCH_CHUNKS = 256
 BATCH_FILES = 128
@@ -81,6 +82,7 @@ class Report:
     chunks_reused: int = 0
     chunks_pending: int = 0
     vanished: list[str] = field(default_factory=list)
+    interrupted: bool = False  # stopped at a commit point (a `RunControl`) before the end
     unavailable: list[Unavailable] = field(default_factory=list)  # folders out of reach, files kept
     kept: int = 0  # files kept because their folder is unavailable
 
@@ -98,7 +100,11 @@ def priority_of(found: Found, recent: set[str], now_ns: int) -> int:
 
 
 class Indexer:
-    """Writes one index. Use as a context manager while holding the data dir's writer lock."""
+    """Writes one index. Use as a context manager while holding the data dir's writer lock.
+
+    With a `control`, every commit point of a run (after each transaction) waits out a pause
+    there and ends the run on a stop.
+    """
 
     def __init__(
         self,
@@ -106,11 +112,13 @@ class Indexer:
         config: Config,
         embedder: Embedder,
         progress: Progress | None = None,
+        control: RunControl | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.config = config
         self.embedder = embedder
         self.progress = progress or _Silent()
+        self.control = control
         self.catalog: Catalog = data_dir.open_catalog()
         self._vectors: VectorIndex | None = None
         self._vectors_dirty = False
@@ -169,6 +177,10 @@ class Indexer:
             return
         self._vectors.apply(change, self.catalog.generation)
         self._vectors_dirty = True
+
+    def _go_on(self) -> bool:
+        """A commit point: wait out a pause (the vector file saved first), and whether to go on."""
+        return self.control is None or self.control.checkpoint(self.save_vectors)
 
     def save_vectors(self) -> None:
         vectors = self.vectors
@@ -232,6 +244,7 @@ class Indexer:
             self.catalog.set_unavailable(roots, report.unavailable)
         self.progress.start(len(work))
         if not self._text_phase(work, missing, report, should_stop):
+            report.interrupted = True
             self.save_vectors()
             return report  # stopped between two batches; a later run picks up the rest
         self._remove(list(missing), report)
@@ -261,9 +274,13 @@ class Indexer:
                 report.vanished.append(outcome.path)
                 self._remove([outcome.path], report, count=False)
                 self.progress.advance(outcome.path, 0)
+                if not self._go_on():
+                    return False
                 continue
             if isinstance(outcome, Unchanged):
                 if self._moved_or_touched(found, outcome, missing, missing_by_hash, report):
+                    if not self._go_on():
+                        return False
                     continue
                 outcome = prepare(found, self.config, self.embedder)  # hash matched nothing: index it
                 if isinstance(outcome, Vanished):
@@ -274,10 +291,11 @@ class Indexer:
             if sum(len(p.chunks) for p, _ in batch) >= BATCH_CHUNKS or len(batch) >= BATCH_FILES:
                 self._commit_text(batch, report)
                 batch = []
-                if should_stop and should_stop():
+                if (should_stop and should_stop()) or not self._go_on():
                     return False
         if batch:
             self._commit_text(batch, report)
+            return self._go_on()
         return True
 
     def _moved_or_touched(self, found: Found, outcome: Unchanged, missing: dict, missing_by_hash: dict,
@@ -331,12 +349,12 @@ class Indexer:
                       batch_chunks: int | None = None) -> int:
         """Embed chunks that have no embedding yet, most wanted first, one transaction per batch.
 
-        `should_stop` is checked between batches; `on_batch(done, total)` reports progress.
-        Returns the number of chunks embedded.
+        `should_stop` (a reason to yield) and the control are checked between batches;
+        `on_batch(done, total)` reports progress. Returns the number of chunks embedded.
         """
         total = self.catalog.embedding_progress()[1]
         done = 0
-        while not (should_stop and should_stop()):
+        while not (should_stop and should_stop()) and self._go_on():
             rows = self.catalog.pending_chunks(batch_chunks or BATCH_CHUNKS)
             if not rows:
                 break

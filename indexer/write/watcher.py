@@ -14,7 +14,8 @@ chunks and embeddings stay). A run commits the text first (keyword search sees i
 then the worker embeds in quiet moments, in small batches that yield to a stop, a pause, due
 live changes or a file the user opened (`prioritize`, embedded next). Runs save the vector
 file, so `findling search` in another process stays current and cheap; a stop or a pause
-takes effect between two commits, never inside one."""
+takes effect between two commits, never inside one: the pipeline asks the watcher's
+`RunControl` at each commit point."""
 
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ from indexer.datadir import DataDir
 from indexer.ingest.scan import Excludes, scan
 from indexer.models.embedding import Embedder
 from indexer.store.catalog import Catalog, FileRow
+from indexer.write.control import RunControl
 from indexer.write.pipeline import Indexer, Progress, Report
 from indexer.write.watch.observers import Notice, RootWatch
 from indexer.write.watch.pending import Dirty, Pending, PendingPaths
@@ -90,19 +92,39 @@ class Batch:
     seconds: float = 0.0
 
 
-class _Stopping(Exception):
-    """Raised between two commits to leave a run when the engine stops."""
+@dataclass(frozen=True)
+class WatchOptions:
+    """How the watcher works. Polled roots (`Config.poll_roots`) are polled every `Config.poll_interval`."""
+
+    debounce: float = DEFAULT_DEBOUNCE  # seconds a path must stay unchanged before it is indexed
+    max_delay: float = 10.0  # a path that keeps changing is indexed after this long anyway
+    max_queue: int = 10_000  # paths queued at most; past that, a root is rescanned instead
+    batch_paths: int = BATCH_PATHS
+    embed_batch_chunks: int = EMBED_BATCH_CHUNKS
+    low_priority: bool = True  # lower the worker's CPU and I/O priority
+    battery: Callable[[], Any] = psutil.sensors_battery  # for the low-battery pause
+    holder: str = "findling watch"  # named in the busy message of a second writer
+
+
+@dataclass(frozen=True)
+class WatchCallbacks:
+    """What the watcher tells, from its worker thread: `on_status` on every state change and file
+    done, `on_batch` after every run, `on_message` for things to tell the user, and
+    `reconcile_progress` (the pipeline's Progress protocol, e.g. a tqdm bar) during the reconcile
+    and rescans."""
+
+    on_status: Callable[[WatchStatus], None] | None = None
+    on_batch: Callable[[Batch], None] | None = None
+    on_message: Callable[[str], None] | None = None
+    reconcile_progress: Progress | None = None
 
 
 class Watcher:
     """The live indexer: watches `roots` and keeps the data dir's index in step with them.
 
     `start()` takes the writer lock (IndexBusy if another process writes) and returns once
-    the worker holds it; everything else happens in the background. Callbacks run in the
-    worker thread: `on_status(WatchStatus)` on every state change and file done,
-    `on_batch(Batch)` after every run, `on_message(str)` for things to tell the user, and
-    `reconcile_progress` (the pipeline's Progress protocol, e.g. a tqdm bar) during the
-    reconcile and rescans.
+    the worker holds it; everything else happens in the background, told through `callbacks`.
+    `stop()` and `pause()` reach a run through a `RunControl`, at its next commit point.
     """
 
     def __init__(
@@ -111,43 +133,25 @@ class Watcher:
         config: Config,
         embedder: Embedder,
         roots: Iterable[str] | None = None,
-        *,
-        debounce: float = DEFAULT_DEBOUNCE,
-        max_delay: float = 10.0,
-        max_queue: int = 10_000,
-        batch_paths: int = BATCH_PATHS,
-        embed_batch_chunks: int = EMBED_BATCH_CHUNKS,
-        poll_interval: float = 5.0,
-        low_priority: bool = True,
-        battery: Callable[[], Any] = psutil.sensors_battery,
-        on_status: Callable[[WatchStatus], None] | None = None,
-        on_batch: Callable[[Batch], None] | None = None,
-        on_message: Callable[[str], None] | None = None,
-        reconcile_progress: Progress | None = None,
-        holder: str = "findling watch",
+        options: WatchOptions | None = None,
+        callbacks: WatchCallbacks | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.config = config
         self.embedder = embedder
+        self.options = options = options or WatchOptions()
+        self.callbacks = callbacks or WatchCallbacks()
         self.roots = _outermost(os.path.abspath(os.path.expanduser(r)) for r in (roots or config.roots))
-        self.poll_roots = {os.path.abspath(os.path.expanduser(r)) for r in getattr(config, "poll_roots", [])}
-        self.batch_paths = batch_paths
-        self.embed_batch_chunks = embed_batch_chunks
-        self.poll_interval = poll_interval
-        self.low_priority = low_priority
-        self.on_status = on_status
-        self.on_batch = on_batch
-        self.on_message = on_message
-        self.reconcile_progress = reconcile_progress
-        self.holder = holder  # named in the busy message of a second writer
+        self.poll_roots = {os.path.abspath(os.path.expanduser(r)) for r in config.poll_roots}
         self.excludes = Excludes(config.all_excludes())
-        self._pending = PendingPaths(debounce, max_delay, max_queue)
-        self._gate = PauseGate(pause_flag(data_dir.path), getattr(config, "battery_pause_below", 20), battery)
+        self._pending = PendingPaths(options.debounce, options.max_delay, options.max_queue)
+        self._gate = PauseGate(pause_flag(data_dir.path), config.battery_pause_below, options.battery)
+        self._control = RunControl(self._gate.reason, self._pending.wait, self._paused, self._resumed)
+        self._resume_state: State = "running"
         self._watches: list[RootWatch] = []
         self._unwatched: dict[str, float] = {}  # roots not watched now -> when last tried
         self._worker: threading.Thread | None = None
         self._ready = threading.Event()
-        self._stopping = threading.Event()
         self._startup_error: BaseException | None = None
         self._lock = threading.Lock()
         self._state: State = "stopped"
@@ -175,13 +179,13 @@ class Watcher:
 
     def stop(self, timeout: float | None = None) -> None:
         """Stop between two commits, save the vector file and release the lock. Safe to call twice."""
-        self._stopping.set()
+        self._control.stop()
         self._pending.wake()
         if self._worker is not None and self._worker is not threading.current_thread():
             self._worker.join(timeout)
 
     def pause(self) -> None:
-        """Hold indexing (events keep queuing); takes effect after the file in hand."""
+        """Hold indexing (events keep queuing); a run in hand waits at its next commit point."""
         self._gate.manual = True
         self._pending.wake()
 
@@ -225,11 +229,10 @@ class Watcher:
     # -- the worker thread ------------------------------------------------------------------------
     def _main(self) -> None:
         try:
-            if self.low_priority:
+            if self.options.low_priority:
                 lower_priority()
-            with self.data_dir.writer_lock(self.holder):
-                tracker = _Tracker(self)
-                indexer = tracker.indexer = Indexer(self.data_dir, self.config, self.embedder, tracker)
+            with self.data_dir.writer_lock(self.options.holder):
+                indexer = Indexer(self.data_dir, self.config, self.embedder, _Tracker(self), self._control)
                 try:
                     indexer.check_model()
                     self._ready.set()
@@ -250,13 +253,13 @@ class Watcher:
     def _serve(self, indexer: Indexer) -> None:
         self._set_state("reconciling", phase="text")
         self._start_watches()
-        while not self._stopping.is_set() and self._held():
+        while not self._control.stopping and self._held():
             pass  # started paused: the reconcile waits too (its events queue meanwhile)
-        if self.roots and not self._stopping.is_set():
+        if self.roots and not self._control.stopping:
             # Every root, watched or not: a root that is gone or cannot be read keeps its files
             # and is recorded as unavailable (`Indexer.run` decides what may be purged).
             self._run(indexer, self.roots, reconcile=True)
-        while not self._stopping.is_set():
+        while not self._control.stopping:
             if self._held():
                 continue
             self._check_watches()
@@ -266,7 +269,7 @@ class Watcher:
                 self._run(indexer, rescans, reconcile=True)
                 self._pending.finish()
                 continue
-            batch = self._pending.take(self.batch_paths)
+            batch = self._pending.take(self.options.batch_paths)
             if batch:
                 self._run_live(indexer, batch)
                 self._pending.finish()
@@ -286,7 +289,7 @@ class Watcher:
 
     def _watch(self, root: str, quiet_if_missing: bool = False) -> bool:
         watch = RootWatch(root, self._pending.add, self._excluded, poll=root in self.poll_roots,
-                          poll_interval=self.poll_interval)
+                          poll_interval=self.config.poll_interval)
         try:
             message = watch.start()
         except OSError as exc:
@@ -349,7 +352,7 @@ class Watcher:
 
     def _yield_now(self) -> bool:
         """Whether embedding should stop now: stopping, paused, live changes due, or a file wanted next."""
-        return (self._stopping.is_set() or self._gate.reason() is not None or self._pending.due_now()
+        return (self._control.stopping or self._gate.reason() is not None or self._pending.due_now()
                 or bool(self._wanted))
 
     def _take_wanted(self, indexer: Indexer) -> None:
@@ -374,7 +377,7 @@ class Watcher:
 
         try:
             indexer.embed_pending(report, should_stop=self._yield_now, on_batch=progress,
-                                  batch_chunks=self.embed_batch_chunks)
+                                  batch_chunks=self.options.embed_batch_chunks)
             indexer.save_vectors()
             report.chunks_pending = indexer.catalog.embedding_progress()[1]
             self._embeddings_pending = report.chunks_pending > 0
@@ -382,30 +385,22 @@ class Watcher:
             self._error(f"Embedding failed ({type(exc).__name__}: {exc}); retried with the next change.")
             self._embeddings_pending = False
             return
-        if self.on_batch and report.chunks_embedded:
-            self.on_batch(Batch("embed", (), report, [], time.monotonic() - started))
+        if self.callbacks.on_batch and report.chunks_embedded:
+            self.callbacks.on_batch(Batch("embed", (), report, [], time.monotonic() - started))
 
     def _embedded(self, done: int, total: int) -> None:
         with self._lock:
             self._done, self._total, self._current = done, total, None
         self._emit()
 
-    def _hold(self, indexer: Indexer) -> None:
-        """Called between two commits of a run: wait out a pause there, and leave the run on stop."""
-        if self._stopping.is_set():
-            raise _Stopping
-        reason = self._gate.reason()
-        if reason is None:
-            return
-        indexer.save_vectors()  # readers stay current while the run waits
-        state = self._state
-        while reason is not None and not self._stopping.is_set():
-            self._set_state("paused", reason)
-            self._pending.wait(1.0)
-            reason = self._gate.reason()
-        if self._stopping.is_set():
-            raise _Stopping
-        self._set_state(state)
+    def _paused(self, reason: str) -> None:
+        """A run waits out a pause at a commit point (the control's `on_pause`)."""
+        if self._state != "paused":
+            self._resume_state = self._state
+        self._set_state("paused", reason)
+
+    def _resumed(self) -> None:
+        self._set_state(self._resume_state)
 
     # -- runs --------------------------------------------------------------------------------------
     def _run_live(self, indexer: Indexer, batch: dict[str, Pending]) -> None:
@@ -424,21 +419,21 @@ class Watcher:
         started = time.monotonic()
         before = _rows(indexer.catalog, paths, folders)
         try:  # the text only (the serve loop embeds, in batches that yield); a stop or a pause
-            # acts between two commits (`_hold`). Live changes wait: a run cut short would have to
-            # be redone in full, and the text of a whole folder takes seconds, not minutes.
+            # acts between two commits (the RunControl). Live changes wait: a run cut short would
+            # have to be redone in full, and the text of a whole folder takes seconds, not minutes.
             report = indexer.run(paths, phase="text", within=self.roots)
-        except _Stopping:
-            return False
         except Exception as exc:  # noqa: BLE001 - one bad batch must not end the watcher
             self._error(f"Indexing failed ({type(exc).__name__}: {exc}); "
                         f"trying again in {RETRY_DELAY:.0f} s.")
             return True
         finally:
             self._reconciling = False
+        if report.interrupted:  # stopped: the next start reconciles what is left
+            return False
         self._embeddings_pending = report.chunks_pending > 0
         changes = _changes(before, _rows(indexer.catalog, paths, folders))
-        if self.on_batch:
-            self.on_batch(Batch("reconcile" if reconcile else "live", tuple(paths), report, changes,
+        if self.callbacks.on_batch:
+            self.callbacks.on_batch(Batch("reconcile" if reconcile else "live", tuple(paths), report, changes,
                                 time.monotonic() - started))
         return False
 
@@ -484,8 +479,8 @@ class Watcher:
         self._emit()
 
     def _emit(self) -> None:
-        if self.on_status:
-            self.on_status(self.status())
+        if self.callbacks.on_status:
+            self.callbacks.on_status(self.status())
 
     def _error(self, message: str) -> None:
         with self._lock:
@@ -493,29 +488,28 @@ class Watcher:
         self._say(message)
 
     def _say(self, message: str) -> None:
-        if self.on_message:
-            self.on_message(message)
+        if self.callbacks.on_message:
+            self.callbacks.on_message(message)
 
 
 class _Tracker:
-    """The pipeline's progress, turned into status updates, pause points and stop points."""
+    """The pipeline's progress, turned into status updates (and the reconcile's progress bar)."""
 
     def __init__(self, watcher: Watcher) -> None:
         self.watcher = watcher
-        self.indexer: Indexer | None = None
+
+    def _bar(self) -> Progress | None:
+        return self.watcher.callbacks.reconcile_progress if self.watcher._reconciling else None
 
     def start(self, total: int) -> None:
         self.watcher._start_batch(total)
-        if self.watcher._reconciling and self.watcher.reconcile_progress:
-            self.watcher.reconcile_progress.start(total)
+        if bar := self._bar():
+            bar.start(total)
 
     def advance(self, path: str, chunks: int) -> None:
-        watcher = self.watcher
-        watcher._advance(path)
-        if watcher._reconciling and watcher.reconcile_progress:
-            watcher.reconcile_progress.advance(path, chunks)
-        if self.indexer is not None:
-            watcher._hold(self.indexer)
+        self.watcher._advance(path)
+        if bar := self._bar():
+            bar.advance(path, chunks)
 
     def message(self, text: str) -> None:
         self.watcher._say(text)
