@@ -24,6 +24,8 @@ def command_paths(group: click.Group = cli, prefix: tuple[str, ...] = ()) -> Ite
     for name in group.list_commands(ctx):
         command = group.get_command(ctx, name)
         if isinstance(command, click.Group):
+            if command.invoke_without_command:  # `models` lists, `models download` fetches
+                yield (*prefix, name)
             yield from command_paths(command, (*prefix, name))
         else:
             yield (*prefix, name)
@@ -200,11 +202,21 @@ def case_export_onnx(data: Path, docs: Path, model: Path, tmp_path: Path) -> Non
     assert result.exit_code == 1 and "the-reranker-of-this-index" in result.output
 
 
+def case_models_download(data: Path, docs: Path, model: Path, tmp_path: Path) -> None:
+    """The one command that needs no data dir: the option is still taken after it, and no data
+    dir is made (the download itself fails offline, as tests run)."""
+    result = invoke(["models", "download", "intfloat/no-such-model", "--data-dir", str(tmp_path / "unused")],
+                    env={"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")})
+    assert result.exit_code == 1 and "No such option" not in result.output
+    assert not (tmp_path / "unused").exists()
+
+
 CASES: dict[tuple[str, ...], Case] = {
     ("index",): case_index, ("reindex",): case_reindex, ("search",): case_search, ("status",): case_status,
     ("roots", "list"): case_roots_list, ("roots", "add"): case_roots_add,
     ("roots", "remove"): case_roots_remove, ("eval",): case_eval, ("watch",): case_watch,
     ("pause",): case_pause, ("resume",): case_resume, ("models",): case_models,
+    ("models", "download"): case_models_download,
     ("export-onnx",): case_export_onnx,
 }
 

@@ -120,9 +120,10 @@ def test_the_engine_never_imports_qt() -> None:
 
 
 def test_only_the_command_line_imports_click_or_tqdm() -> None:
+    """In the engine; the app may subclass tqdm for huggingface_hub's download progress, never click."""
     outside = {m for m in importers_of(("click", "tqdm"), "indexer") if not m.startswith("indexer.cli")}
     assert outside == set()
-    assert importers_of(("click", "tqdm"), "desktop") == set()
+    assert importers_of(("click",), "desktop") == set()
 
 
 def test_no_import_cycle() -> None:
