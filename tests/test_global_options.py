@@ -211,12 +211,23 @@ def case_models_download(data: Path, docs: Path, model: Path, tmp_path: Path) ->
     assert not (tmp_path / "unused").exists()
 
 
+def case_config_path(data: Path, docs: Path, model: Path, tmp_path: Path) -> None:
+    assert invoke(["config", "path", "--data-dir", str(data)]).stdout.strip() == str(data / "config.toml")
+
+
+def case_config_reset(data: Path, docs: Path, model: Path, tmp_path: Path) -> None:
+    result = invoke(["config", "reset", "--data-dir", str(data)])
+    assert result.exit_code == 0 and f"Wrote default settings to {data / 'config.toml'}" in result.output
+    assert DataDir(data).config().roots == [str(docs)]  # the folders are kept
+
+
 CASES: dict[tuple[str, ...], Case] = {
     ("index",): case_index, ("reindex",): case_reindex, ("search",): case_search, ("status",): case_status,
     ("roots", "list"): case_roots_list, ("roots", "add"): case_roots_add,
     ("roots", "remove"): case_roots_remove, ("eval",): case_eval, ("watch",): case_watch,
     ("pause",): case_pause, ("resume",): case_resume, ("models",): case_models,
-    ("models", "download"): case_models_download,
+    ("models", "download"): case_models_download, ("config", "path"): case_config_path,
+    ("config", "reset"): case_config_reset,
     ("export-onnx",): case_export_onnx,
 }
 
