@@ -208,7 +208,7 @@ def test_hybrid_search_on_onnx_imports_no_torch_watcher_or_qt(index_of_two_files
     env = {"FINDLING_MODELS_DIR": str(models)}
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("FINDLING_MODELS_DIR", str(models))
-        export_embedder(resolve_model(str(tiny_e5_dir), allow_download=False), None)
+        export_embedder(resolve_model(str(tiny_e5_dir)), None)
     loaded, payload = search_path_modules("--data-dir", str(index_of_two_files), "search", "tomatoes",
                                           "--json", "--backend", "onnx", env=env, hf_home=tmp_path)
     assert payload["results"] and payload["mode"] == "hybrid" and loaded == []
