@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import re
+from collections import Counter
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -47,6 +48,7 @@ class _VisibleText(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.parts: list[str] = []
         self._hidden: list[str] = []  # open hidden elements, innermost last
+        self._open_hidden: Counter[str] = Counter()  # how many of each are open, for O(1) lookups
         self._keep_title = keep_title
         self._in_title = False
         self._pre_depth = 0  # inside <pre>, source line breaks are kept
@@ -56,6 +58,7 @@ class _VisibleText(HTMLParser):
             self._close_hidden("head")  # tolerate a missing </head>
         elif tag in _HIDDEN:
             self._hidden.append(tag)
+            self._open_hidden[tag] += 1
         elif tag == "title":
             self._in_title = True
         elif tag == "pre":
@@ -76,9 +79,18 @@ class _VisibleText(HTMLParser):
             self.parts.append(data if self._pre_depth else _WHITESPACE.sub(" ", data))
 
     def _close_hidden(self, tag: str) -> None:
-        """Close the innermost open hidden ``tag`` and anything left open inside it."""
-        if tag in self._hidden:
-            del self._hidden[len(self._hidden) - 1 - self._hidden[::-1].index(tag) :]
+        """Close the innermost open hidden ``tag`` and anything left open inside it.
+
+        Linear over a document: the scan from the innermost element stops at ``tag`` and
+        everything it passed is closed, so no element is scanned twice.
+        """
+        if not self._open_hidden[tag]:
+            return
+        while True:
+            closed = self._hidden.pop()
+            self._open_hidden[closed] -= 1
+            if closed == tag:
+                return
 
     def _separate(self, tag: str) -> None:
         if tag in _BLOCKS:
