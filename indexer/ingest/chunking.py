@@ -2,13 +2,15 @@
 
 Chunks never cross a unit (a PDF page), so each chunk has one page. Offsets are
 character offsets into the document text: the units' texts joined by `UNIT_SEPARATOR`.
+Memory does not grow with a unit's size beyond its chunks: segments are found, tokenized
+and packed as a stream, a bounded batch at a time, and no segment exceeds MAX_SEGMENT_CHARS.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -19,8 +21,15 @@ if TYPE_CHECKING:
 
 UNIT_SEPARATOR = "\n\n"
 
-# A segment ends after sentence punctuation followed by space, or at a line break.
-_SEGMENT = re.compile(r"[^\n]+?(?:[.!?…]+(?=\s)|[。！？]+|$)", re.MULTILINE)
+# A segment ends after sentence punctuation followed by space, or at a line break; a run of
+# MAX_SEGMENT_CHARS without either is cut there (at a space when there is one near the end), so
+# no segment, and no tokenizer call, grows with the file.
+MAX_SEGMENT_CHARS = 8192
+_SENTENCE = rf"[^\n]{{1,{MAX_SEGMENT_CHARS}}}?(?:[.!?…]+(?=\s)|[。！？]+|$)"
+_SEGMENT = re.compile(rf"{_SENTENCE}|(?P<cut>[^\n]{{{MAX_SEGMENT_CHARS}}})", re.MULTILINE)
+_CUT_AT_SPACE_WITHIN = MAX_SEGMENT_CHARS // 4
+# Segments are tokenized in batches of about this many characters: memory stays bounded.
+TOKENIZE_BATCH_CHARS = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -48,26 +57,42 @@ class _Segment:
     token_ends: tuple[int, ...]  # char end (unit offsets) of each token, for hard splits
 
 
-def sentence_spans(text: str) -> list[tuple[int, int]]:
-    """(start, end) of each sentence or line of `text`, surrounding whitespace excluded."""
-    spans = []
-    for match in _SEGMENT.finditer(text):
-        stripped = match.group().strip()
-        if stripped:
-            start = match.start() + len(match.group()) - len(match.group().lstrip())
-            spans.append((start, start + len(stripped)))
-    return spans
+def sentence_spans(text: str) -> Iterator[tuple[int, int]]:
+    """(start, end) of each sentence or line of `text`, surrounding whitespace excluded;
+    a run longer than MAX_SEGMENT_CHARS comes in pieces of at most that many characters."""
+    pos = 0
+    while (match := _SEGMENT.search(text, pos)) is not None:
+        start, end = match.span()
+        if match["cut"] is not None:
+            space = text.rfind(" ", end - _CUT_AT_SPACE_WITHIN, end)
+            if space > start:
+                end = space
+        pos = end
+        stripped_start = start + len(text[start:end]) - len(text[start:end].lstrip())
+        stripped_end = start + len(text[start:end].rstrip())
+        if stripped_end > stripped_start:
+            yield stripped_start, stripped_end
 
 
-def _segments(text: str, tokenizer: Tokenizer) -> list[_Segment]:
-    spans = sentence_spans(text)
-    if not spans:
-        return []
-    encodings = tokenizer.encode_batch([text[s:e] for s, e in spans], add_special_tokens=False)
-    return [
-        _Segment(s, e, len(enc.ids), tuple(s + off[1] for off in enc.offsets))
-        for (s, e), enc in zip(spans, encodings)
-    ]
+def _batches(spans: Iterable[tuple[int, int]]) -> Iterator[list[tuple[int, int]]]:
+    batch: list[tuple[int, int]] = []
+    size = 0
+    for span in spans:
+        batch.append(span)
+        size += span[1] - span[0]
+        if size >= TOKENIZE_BATCH_CHARS:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
+
+
+def _segments(text: str, tokenizer: Tokenizer) -> Iterator[_Segment]:
+    """The segments of `text` with their tokens, tokenized a bounded batch at a time."""
+    for batch in _batches(sentence_spans(text)):
+        encodings = tokenizer.encode_batch([text[s:e] for s, e in batch], add_special_tokens=False)
+        for (s, e), enc in zip(batch, encodings):
+            yield _Segment(s, e, len(enc.ids), tuple(s + off[1] for off in enc.offsets))
 
 
 def _hard_split(seg: _Segment, budget: int, overlap: int) -> list[_Segment]:
@@ -85,14 +110,13 @@ def _hard_split(seg: _Segment, budget: int, overlap: int) -> list[_Segment]:
     return pieces
 
 
-def _pack(segments: list[_Segment], budget: int, overlap: int) -> list[list[_Segment]]:
+def _pack(segments: Iterable[_Segment], budget: int, overlap: int) -> Iterator[list[_Segment]]:
     """Greedy packing of whole segments; each new chunk repeats up to `overlap` tokens."""
-    groups: list[list[_Segment]] = []
     current: list[_Segment] = []
     size = 0
     for seg in segments:
         if current and size + seg.n_tokens > budget:
-            groups.append(current)
+            yield current
             carried: list[_Segment] = []
             carried_size = 0
             for prev in reversed(current):
@@ -105,8 +129,7 @@ def _pack(segments: list[_Segment], budget: int, overlap: int) -> list[list[_Seg
         current.append(seg)
         size += seg.n_tokens
     if current:
-        groups.append(current)
-    return groups
+        yield current
 
 
 def chunk_units(
@@ -115,9 +138,11 @@ def chunk_units(
     chunks: list[Chunk] = []
     base = 0
     for unit in units:
-        segments: list[_Segment] = []
-        for seg in _segments(unit.text, tokenizer):
-            segments.extend(_hard_split(seg, budget, overlap) if seg.n_tokens > budget else [seg])
+        segments = (
+            piece
+            for seg in _segments(unit.text, tokenizer)
+            for piece in (_hard_split(seg, budget, overlap) if seg.n_tokens > budget else [seg])
+        )
         for group in _pack(segments, budget, overlap):
             start, end = group[0].start, group[-1].end
             chunks.append(Chunk(unit.text[start:end], unit.page, base + start, base + end,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field
+from itertools import islice
 from pathlib import Path
 
 import faiss
@@ -282,7 +283,8 @@ class Searcher:
                             query_vector: np.ndarray) -> None:
         """Mark each result's passage sentence closest to the query (one embedding batch for all),
         and centre its snippet on that sentence."""
-        spans = {r.chunk_id: sentence_spans(rows[r.chunk_id].text)[:MAX_MARKED_SENTENCES] for r in results}
+        spans = {r.chunk_id: list(islice(sentence_spans(rows[r.chunk_id].text), MAX_MARKED_SENTENCES))
+                 for r in results}
         texts = [rows[i].text[s:e] for i, found in spans.items() if len(found) > 1 for s, e in found]
         vectors = iter(self.embedder.encode_passages(texts)) if texts and self.embedder else iter(())
         for result in results:
