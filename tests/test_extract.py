@@ -148,7 +148,7 @@ def test_os_error_while_reading_is_an_error(
     def refuse(*_args: object, **_kwargs: object) -> None:
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(Path, "open", refuse)
+    monkeypatch.setattr(os, "open", refuse)
     with pytest.raises(ExtractionError, match="^cannot read file: Permission denied$"):
         extract(path)
 

@@ -12,6 +12,7 @@ from urllib.parse import unquote
 from xml.etree import ElementTree
 
 from indexer.ingest.extract.html import decode_html, html_to_text
+from indexer.ingest.extract.opening import open_regular
 from indexer.ingest.extract.text import Extraction, ExtractionError, result
 
 _MAX_PART_BYTES = 256 * 1024 * 1024  # guards against zip bombs
@@ -92,7 +93,7 @@ def _docx_runs(element: ElementTree.Element) -> Iterator[str]:
 
 def extract_docx(path: Path) -> Extraction:
     """Extract a Word document's body text, one line per paragraph (tables included)."""
-    with _reading("DOCX"), zipfile.ZipFile(path) as archive:
+    with _reading("DOCX"), open_regular(path) as fh, zipfile.ZipFile(fh) as archive:
         body = _read_xml(archive, "word/document.xml", "DOCX")
         lines = ["".join(_docx_runs(p)) for p in _paragraphs(body, _W_PARAGRAPHS)]
     return result("docx", ["\n".join(line for line in lines if line.strip())])
@@ -117,7 +118,7 @@ def _odt_spans(element: ElementTree.Element) -> Iterator[str]:
 
 def extract_odt(path: Path) -> Extraction:
     """Extract an OpenDocument text's paragraphs and headings, one line each."""
-    with _reading("ODT"), zipfile.ZipFile(path) as archive:
+    with _reading("ODT"), open_regular(path) as fh, zipfile.ZipFile(fh) as archive:
         content = _read_xml(archive, "content.xml", "ODT")
         lines = ["".join(_odt_spans(p)) for p in _paragraphs(content, _T_PARAGRAPHS)]
     return result("odt", ["\n".join(line for line in lines if line.strip())])
@@ -153,7 +154,7 @@ def _epub_item_text(archive: zipfile.ZipFile, name: str) -> str:
 
 def extract_epub(path: Path) -> Extraction:
     """Extract an EPUB's documents in spine order, one unit per spine item."""
-    with _reading("EPUB"), zipfile.ZipFile(path) as archive:
+    with _reading("EPUB"), open_regular(path) as fh, zipfile.ZipFile(fh) as archive:
         spine = _epub_spine(archive, _epub_package(archive))
         texts = [_epub_item_text(archive, item) for item in spine]
     return result("epub", texts)

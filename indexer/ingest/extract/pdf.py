@@ -8,6 +8,7 @@ from pathlib import Path
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 
+from indexer.ingest.extract.opening import open_regular
 from indexer.ingest.extract.text import Extraction, ExtractionError, TextUnit, normalize_newlines
 
 _LOAD_ERRORS = {
@@ -46,7 +47,7 @@ def _page_units(pdf: pdfium.PdfDocument) -> list[TextUnit]:
 
 def extract_pdf(path: Path) -> Extraction:
     """Extract a PDF's text layer, one unit per physical page that has text."""
-    with path.open("rb") as fh, PDFIUM_LOCK:  # opened here so OS errors surface as OSError
+    with open_regular(path) as fh, PDFIUM_LOCK:  # opened here so OS errors surface as OSError
         try:
             pdf = pdfium.PdfDocument(fh)
         except pdfium.PdfiumError as exc:

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import charset_normalizer
 
+from indexer.ingest.extract.opening import open_regular
+
 SNIFF_BYTES = 8192
 _BOMS = (  # UTF-32 first: its little-endian BOM starts with the UTF-16 one
     (codecs.BOM_UTF32_LE, "utf-32-le"),
@@ -81,7 +83,7 @@ def looks_binary(head: bytes) -> bool:
 
 def read_text_bytes(path: Path) -> bytes | None:
     """Read a file's bytes, or return None (after sniffing only its head) if it is binary."""
-    with path.open("rb") as fh:
+    with open_regular(path) as fh:
         head = fh.read(SNIFF_BYTES)
         if looks_binary(head):
             return None
