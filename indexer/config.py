@@ -117,7 +117,10 @@ class Config:
     model: str = DEFAULT_MODEL
     chunk_tokens: int = 256
     chunk_overlap: int = 32
-    max_file_mb: float = 100.0
+    max_file_mb: float = 100.0  # also caps a file's extracted text
+    # per-file budget of the extraction workers (indexer/ingest/workers.py); 0 turns one off
+    extract_memory_mb: int = 512
+    extract_timeout_s: float = 120.0
     backend: str = "auto"  # auto | onnx | torch
     embed_batch_size: int = 32
     threads: int = 0  # 0: let the libraries decide

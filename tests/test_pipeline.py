@@ -150,19 +150,11 @@ def test_file_vanishing_mid_read_is_not_indexed(
     tmp_path: Path, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     docs = make_docs(tmp_path)
-    import indexer.ingest.prepare as pipeline
+    import worker_tasks
 
-    real_extract = pipeline.extract
+    import indexer.ingest.prepare as prepare
 
-    def vanishing_extract(path: Path):
-        if path.name == "cat.md":
-            path.unlink()
-            from indexer.ingest.extract import ExtractionError
-
-            raise ExtractionError("cannot read file: No such file or directory")
-        return real_extract(path)
-
-    monkeypatch.setattr(pipeline, "extract", vanishing_extract)
+    monkeypatch.setattr(prepare, "_extract_in_worker", worker_tasks.vanishing_mid_read)
     report = index_folder(docs, tmp_path / "data", tiny_model_dir)
     assert report.vanished == [str(docs / "notes" / "cat.md")]
     assert str(docs / "notes" / "cat.md") not in snapshot(tmp_path / "data")

@@ -1,29 +1,35 @@
 """One file's work before the catalog: read, hash and extract (in worker processes), then chunk.
 
-Reading and extraction are CPU-bound for PDF and HTML and need no model, so they run in
-worker processes; chunking needs only the embedder's tokenizer and runs in the writer.
-Nothing here raises for bad input: the reason is recorded on the file instead.
+Reading and extraction parse untrusted content and need no model, so they always run in the
+budgeted worker processes of `indexer.ingest.workers` (a file that exhausts its memory or time is
+recorded as an error and the run goes on); chunking needs only the embedder's tokenizer and
+runs in the writer, over bounded windows of text. A file's text is capped like its size
+(`max_file_mb`), so what reaches the writer is bounded too. Nothing here raises for bad
+input: the reason is recorded on the file instead.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import multiprocessing
 import os
 from collections.abc import Iterator
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from indexer.config import Config
 from indexer.ingest.chunking import Chunk, chunk_units
 from indexer.ingest.extract import ExtractionError, TextUnit, extract
+from indexer.ingest.extract.opening import open_regular
 from indexer.ingest.scan import Found, is_decodable, safe_path
-from indexer.models.embedding import Embedder
+from indexer.ingest.workers import Budget, Task, TaskFailed, WorkerPool, shared_pool
+
+if TYPE_CHECKING:
+    from indexer.models.embedding import Embedder
 
 LOOKAHEAD = 64
-PROCESS_POOL_MIN_FILES = 64  # below this, worker processes cost more to start than they save
+_HASH_BLOCK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -71,6 +77,19 @@ def file_hash(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=20).hexdigest()
 
 
+def _hash_file(path: str, max_bytes: int) -> str | None:
+    """The content hash of `path`, read a block at a time; None if it grew past `max_bytes`."""
+    digest = hashlib.blake2b(digest_size=20)
+    read = 0
+    with open_regular(path) as fh:
+        while block := fh.read(_HASH_BLOCK):
+            read += len(block)
+            if read > max_bytes:
+                return None
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def name_chunk(name: str) -> list[Chunk]:
     """A file with no text is still found by its name."""
     return [Chunk(name, None, 0, len(name), max(1, len(name.split())))]
@@ -88,16 +107,18 @@ def read_and_extract(found: Found, max_file_mb: float, known_hashes: set[str] | 
     path, key = found.path, safe_path(found.path)
     if not is_decodable(path):
         return _recorded(found, "error", "file name is not valid UTF-8; rename it to index its contents")
-    if found.size > max_file_mb * 1024 * 1024:
-        return _recorded(found, "skipped", f"larger than the {max_file_mb:g} MB size cap")
+    max_bytes = int(max_file_mb * 1024 * 1024)
+    too_large = _recorded(found, "skipped", f"larger than the {max_file_mb:g} MB size cap")
+    if found.size > max_bytes:
+        return too_large
     try:
-        with open(path, "rb") as fh:
-            data = fh.read()
+        content_hash = _hash_file(path, max_bytes)
     except FileNotFoundError:
         return Vanished(key)
     except OSError as exc:
         return _recorded(found, "error", f"cannot read file: {exc.strerror or exc}")
-    content_hash = file_hash(data)
+    if content_hash is None:
+        return too_large
     if content_hash in known_hashes:
         return Unchanged(found, content_hash)
     try:
@@ -106,9 +127,15 @@ def read_and_extract(found: Found, max_file_mb: float, known_hashes: set[str] | 
         if not os.path.exists(path):
             return Vanished(key)
         return _recorded(found, "error", str(exc), content_hash=content_hash)
+    except MemoryError:
+        raise  # the worker pool records it, and replaces the worker
     except Exception as exc:  # noqa: BLE001 - a parser bug must not stop the run
         return _recorded(found, "error", f"unexpected error while reading: {type(exc).__name__}: {exc}",
                          content_hash=content_hash)
+    text_chars = sum(len(u.text) for u in extraction.units)
+    if text_chars > max_bytes:
+        return _recorded(found, "error", f"too large to index: {text_chars / 2**20:,.0f} MB of text, "
+                         f"over the {max_file_mb:g} MB size cap", extraction.kind, content_hash)
     if not any(u.text.strip() for u in extraction.units):
         return _recorded(found, "skipped", extraction.skip_reason or "no text", extraction.kind, content_hash)
     return Extracted(found, key, content_hash, extraction.kind, extraction.units)
@@ -122,49 +149,67 @@ def chunk_extracted(item: Extracted, config: Config, embedder: Embedder) -> Prep
     return Prepared(item.found, item.path, item.content_hash, item.kind, "indexed", None, chunks, False)
 
 
-def prepare(found: Found, config: Config, embedder: Embedder,
-            known_hashes: set[str] | frozenset = frozenset()) -> Prepared | Unchanged | Vanished:
-    """Read, extract and chunk one file in this process."""
-    outcome = read_and_extract(found, config.max_file_mb, known_hashes)
+def budget_of(config: Config) -> Budget:
+    return Budget(config.extract_memory_mb, config.extract_timeout_s)
+
+
+def extraction_pool(config: Config, workers: int | None = None) -> WorkerPool:
+    """The process's extraction workers, with the budget `config` sets."""
+    return shared_pool(budget_of(config), workers, preload=(__name__,))
+
+
+def prepare(found: Found, config: Config, embedder: Embedder) -> Prepared | Unchanged | Vanished:
+    """Read and extract one file in a worker, then chunk it here."""
+    task = extraction_pool(config).submit(read_and_extract, found, config.max_file_mb)
+    outcome = _collect(found, task)
     return chunk_extracted(outcome, config, embedder) if isinstance(outcome, Extracted) else outcome
 
 
 _worker_known_hashes: frozenset[str] = frozenset()
 
 
-def _init_worker(known_hashes: frozenset[str]) -> None:
+def _set_known_hashes(known_hashes: frozenset[str]) -> None:
+    """A run's setup in each worker: the catalog's hashes, and a lower priority."""
     global _worker_known_hashes
     _worker_known_hashes = known_hashes
-    with contextlib.suppress(OSError):
-        os.nice(5)  # extraction is background work
+    if hasattr(os, "nice"):
+        with contextlib.suppress(OSError):
+            if os.nice(0) == 0:
+                os.nice(5)  # extraction is background work
 
 
 def _extract_in_worker(found: Found, max_file_mb: float) -> Outcome:
     return read_and_extract(found, max_file_mb, _worker_known_hashes)
 
 
-def extracted_in_order(work: list[Found], max_file_mb: float, known_hashes: frozenset[str],
+def _collect(found: Found, task: Task) -> Outcome:
+    """The outcome of a worker's task; a worker that died or overran records the file."""
+    try:
+        return task.result()
+    except TaskFailed as exc:
+        if not os.path.lexists(found.path):
+            return Vanished(safe_path(found.path))
+        return _recorded(found, "error", str(exc))
+
+
+def extracted_in_order(work: list[Found], config: Config, known_hashes: frozenset[str],
                        workers: int | None = None) -> Iterator[tuple[Found, Outcome]]:
-    """Read and extract files in parallel worker processes, yielded in order with a bounded
+    """Read and extract files in the worker processes, yielded in order with a bounded
     lookahead, so extraction runs ahead of the writer but never piles up in memory."""
-    executor: Executor
-    if len(work) >= PROCESS_POOL_MIN_FILES:
-        executor = ProcessPoolExecutor(
-            max_workers=workers or os.cpu_count() or 2, mp_context=multiprocessing.get_context("spawn"),
-            initializer=_init_worker, initargs=(known_hashes,),
-        )
-        task = _extract_in_worker
-        args: tuple = (max_file_mb,)
-    else:
-        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="findling-extract")
-        task = read_and_extract
-        args = (max_file_mb, known_hashes)
-    with executor:
-        pending: list[tuple[Found, Future]] = []
+    if not work:
+        return
+    pool = extraction_pool(config, workers)
+    pool.set_setup(_set_known_hashes, known_hashes)
+    pending: list[tuple[Found, Task]] = []
+    try:
         for found in work:
-            pending.append((found, executor.submit(task, found, *args)))
+            pending.append((found, pool.submit(_extract_in_worker, found, config.max_file_mb)))
             if len(pending) >= LOOKAHEAD:
-                head, future = pending.pop(0)
-                yield head, future.result()
-        for head, future in pending:
-            yield head, future.result()
+                head, task = pending.pop(0)
+                yield head, _collect(head, task)
+        while pending:
+            head, task = pending.pop(0)
+            yield head, _collect(head, task)
+    finally:
+        for _, task in pending:  # the run stopped early
+            task.cancel()

@@ -269,7 +269,7 @@ class Indexer:
         recent = recently_used() if work else set()
         now_ns = time.time_ns()
         batch: list[tuple[Prepared, int]] = []
-        for found, outcome in extracted_in_order(work, self.config.max_file_mb, known_hashes):
+        for found, outcome in extracted_in_order(work, self.config, known_hashes):
             if isinstance(outcome, Vanished):
                 report.vanished.append(outcome.path)
                 self._remove([outcome.path], report, count=False)
