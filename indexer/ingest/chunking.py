@@ -111,17 +111,22 @@ def _hard_split(seg: _Segment, budget: int, overlap: int) -> list[_Segment]:
 
 
 def _pack(segments: Iterable[_Segment], budget: int, overlap: int) -> Iterator[list[_Segment]]:
-    """Greedy packing of whole segments; each new chunk repeats up to `overlap` tokens."""
+    """Greedy packing of whole segments; each new chunk repeats up to `overlap` tokens.
+
+    A chunk also spans at most MAX_SEGMENT_CHARS characters, so text whose tokens are very
+    long (a tokenizer's unknown-word token for a huge word) still gives chunks of bounded size.
+    """
     current: list[_Segment] = []
     size = 0
     for seg in segments:
-        if current and size + seg.n_tokens > budget:
+        if current and (size + seg.n_tokens > budget or seg.end - current[0].start > MAX_SEGMENT_CHARS):
             yield current
             carried: list[_Segment] = []
             carried_size = 0
             for prev in reversed(current):
                 grown = carried_size + prev.n_tokens
-                if grown > overlap or grown + seg.n_tokens > budget:
+                too_long = seg.end - prev.start > MAX_SEGMENT_CHARS
+                if grown > overlap or grown + seg.n_tokens > budget or too_long:
                     break
                 carried.insert(0, prev)
                 carried_size += prev.n_tokens
