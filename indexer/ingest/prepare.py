@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from indexer.config import Config
+from indexer.ingest.budget import OverBudget
 from indexer.ingest.chunking import Chunk, chunk_units
 from indexer.ingest.extract import ExtractionError, TextUnit, extract
 from indexer.ingest.extract.opening import open_regular
@@ -126,6 +127,8 @@ def read_and_extract(found: Found, max_file_mb: float, known_hashes: set[str] | 
     except ExtractionError as exc:
         if not os.path.exists(path):
             return Vanished(key)
+        return _recorded(found, "error", str(exc), content_hash=content_hash)
+    except OverBudget as exc:
         return _recorded(found, "error", str(exc), content_hash=content_hash)
     except MemoryError:
         raise  # the worker pool records it, and replaces the worker

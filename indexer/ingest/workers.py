@@ -39,6 +39,8 @@ from typing import Any
 
 import psutil
 
+from indexer.ingest.budget import set_memory_budget
+
 MAX_HELD_BYTES = 128 * 1024 * 1024
 _TICK_S = 0.05
 _PARENT_CHECK_S = 0.5
@@ -187,7 +189,12 @@ class WorkerPool:
             idle = [w for w in self._workers if w.ready and w.task is None]
             starting = sum(1 for w in self._workers if not w.ready)
             for _ in range(min(len(state.pending) - len(idle) - starting, self.size - len(self._workers))):
-                self._workers.append(self._start_worker())
+                try:
+                    self._workers.append(self._start_worker())
+                except Exception as exc:  # noqa: BLE001 - no worker: fail one task, not the pool
+                    state.pending.popleft()._finish(
+                        error=TaskFailed(f"could not start an extraction process: {exc}"))
+                    return
             setup = state.setup
             for worker in idle:
                 if not state.pending:
@@ -306,6 +313,7 @@ def worker_main(conn: Connection, memory_mb: int, preload: tuple[str, ...], pare
     for module in preload:
         importlib.import_module(module)
     limit_memory(memory_mb)
+    set_memory_budget(memory_mb)
     conn.send_bytes(pickle.dumps(psutil.Process().memory_info().rss))
     while True:
         try:

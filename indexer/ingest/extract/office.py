@@ -11,11 +11,13 @@ from pathlib import Path
 from urllib.parse import unquote
 from xml.etree import ElementTree
 
+from indexer.ingest.budget import ensure_fits
 from indexer.ingest.extract.html import decode_html, html_to_text
 from indexer.ingest.extract.opening import open_regular
 from indexer.ingest.extract.text import Extraction, ExtractionError, result
 
 _MAX_PART_BYTES = 256 * 1024 * 1024  # guards against zip bombs
+PARSE_MEMORY_FACTOR = 4  # peak memory to parse a part, per byte of it (bytes, text, parser)
 _CORRUPT = (
     zipfile.BadZipFile,
     zipfile.LargeZipFile,
@@ -55,9 +57,11 @@ def _reading(kind: str) -> Iterator[None]:
 def _read_part(archive: zipfile.ZipFile, name: str, kind: str) -> bytes:
     """Read one member of ``archive``, refusing missing or implausibly large ones."""
     try:
-        member = archive.open(name)
+        info = archive.getinfo(name)
     except KeyError:
         raise ExtractionError(f"corrupt {kind}: missing {name}") from None
+    ensure_fits(info.file_size * PARSE_MEMORY_FACTOR, f"{name} inflates to {info.file_size / 2**20:,.0f} MiB")
+    member = archive.open(info)
     with member:
         data = member.read(_MAX_PART_BYTES + 1)
     if len(data) > _MAX_PART_BYTES:
