@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from functools import cache
 from pathlib import Path
 
 import numpy as np
+import psutil
 
 from indexer.config import Config
 from indexer.datadir import DataDir
@@ -94,3 +96,26 @@ def fts_rowids(data_dir: Path) -> set[int]:
         return {r[0] for r in catalog.conn.execute("SELECT rowid FROM chunks_fts")}
     finally:
         catalog.close()
+
+
+def descendants(pid: int) -> list[psutil.Process]:
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+def survivors(processes: list[psutil.Process], within_s: float) -> list[psutil.Process]:
+    """Those of `processes` still running (zombies count as gone) after up to `within_s`."""
+    deadline = time.monotonic() + within_s
+    while True:
+        alive = []
+        for proc in processes:
+            try:
+                if proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE:
+                    alive.append(proc)
+            except psutil.NoSuchProcess:
+                pass
+        if not alive or time.monotonic() > deadline:
+            return alive
+        time.sleep(0.05)

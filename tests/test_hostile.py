@@ -17,7 +17,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from helpers import index_folder, snapshot
+from helpers import descendants, index_folder, snapshot, survivors
 
 import indexer.ingest.prepare as prepare
 from indexer.config import Config
@@ -62,29 +62,6 @@ def write_epub(path: Path, chapter_bytes: int) -> Path:
             for _ in range(chapter_bytes // len(paragraph)):
                 chapter.write(paragraph)
     return path
-
-
-def descendants(pid: int) -> list[psutil.Process]:
-    try:
-        return psutil.Process(pid).children(recursive=True)
-    except psutil.NoSuchProcess:
-        return []
-
-
-def survivors(processes: list[psutil.Process], within_s: float) -> list[psutil.Process]:
-    """Those of `processes` still running (zombies count as gone) after up to `within_s`."""
-    deadline = time.monotonic() + within_s
-    while True:
-        alive = []
-        for proc in processes:
-            try:
-                if proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE:
-                    alive.append(proc)
-            except psutil.NoSuchProcess:
-                pass
-        if not alive or time.monotonic() > deadline:
-            return alive
-        time.sleep(0.05)
 
 
 def peak_tree_rss(proc: subprocess.Popen, timeout: float) -> int:
