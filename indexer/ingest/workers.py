@@ -42,6 +42,7 @@ import psutil
 from indexer.ingest.budget import set_memory_budget
 
 MAX_HELD_BYTES = 128 * 1024 * 1024
+IDLE_EXIT_S = 60.0  # an idle worker exits after this (the app and the watcher idle for hours)
 _TICK_S = 0.05
 _PARENT_CHECK_S = 0.5
 _PR_SET_PDEATHSIG = 1
@@ -103,6 +104,7 @@ class _Worker:
     task: Task | None = None
     started: float = 0.0
     killed_for: str | None = None
+    idle_since: float = 0.0
 
 
 @dataclass
@@ -209,6 +211,7 @@ class WorkerPool:
                     task._finish(error=TaskFailed(f"could not hand the file to a worker: {exc}"))
                     continue
                 worker.task, worker.started = task, time.monotonic()
+                worker.idle_since = 0.0
 
     def _start_worker(self) -> _Worker:
         parent_conn, child_conn = self._context.Pipe()
@@ -228,8 +231,10 @@ class WorkerPool:
             return
         if not worker.ready:
             worker.ready, worker.base_rss = True, pickle.loads(message)
+            worker.idle_since = time.monotonic()
             return
         task, worker.task = worker.task, None
+        worker.idle_since = time.monotonic()
         if task is None:
             return
         with self._lock:
@@ -272,6 +277,8 @@ class WorkerPool:
                 worker.killed_for = out_of_memory_reason(self.budget.memory_mb)
             if worker.killed_for:
                 self._retire(worker, worker.killed_for)
+        for worker in [w for w in self._workers if w.idle_since and now - w.idle_since > IDLE_EXIT_S]:
+            self._retire(worker, None)
 
     @staticmethod
     def _rss(worker: _Worker) -> int:
