@@ -1,5 +1,7 @@
 """What a result can do: open (a PDF at its page when the viewer allows), reveal in its folder, copy its path.
 
+Each takes a result's path, i.e. its catalog key (`indexer.paths`), and acts on the file it
+names; a name with bytes that are not UTF-8, which Qt cannot hold, goes to xdg-open as bytes.
 The functions are looked up on this module at call time (`actions.open_file(...)`), so tests
 can replace them.
 """
@@ -11,10 +13,13 @@ import os
 import shutil
 import subprocess
 import sys
+import urllib.parse
 from pathlib import Path
 
 from PySide6.QtCore import QUrl
 from PySide6.QtGui import QDesktopServices, QGuiApplication
+
+from indexer.paths import os_path, readable
 
 # Viewer (the desktop entry's name, lower case, without .desktop) → how to ask it for a 1-based page.
 PAGE_ARGUMENTS: dict[str, list[str]] = {
@@ -62,23 +67,36 @@ def _spawn(command: list[str]) -> bool:
 
 
 def open_file(path: str, page: int | None = None) -> bool:
-    """Open `path` with its default application; a PDF at `page` where the viewer accepts one."""
-    if page and path.lower().endswith(".pdf"):
-        command = page_command(path, page, default_pdf_viewer())
+    """Open the file of `path` with its default application; a PDF at `page` where the viewer accepts one."""
+    target = os_path(path)
+    if page and target.lower().endswith(".pdf"):
+        command = page_command(target, page, default_pdf_viewer())
         if command and _spawn(command):
             return True
-    return QDesktopServices.openUrl(QUrl.fromLocalFile(path))
+    return _open_location(target)
 
 
 def reveal_in_folder(path: str) -> bool:
-    """Show `path` selected in the file manager (or at least its folder)."""
+    """Show the file of `path` selected in the file manager (or at least its folder)."""
+    target = os_path(path)
     if sys.platform == "darwin":
-        return _spawn(["open", "-R", path])
+        return _spawn(["open", "-R", target])
     if sys.platform == "win32":
-        return _spawn(["explorer", f"/select,{os.path.normpath(path)}"])
-    if _show_items_dbus(path):
+        return _spawn(["explorer", f"/select,{os.path.normpath(target)}"])
+    if _show_items_dbus(target):
         return True
-    return QDesktopServices.openUrl(QUrl.fromLocalFile(str(Path(path).parent)))
+    return _open_location(str(Path(target).parent))
+
+
+def _open_location(target: str) -> bool:
+    if readable(target):
+        return QDesktopServices.openUrl(QUrl.fromLocalFile(target))
+    return _spawn(["open" if sys.platform == "darwin" else "xdg-open", target])  # passed on as the bytes
+
+
+def file_uri(target: str) -> str:
+    """The file:// URI of an OS path, exact for any bytes (QUrl needs valid text)."""
+    return "file://" + urllib.parse.quote(os.fsencode(os.path.abspath(target)))
 
 
 def _show_items_dbus(path: str) -> bool:
@@ -94,9 +112,11 @@ def _show_items_dbus(path: str) -> bool:
                              "org.freedesktop.FileManager1", bus)
     if not manager.isValid():
         return False
-    reply = manager.call("ShowItems", [QUrl.fromLocalFile(path).toString()], "")
+    reply = manager.call("ShowItems", [file_uri(path)], "")
     return reply.type() != QDBusMessage.MessageType.ErrorMessage
 
 
 def copy_path(path: str) -> None:
-    QGuiApplication.clipboard().setText(path)
+    """The file's path, as the OS spells it; as its key when it has bytes no text can hold."""
+    target = os_path(path)
+    QGuiApplication.clipboard().setText(target if readable(target) else path)

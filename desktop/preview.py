@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.results import folder_label, marked_html, meaningful
+from indexer.paths import os_path
 
 if TYPE_CHECKING:
     from indexer.search.searcher import FileResult
@@ -157,8 +158,8 @@ def pdf_preview(path: Path, page: int, char_start: int, char_end: int, snippet: 
     text, units, _ = document_text(path)
     start, end, note = locate_passage(text, char_start, char_end, snippet)
     unit_start = next((s for s, p in units if p == page), None)
-    with pdfium_lock():
-        pdf = pdfium.PdfDocument(str(path))
+    with pdfium_lock(), path.open("rb") as fh:  # a file object: any name, undecodable bytes included
+        pdf = pdfium.PdfDocument(fh)
         try:
             pages = len(pdf)
             pdf_page = pdf[max(0, min(pages - 1, page - 1))]
@@ -204,10 +205,10 @@ def pdf_preview(path: Path, page: int, char_start: int, char_end: int, snippet: 
 
 def load_preview(result: FileResult, query: str) -> TextPreview | PdfPreview | PreviewError:
     """The preview of `result` (runs in a worker thread); never raises."""
-    path = Path(result.path)
+    path = Path(os_path(result.path))
     try:
         if not path.exists():
-            return PreviewError(f"{path} no longer exists.")
+            return PreviewError(f"{result.path} no longer exists.")
         if path.suffix.lower() == ".pdf" and result.page:
             return pdf_preview(path, result.page, result.char_start, result.char_end, result.snippet, query)
         return text_preview(path, result.char_start, result.char_end, result.snippet, query)

@@ -139,10 +139,11 @@ def test_bad_inputs_are_recorded_and_the_run_goes_on(tmp_path: Path, tiny_model_
     }
     assert "size cap" in files[str(docs / "big.txt")]["reason"]
     assert files[str(docs / "binary.txt")]["reason"] == "binary file"
-    escaped = [p for p in files if "bad-" in p]
+    escaped = [p for p in files if "bad-" in p]  # stored under its lossless key, content indexed
     assert escaped == [str(docs / "bad-\\xff-name.txt")]
-    assert files[escaped[0]]["status"] == "error" and "UTF-8" in files[escaped[0]]["reason"]
-    assert report.errors == 2 and report.indexed == 1
+    assert files[escaped[0]]["status"] == "indexed"
+    assert files[escaped[0]]["chunks"][0][0] == "text behind an undecodable file name"
+    assert report.errors == 1 and report.indexed == 2
     assert not any("loop" in p for p in files)  # directory symlinks are not followed
 
 

@@ -23,8 +23,9 @@ from indexer.ingest.budget import OverBudget
 from indexer.ingest.chunking import Chunk, chunk_units
 from indexer.ingest.extract import ExtractionError, TextUnit, extract
 from indexer.ingest.extract.opening import open_regular
-from indexer.ingest.scan import Found, is_decodable, safe_path
+from indexer.ingest.scan import Found
 from indexer.ingest.workers import Budget, Task, TaskFailed, WorkerPool, shared_pool
+from indexer.paths import as_text, display_name, key
 
 if TYPE_CHECKING:
     from indexer.models.embedding import Embedder
@@ -98,16 +99,15 @@ def name_chunk(name: str) -> list[Chunk]:
 
 def _recorded(found: Found, status: str, reason: str, kind: str | None = None,
               content_hash: str | None = None) -> Prepared:
-    key = safe_path(found.path)
-    return Prepared(found, key, content_hash, kind, status, reason, name_chunk(Path(key).name), True)
+    stored = key(found.path)
+    name = display_name(stored)
+    return Prepared(found, stored, content_hash, kind, status, as_text(reason), name_chunk(name), True)
 
 
 def read_and_extract(found: Found, max_file_mb: float, known_hashes: set[str] | frozenset = frozenset()
                      ) -> Outcome:
     """Read, hash and extract one file (no model, no tokenizer: safe in a worker process)."""
-    path, key = found.path, safe_path(found.path)
-    if not is_decodable(path):
-        return _recorded(found, "error", "file name is not valid UTF-8; rename it to index its contents")
+    path, stored = found.path, key(found.path)
     max_bytes = int(max_file_mb * 1024 * 1024)
     too_large = _recorded(found, "skipped", f"larger than the {max_file_mb:g} MB size cap")
     if found.size > max_bytes:
@@ -115,7 +115,7 @@ def read_and_extract(found: Found, max_file_mb: float, known_hashes: set[str] | 
     try:
         content_hash = _hash_file(path, max_bytes)
     except FileNotFoundError:
-        return Vanished(key)
+        return Vanished(stored)
     except OSError as exc:
         return _recorded(found, "error", f"cannot read file: {exc.strerror or exc}")
     if content_hash is None:
@@ -126,7 +126,7 @@ def read_and_extract(found: Found, max_file_mb: float, known_hashes: set[str] | 
         extraction = extract(Path(path))
     except ExtractionError as exc:
         if not os.path.exists(path):
-            return Vanished(key)
+            return Vanished(stored)
         return _recorded(found, "error", str(exc), content_hash=content_hash)
     except OverBudget as exc:
         return _recorded(found, "error", str(exc), content_hash=content_hash)
@@ -141,7 +141,7 @@ def read_and_extract(found: Found, max_file_mb: float, known_hashes: set[str] | 
                          f"over the {max_file_mb:g} MB size cap", extraction.kind, content_hash)
     if not any(u.text.strip() for u in extraction.units):
         return _recorded(found, "skipped", extraction.skip_reason or "no text", extraction.kind, content_hash)
-    return Extracted(found, key, content_hash, extraction.kind, extraction.units)
+    return Extracted(found, stored, content_hash, extraction.kind, extraction.units)
 
 
 def chunk_extracted(item: Extracted, config: Config, embedder: Embedder) -> Prepared:
@@ -191,7 +191,7 @@ def _collect(found: Found, task: Task) -> Outcome:
         return task.result()
     except TaskFailed as exc:
         if not os.path.lexists(found.path):
-            return Vanished(safe_path(found.path))
+            return Vanished(key(found.path))
         return _recorded(found, "error", str(exc))
 
 

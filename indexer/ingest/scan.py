@@ -16,15 +16,6 @@ from pathlib import Path
 import pathspec
 
 
-def safe_path(path: str) -> str:
-    """`path` as valid UTF-8 text: undecodable bytes in a file name become `\\xNN` escapes."""
-    return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-
-
-def is_decodable(path: str) -> bool:
-    return safe_path(path) == path
-
-
 @dataclass(frozen=True)
 class Found:
     path: str

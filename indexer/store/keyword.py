@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from indexer.paths import key
 from indexer.search.query import Query, cjk_runs, fts_terms, has_cjk, quote_fts
 
 if TYPE_CHECKING:
@@ -51,7 +52,7 @@ class KeywordSearch:
         if query.folders:
             clauses.append("(" + " OR ".join("substr(f.path, 1, ?) = ?" for _ in query.folders) + ")")
             for folder in query.folders:
-                prefix = folder.rstrip("/") + "/"
+                prefix = key(folder).rstrip("/") + "/"
                 params += [len(prefix), prefix]
         if query.after_ns is not None:
             clauses.append("f.mtime_ns >= ?")

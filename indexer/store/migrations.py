@@ -12,10 +12,12 @@ a fixture catalog of the schema before it (tests/fixtures/make_old_catalogs.py).
 
 from __future__ import annotations
 
+import re
 import sqlite3
 
 from sqlite_utils import Database, Migrations
 
+from indexer.paths import ESCAPING, key
 from indexer.search.query import has_cjk
 
 MIGRATIONS = Migrations("findling-catalog")
@@ -103,7 +105,39 @@ def m004_file_device_mode_and_unavailable_folders(db: Database) -> None:
                "(path TEXT PRIMARY KEY, reason TEXT NOT NULL, since REAL NOT NULL)")
 
 
-SCHEMA_VERSION = 4  # the number of migrations: tests/test_store.py checks it
+_LEGACY_NAME_ERROR = "file name is not valid UTF-8"  # the reason schemas 1-4 recorded for such names
+_LEGACY_BYTE = re.compile(r"\\x([89a-f][0-9a-f])")
+
+
+@MIGRATIONS()
+def m005_lossless_path_keys(db: Database) -> None:
+    """Schema 5: paths become lossless keys (`indexer.paths`); chunks and embeddings stay.
+
+    Before, an undecodable byte was stored as `\\xNN` and a backslash as itself, so a file
+    literally named `\\x80` and one with the byte 0x80 shared a row. Only rows with a backslash
+    change. A row recorded for its undecodable name holds bytes in its `\\xNN` (0x80-0xFF: only
+    such bytes can fail to decode); its size is cleared so the next scan indexes its content,
+    which is now possible. Any other row's backslashes are the name's. Runs once per catalog
+    (recorded), on keys of the old kind only.
+    """
+    if not ESCAPING:
+        return
+    rows = db.execute("SELECT id, path, reason FROM files WHERE instr(path, '\\') > 0").fetchall()
+    renamed = []
+    for file_id, old, reason in rows:
+        undecodable = (reason or "").startswith(_LEGACY_NAME_ERROR)
+        path = _LEGACY_BYTE.sub(lambda m: chr(0xDC00 + int(m.group(1), 16)), old) if undecodable else old
+        renamed.append((key(path), -1 if undecodable else None, file_id))
+    # Two steps: a new key may equal another row's old path, never another new key (nor an
+    # absolute path: the placeholder is not one).
+    db.conn.executemany("UPDATE files SET path = 'migrating:' || id WHERE id = ?",
+                        [(file_id,) for *_, file_id in renamed])
+    db.conn.executemany("UPDATE files SET path = ?, size = coalesce(?, size) WHERE id = ?", renamed)
+    # Folders out of reach are found again by every scan: drop those recorded under old keys.
+    db.execute("DELETE FROM unavailable WHERE instr(path, '\\') > 0")
+
+
+SCHEMA_VERSION = 5  # the number of migrations: tests/test_store.py checks it
 
 
 def migrate(conn: sqlite3.Connection) -> list[str]:

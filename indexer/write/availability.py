@@ -19,6 +19,7 @@ import errno
 import os
 from collections.abc import Iterable
 
+from indexer.paths import as_text, key, os_path
 from indexer.store.catalog import FileRow, Unavailable
 
 NOT_FOUND = "not found: moved, deleted, or on a drive that is not connected"
@@ -27,7 +28,7 @@ OTHER_DEVICE = "on another drive than when indexed: the drive may be unmounted"
 
 def unreadable_reason(err: OSError) -> str:
     """What the user reads for a folder or file the scan could not read."""
-    return f"cannot be read: {err.strerror or err}"
+    return as_text(f"cannot be read: {err.strerror or err}")
 
 
 class Availability:
@@ -35,6 +36,7 @@ class Availability:
 
     def __init__(self, roots: Iterable[str], unreadable: dict[str, str],
                  renumbered: dict[int, int] | None = None) -> None:
+        """`roots` and the `unreadable` folders are OS paths; what is `found` is keyed by catalog key."""
         # Longest first, so a file is judged under the innermost root that holds it.
         self.roots = sorted({os.path.abspath(r) for r in roots}, key=len, reverse=True)
         self.unreadable = unreadable
@@ -51,26 +53,28 @@ class Availability:
         return True
 
     def _out_of_reach(self, row: FileRow) -> Unavailable | None:
+        path = os_path(row.path)
         for folder, reason in self.unreadable.items():
-            if row.path == folder or row.path.startswith(folder.rstrip(os.sep) + os.sep):
-                return Unavailable(folder, reason)
-        root = self._root_of(row.path)
-        if root is not None and root != row.path:
+            if path == folder or path.startswith(folder.rstrip(os.sep) + os.sep):
+                return Unavailable(key(folder), reason)
+        root = self._root_of(path)
+        if root is not None and root != path:
             st = self._stat(root)
             if isinstance(st, OSError):
-                return Unavailable(root, NOT_FOUND if st.errno == errno.ENOENT else unreadable_reason(st))
-        folder, st = self._nearest_existing(os.path.dirname(row.path), root)
+                reason = NOT_FOUND if st.errno == errno.ENOENT else unreadable_reason(st)
+                return Unavailable(key(root), reason)
+        folder, st = self._nearest_existing(os.path.dirname(path), root)
         if folder is None:  # not even the folder of a file root is left
-            return Unavailable(root, NOT_FOUND) if root is not None else None
+            return Unavailable(key(root), NOT_FOUND) if root is not None else None
         if isinstance(st, OSError):
-            return Unavailable(folder, unreadable_reason(st))
+            return Unavailable(key(folder), unreadable_reason(st))
         try:
             with os.scandir(folder):
                 pass
         except OSError as exc:
-            return Unavailable(folder, unreadable_reason(exc))
+            return Unavailable(key(folder), unreadable_reason(exc))
         if row.dev is not None and st.st_dev != row.dev and self.renumbered.get(row.dev) != st.st_dev:
-            return Unavailable(folder, OTHER_DEVICE)
+            return Unavailable(key(folder), OTHER_DEVICE)
         return None
 
     def _root_of(self, path: str) -> str | None:

@@ -16,7 +16,6 @@ import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -33,8 +32,9 @@ from indexer.ingest.prepare import (
     prepare,
 )
 from indexer.ingest.recent import recently_used
-from indexer.ingest.scan import Excludes, Found, safe_path, scan
+from indexer.ingest.scan import Excludes, Found, scan
 from indexer.models.embedding import Embedder
+from indexer.paths import display_name, key
 from indexer.store.catalog import Catalog, Change, NewChunk, Unavailable, from_blob
 from indexer.store.vectors import VectorIndex
 from indexer.write.availability import Availability, unreadable_reason
@@ -212,25 +212,25 @@ class Indexer:
 
         def not_read(err: OSError) -> None:
             if not isinstance(err, FileNotFoundError):  # a missing path is judged by `Availability`
-                unreadable.setdefault(safe_path(str(err.filename)), unreadable_reason(err))
+                unreadable.setdefault(os.fsdecode(err.filename), unreadable_reason(err))
 
         for root in roots:
             for found in scan(root, excludes, on_error=not_read):
                 report.scanned += 1
-                key = safe_path(found.path)
-                seen.add(key)
-                row = self.catalog.file(key)
+                stored = key(found.path)
+                seen.add(stored)
+                row = self.catalog.file(stored)
                 if row and row.dev is not None and found.dev is not None and row.dev != found.dev:
                     renumbered.setdefault(row.dev, found.dev)
                 if row and row.size == found.size and row.mtime_ns == found.mtime_ns:
                     report.unchanged += 1
                     if (row.dev, row.mode) != (found.dev, found.mode):
-                        restat.append((key, found.dev, found.mode))
+                        restat.append((stored, found.dev, found.mode))
                 else:
                     work.append(found)
         candidates = {
             row.path: row
-            for root in roots
+            for root in map(key, roots)
             for row in (self.catalog.files(under=root) + [r for r in [self.catalog.file(root)] if r])
             if row.path not in seen
         }
@@ -241,7 +241,7 @@ class Indexer:
         report.kept = len(candidates) - len(missing)
         with self.catalog.transaction():
             self.catalog.record_stats(restat)
-            self.catalog.set_unavailable(roots, report.unavailable)
+            self.catalog.set_unavailable([key(r) for r in roots], report.unavailable)
         self.progress.start(len(work))
         if not self._text_phase(work, missing, report, should_stop):
             report.interrupted = True
@@ -301,23 +301,23 @@ class Indexer:
     def _moved_or_touched(self, found: Found, outcome: Unchanged, missing: dict, missing_by_hash: dict,
                           report: Report) -> bool:
         """Handle content the catalog already has: a move, or an mtime-only change."""
-        key = safe_path(found.path)
-        row = self.catalog.file(key)
+        stored = key(found.path)
+        row = self.catalog.file(stored)
         old_path = missing_by_hash.get(outcome.content_hash)
         if row is None and old_path in missing:
             with self.catalog.transaction():
-                self.catalog.move_file(old_path, key, Path(key).name, found.mtime_ns)
-                self.catalog.record_stats([(key, found.dev, found.mode)])
+                self.catalog.move_file(old_path, stored, display_name(stored), found.mtime_ns)
+                self.catalog.record_stats([(stored, found.dev, found.mode)])
             del missing[old_path]
             report.moved += 1
         elif row is not None and row.hash == outcome.content_hash:
             with self.catalog.transaction():
                 self.catalog.touch_file(row.id, found.mtime_ns)
-                self.catalog.record_stats([(key, found.dev, found.mode)])
+                self.catalog.record_stats([(stored, found.dev, found.mode)])
             report.unchanged += 1
         else:
             return False
-        self.progress.advance(key, 0)
+        self.progress.advance(stored, 0)
         return True
 
     def _commit_text(self, batch: list[tuple[Prepared, int]], report: Report) -> None:
@@ -335,7 +335,7 @@ class Indexer:
                 ]
                 report.chunks_reused += sum(1 for c in new_chunks if c.embedding is not None)
                 change.extend(self.catalog.put_file(
-                    item.path, Path(item.path).name, item.found.size, item.found.mtime_ns,
+                    item.path, display_name(item.path), item.found.size, item.found.mtime_ns,
                     item.content_hash, item.kind, item.status, item.reason, new_chunks, priority,
                     dev=item.found.dev, mode=item.found.mode,
                 ))
@@ -394,7 +394,7 @@ class Indexer:
 
     def remove_under(self, root: str) -> int:
         """Purge every file below `root` (when a root is removed from the config)."""
-        root = os.path.abspath(root)
+        root = key(os.path.abspath(root))
         paths = [row.path for row in self.catalog.files(under=root)]
         row = self.catalog.file(root)
         if row:

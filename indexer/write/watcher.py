@@ -33,6 +33,7 @@ from indexer.config import Config
 from indexer.datadir import DataDir
 from indexer.ingest.scan import Excludes, scan
 from indexer.models.embedding import Embedder
+from indexer.paths import key, os_path
 from indexer.store.catalog import Catalog, FileRow
 from indexer.write.control import RunControl
 from indexer.write.pipeline import Indexer, Progress, Report
@@ -197,7 +198,8 @@ class Watcher:
         self._pending.wake()
 
     def prioritize(self, path: str) -> None:
-        """Embed this file next (the user opened it): after the batch in hand, before the rest."""
+        """Embed this file next (the user opened it): after the batch in hand, before the rest.
+        `path` is a result's path, i.e. its catalog key."""
         self._wanted.append(os.path.abspath(path))
         self._pending.wake()
 
@@ -449,7 +451,8 @@ class Watcher:
                 continue
             root = entry.root
             if entry.is_dir and os.path.isdir(path) and not _same_excludes_below(root, path, self.excludes):
-                paths += _walk(root, path, self.excludes) + [r.path for r in catalog.files(under=path)]
+                known = [os_path(r.path) for r in catalog.files(under=key(path))]
+                paths += _walk(root, path, self.excludes) + known
             else:
                 paths.append(path)
         return list(dict.fromkeys(paths))
@@ -547,14 +550,14 @@ def _walk(root: str, folder: str, excludes: Excludes) -> list[str]:
 
 
 def _rows(catalog: Catalog, paths: Iterable[str], folders: Iterable[str]) -> dict[int, FileRow]:
-    """The catalog rows at `paths` and below `folders`, by file id (ids survive moves)."""
+    """The catalog rows at `paths` and below `folders` (OS paths), by file id (ids survive moves)."""
     rows: dict[int, FileRow] = {}
     for path in paths:
-        row = catalog.file(path)
+        row = catalog.file(key(path))
         if row:
             rows[row.id] = row
     for folder in folders:
-        rows.update((row.id, row) for row in catalog.files(under=folder))
+        rows.update((row.id, row) for row in catalog.files(under=key(folder)))
     return rows
 
 
