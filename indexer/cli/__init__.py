@@ -14,6 +14,7 @@ import click
 
 from indexer.cli.common import App
 from indexer.cli.global_options import hoist
+from indexer.cli.terminal import visible
 from indexer.config import ConfigError, resolve_data_dir
 from indexer.datadir import IndexBusy, ModelMismatch
 from indexer.models.embedding import ModelUnavailable
@@ -59,7 +60,7 @@ class FindlingGroup(click.Group):
         try:
             return super().invoke(ctx)
         except EXPECTED_ERRORS as exc:
-            raise click.ClickException(str(exc)) from exc
+            raise click.ClickException(visible(str(exc))) from exc
 
 
 @click.group(cls=FindlingGroup, context_settings={"help_option_names": ["-h", "--help"]})

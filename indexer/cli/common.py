@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from indexer.cli.terminal import visible
 from indexer.config import Config, ConfigError
 from indexer.datadir import DataDir
 from indexer.models.embedding import resolve_model
@@ -17,7 +18,8 @@ if TYPE_CHECKING:
 
 
 def say(message: str) -> None:
-    click.echo(message, err=True)
+    """A message on stderr; any path or reason in it is printed with its control characters escaped."""
+    click.echo(visible(message), err=True)
 
 
 class TqdmProgress:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from indexer.cli.terminal import visible
 from indexer.models.embedding import (
     BUNDLED_MODEL_ID,
     ModelInfo,
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
 
 
 def _say(message: str) -> None:
-    click.echo(message, err=True)
+    click.echo(visible(message), err=True)
 
 
 def _megabytes(size: int | None) -> str:
@@ -211,17 +212,17 @@ def models(ctx: click.Context, as_json: bool) -> None:
         click.echo(json.dumps(report, ensure_ascii=False))
         return
     active = report["active"]
-    click.echo(f"Models dir: {report['models_dir']}")
+    click.echo(visible(f"Models dir: {report['models_dir']}"))
     used = active["backend"] or f"unavailable ({active.get('reason')})"
-    click.echo(f"This index ({report['data_dir']}): {active['model']} → {used} [backend {backend}]")
+    click.echo(visible(f"This index ({report['data_dir']}): {active['model']} → {used} [backend {backend}]"))
     for model in report["models"]:
         click.echo()
-        click.echo(f"{'*' if model.get('active') else ' '} {model['model_id']} ({model['kind']})")
+        click.echo(visible(f"{'*' if model.get('active') else ' '} {model['model_id']} ({model['kind']})"))
         for row in model["backends"]:
             figures = f"  {_figures(row['validation'])}" if row.get("validation") else ""
             status = "" if row["status"] == "ok" else f"  [{row['status']}]"
             size = _megabytes(row.get("bytes"))
-            click.echo(f"    {row['backend']:<12} {size:>11}{figures}{status}  {row['path']}")
+            click.echo(visible(f"    {row['backend']:<12} {size:>11}{figures}{status}  {row['path']}"))
 
 
 @models.command("download")

@@ -1,10 +1,15 @@
-"""Terminal rendering: results with highlighted terms and a text heatmap of similarities."""
+"""Terminal rendering: results with highlighted terms and a text heatmap of similarities.
+
+Everything that comes from a file (its path, its passages) is printed through `visible`,
+so no file can send the terminal a control sequence.
+"""
 
 from __future__ import annotations
 
 import click
 import numpy as np
 
+from indexer.cli.terminal import visible
 from indexer.search.searcher import FileResult, Similarity
 
 SHADES = " ░▒▓█"
@@ -22,7 +27,7 @@ def styled_snippet(result: FileResult) -> str:
     pieces, start = [], 0
     for i in range(1, len(text) + 1):
         if i == len(text) or bold[i] != bold[start] or underline[i] != underline[start]:
-            pieces.append(click.style(text[start:i], bold=bool(bold[start]) or None,
+            pieces.append(click.style(visible(text[start:i]), bold=bool(bold[start]) or None,
                                       fg="yellow" if bold[start] else None,
                                       underline=bool(underline[start]) or None))
             start = i
@@ -31,13 +36,13 @@ def styled_snippet(result: FileResult) -> str:
 
 def print_results(query: str, results: list[FileResult], notes: list[str]) -> None:
     for note in notes:
-        click.echo(note, err=True)
+        click.echo(visible(note), err=True)
     if not results:
         click.echo(f"No results for {query!r}.")
         return
     for rank, result in enumerate(results, 1):
         page = f"  (page {result.page})" if result.page else ""
-        click.echo(click.style(f"{rank:>2}. {result.score:.3f}  {result.path}{page}", bold=True))
+        click.echo(click.style(f"{rank:>2}. {result.score:.3f}  {visible(result.path)}{page}", bold=True))
         click.echo(f"    {styled_snippet(result)}")
         if result.passages:
             click.echo(click.style(f"    (+{len(result.passages)} more passages in this file)", dim=True))
@@ -49,7 +54,7 @@ def heatmap(similarity: Similarity, label_width: int = 24) -> str:
     off_diagonal = values[~np.eye(len(values), dtype=bool)]
     low, high = (float(off_diagonal.min()), float(off_diagonal.max())) if off_diagonal.size else (0, 1)
     span = max(high - low, 1e-6)
-    labels = [f"{i}:{label}"[:label_width] for i, label in enumerate(similarity.labels)]
+    labels = [visible(f"{i}:{label}")[:label_width] for i, label in enumerate(similarity.labels)]
     header = " " * label_width + " " + "".join(f"{i:>6}" for i in range(len(labels)))
     lines = [header]
     for i, label in enumerate(labels):

@@ -7,6 +7,7 @@ import os
 import click
 
 from indexer.cli.common import App, say
+from indexer.cli.terminal import visible
 
 
 @click.group()
@@ -18,7 +19,7 @@ def roots() -> None:
 @click.pass_obj
 def roots_list(app: App) -> None:
     for root in app.config.roots:
-        click.echo(root)
+        click.echo(visible(root))
 
 
 @roots.command("add")

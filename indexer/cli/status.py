@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from indexer.cli.common import App
+from indexer.cli.terminal import visible
 
 
 def _size(path: Path) -> int:
@@ -44,9 +45,9 @@ def status(app: App, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(info, ensure_ascii=False))
         return
-    click.echo(f"Index:    {info['data_dir']}")
-    click.echo(f"Roots:    {', '.join(info['roots']) or '(none)'}")
-    click.echo(f"Model:    {info['model'] or '(none yet)'}")
+    click.echo(visible(f"Index:    {info['data_dir']}"))
+    click.echo(visible(f"Roots:    {', '.join(info['roots']) or '(none)'}"))
+    click.echo(visible(f"Model:    {info['model'] or '(none yet)'}"))
     click.echo(f"Files:    {info['indexed']} indexed, {info['skipped']} skipped, {info['errors']} errors")
     click.echo(f"Chunks:   {info['chunks']} ({info.get('chunks_embedded', 0)} embedded, "
                f"{info.get('chunks_pending', 0)} waiting)")
@@ -57,6 +58,6 @@ def status(app: App, as_json: bool) -> None:
     click.echo(f"Size:     catalog {info['catalog_bytes'] / 1e6:.1f} MB, "
                f"vector index {info['index_bytes'] / 1e6:.1f} MB")
     for error in info["error_files"]:
-        click.echo(f"  error: {error['path']}: {error['reason']}")
+        click.echo(visible(f"  error: {error['path']}: {error['reason']}"))
     for item in info["unavailable"]:
-        click.echo(f"  unavailable (files kept, still searchable): {item['path']}: {item['reason']}")
+        click.echo(visible(f"  unavailable (files kept, still searchable): {item['path']}: {item['reason']}"))
