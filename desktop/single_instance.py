@@ -108,9 +108,10 @@ def claim_lock(data_dir: Path) -> Iterator[None]:
     from filelock import FileLock
 
     from indexer.config import ensure_private_dir
+    from indexer.private import FILE_MODE
 
     ensure_private_dir(data_dir)
-    with FileLock(str(data_dir / CLAIM_LOCK), timeout=10):
+    with FileLock(str(data_dir / CLAIM_LOCK), timeout=10, mode=FILE_MODE):
         yield
 
 

@@ -17,6 +17,7 @@ import tomlkit
 import tomlkit.exceptions
 
 from indexer.config_check import ConfigError, check, line_of, read_raw
+from indexer.private import write_private_text
 
 APP_NAME = "findling"
 CONFIG_FILE = "config.toml"
@@ -174,9 +175,7 @@ class Config:
         migrate(document)  # settings an older release wrote and this one retired go, as on load
         for key, value in asdict(self).items():
             document[key] = value
-        tmp = data_dir / (CONFIG_FILE + ".tmp")
-        tmp.write_text(tomlkit.dumps(document), encoding="utf-8")
-        os.replace(tmp, path)
+        write_private_text(path, tomlkit.dumps(document))
 
 
 def reset(data_dir: Path) -> tuple[Path | None, Config]:

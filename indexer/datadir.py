@@ -12,6 +12,7 @@ import psutil
 from filelock import FileLock, Timeout
 
 from indexer.config import Config, ensure_private_dir
+from indexer.private import FILE_MODE, tighten, write_private_text
 from indexer.store.catalog import CATALOG_FILE, Catalog
 from indexer.store.vectors import VECTORS_FILE
 
@@ -68,18 +69,19 @@ class DataDir:
 
     @contextmanager
     def writer_lock(self, holder: str = "findling") -> Iterator[None]:
-        """Held while writing; a second writer fails at once with a message naming the holder."""
+        """Held while writing; a second writer fails at once with a message naming the holder.
+        Taking it makes every file in the data dir private (0600), whatever made them."""
         ensure_private_dir(self.path)
-        lock = FileLock(str(self.path / LOCK_FILE), timeout=0)
+        lock = FileLock(str(self.path / LOCK_FILE), timeout=0, mode=FILE_MODE)
         try:
             lock.acquire()
         except Timeout:
             raise self._busy() from None
         try:
+            tighten(self.path)
             with suppress(OSError):  # only for the message: never a reason to fail
-                staged = self.path / f"{WRITER_FILE}.{os.getpid()}"
-                staged.write_text(json.dumps({"pid": os.getpid(), "holder": holder}))
-                os.replace(staged, self.path / WRITER_FILE)
+                record = json.dumps({"pid": os.getpid(), "holder": holder})
+                write_private_text(self.path / WRITER_FILE, record)
             yield
         finally:
             with suppress(OSError):

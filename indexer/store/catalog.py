@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import sqlite_utils
 
+from indexer.private import create_private
 from indexer.search.query import has_cjk
 from indexer.store.migrations import SCHEMA_VERSION, migrate
 
@@ -122,6 +123,7 @@ class Catalog:
         if readonly:
             conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
         else:
+            create_private(path)  # 0600 whatever the umask; SQLite gives -wal and -shm its mode
             conn = sqlite3.connect(str(path), check_same_thread=False)
         conn.isolation_level = None  # explicit transactions only
         self.db = sqlite_utils.Database(conn)

@@ -16,6 +16,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from indexer.private import FILE_MODE
 from indexer.store.catalog import Catalog, Change
 
 VECTORS_FILE = "vectors.faiss"
@@ -84,7 +85,7 @@ class VectorIndex:
     def save(self, path: Path) -> None:
         payload = faiss.serialize_index(self.index)
         tmp = path.with_suffix(".tmp")
-        with open(tmp, "wb") as fh:
+        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE), "wb") as fh:
             fh.write(_HEADER.pack(_MAGIC, self.generation, self.dim))
             fh.write(payload.tobytes())
             fh.flush()

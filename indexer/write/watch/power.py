@@ -18,6 +18,7 @@ from typing import Any
 import psutil
 
 from indexer.config import ensure_private_dir
+from indexer.private import FILE_MODE
 
 PAUSE_FILE = "paused"
 BACKGROUND_NICE = 10
@@ -45,7 +46,7 @@ def pause_flag(data_dir: Path) -> Path:
 def request_pause(data_dir: Path) -> None:
     """Ask any watcher of this data dir (in any process) to pause; it persists until resumed."""
     ensure_private_dir(data_dir)
-    pause_flag(data_dir).touch()
+    pause_flag(data_dir).touch(mode=FILE_MODE)
 
 
 def request_resume(data_dir: Path) -> bool:
