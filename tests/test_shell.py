@@ -215,37 +215,6 @@ def test_a_second_instance_hands_over_and_exits(qtbot, tmp_path: Path) -> None: 
     again.close()
 
 
-def test_a_crashed_apps_socket_is_replaced_and_a_busy_app_is_not(qtbot, tmp_path: Path,  # noqa: ANN001
-                                                                  monkeypatch) -> None:
-    import socket as sockets
-
-    from PySide6.QtNetwork import QLocalServer
-
-    import desktop.single_instance as single_instance
-
-    data = tmp_path / "data"
-    name = server_name(data)
-    stale = QLocalServer()
-    assert stale.listen(name)
-    path = stale.fullServerName()
-    stale.close()
-    left = sockets.socket(sockets.AF_UNIX)  # what a kill -9 leaves: a socket file nobody listens on
-    left.bind(path)
-    left.close()
-    assert os.path.exists(path)
-    server = become_or_hand_over(data, {"action": "show"})
-    assert server is not None and server.server.isListening()
-    server.close()
-
-    silent = QLocalServer()  # an app that accepts but is too busy to answer
-    assert silent.listen(name)
-    monkeypatch.setattr(single_instance, "ANSWER_MS", 300)
-    with pytest.raises(single_instance.AppNotAnswering, match="did not answer"):
-        become_or_hand_over(data, {"action": "quick"})
-    assert silent.isListening() and os.path.exists(silent.fullServerName())  # not taken over
-    silent.close()
-
-
 def test_the_cli_refuses_to_write_while_the_app_indexes(qtbot, indexed, tiny_model_dir) -> None:  # noqa: ANN001
     data, folder = indexed
     shell = make_shell(qtbot, data, use_tray=False)
