@@ -19,6 +19,7 @@ import indexer.ingest.scan as scan_module
 from indexer.cli import cli
 from indexer.config import Config
 from indexer.datadir import DataDir
+from indexer.store.catalog import SCHEMA_VERSION
 from indexer.write.availability import NOT_FOUND, OTHER_DEVICE
 from indexer.write.pipeline import Indexer
 from indexer.write.watcher import Watcher, WatchOptions
@@ -282,7 +283,8 @@ def test_an_older_catalog_gains_devices_without_re_embedding(tmp_path, tiny_mode
     assert report.chunks_embedded == 0 and report.unchanged == 4
     conn = sqlite3.connect(data / "catalog.sqlite")
     try:
-        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "4"
+        version = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0]
+        assert version == str(SCHEMA_VERSION)
         assert conn.execute("SELECT id, embedding FROM chunks ORDER BY id").fetchall() == embedded
         assert {r[0] for r in conn.execute("SELECT dev FROM files")} == {os.stat(docs).st_dev}
     finally:
