@@ -70,8 +70,8 @@ def test_results_carry_each_stage_score_and_highlights(minilm_index) -> None:
     top = searcher.search("invoice from the plumber", k=1)[0]
     searcher.close()
     assert Path(top.path).name == "invoice.txt"
-    assert set(top.scores) == {"dense", "keyword", "fused"}
-    assert top.scores["dense"] > 0 and top.scores["keyword"] > 0
+    assert set(top.scores.to_dict()) == {"dense", "keyword", "fused"}
+    assert top.scores.dense > 0 and top.scores.keyword > 0
     marked = [top.snippet[s:e].lower() for s, e in top.highlights]
     assert "invoice" in marked and "the" in marked
     assert top.best_sentence is not None
@@ -157,7 +157,7 @@ def test_reranking_reorders_by_cross_encoder_score(tmp_path: Path, tiny_model_di
     searcher.close()
     assert paths(reranked) == ["four.txt", "three.txt", "two.txt", "one.txt", "zero.txt"]
     assert paths(plain) != paths(reranked)
-    scores = [r.scores["rerank"] for r in reranked]
+    scores = [r.scores.rerank for r in reranked]
     assert scores == sorted(scores, reverse=True)
     assert [r.score for r in reranked] == scores
 

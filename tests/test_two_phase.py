@@ -51,7 +51,7 @@ def test_keyword_hits_before_any_embedding(tmp_path: Path, tiny_model_dir: Path)
     top = hybrid.search("plumbing repair invoice", k=3, mode="hybrid")
     hybrid.close()
     assert Path(top[0].path).name == "invoice.txt"
-    assert top[0].scores["dense"] is None  # found although not embedded yet
+    assert top[0].scores.dense is None  # found although not embedded yet
 
 
 def test_text_phase_never_imports_torch(tmp_path: Path, tiny_model_dir: Path) -> None:

@@ -11,10 +11,10 @@ import click
 from indexer.cli.terminal import visible
 from indexer.config import Config, ConfigError
 from indexer.datadir import DataDir
-from indexer.models.embedding import resolve_model
+from indexer.model_factory import model_name, open_models
 
 if TYPE_CHECKING:
-    from indexer.models.embedding import Embedder
+    from indexer.protocols import Embedder
 
 
 def say(message: str) -> None:
@@ -91,16 +91,13 @@ class App:
 
 
     def embedder(self, name: str | None = None) -> Embedder:
-        from indexer.models.onnx_runtime import open_embedder
-
-        info = resolve_model(name or self.model_override or self.config.model)
-        if info.note:
-            say(f"Note: {info.note}")
-        embedder, note = open_embedder(info, self.backend, self.config.embed_batch_size, self.config.threads)
-        if note:
-            say(f"Note: {note}")
-        return embedder
+        """The embedder for writing: --model, else the configured model."""
+        opened = open_models(self.config, name or model_name(self.config, self.model_override), self.backend,
+                             reranker=False)
+        for note in opened.notes:
+            say(f"Note: {note.text}")
+        return opened.embedder
 
     def reading_embedder(self) -> Embedder:
         """Queries must be embedded with the model the index was built with."""
-        return self.embedder(self.model_override or self.data.recorded_model())
+        return self.embedder(model_name(self.config, self.model_override, self.data.recorded_model()))

@@ -26,9 +26,9 @@ def roots_list(app: App) -> None:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @click.pass_obj
 def roots_add(app: App, paths: tuple[str, ...]) -> None:
-    for path in map(os.path.abspath, paths):
-        if path not in app.config.roots:
-            app.config.roots.append(path)
+    from indexer.roots import with_roots
+
+    app.config.roots = with_roots(app.config.roots, [os.path.abspath(p) for p in paths])
     app.config.save(app.data.path)
     say("Added. Run `findling index` to index the new folders.")
 
@@ -38,18 +38,16 @@ def roots_add(app: App, paths: tuple[str, ...]) -> None:
 @click.pass_obj
 def roots_remove(app: App, paths: tuple[str, ...]) -> None:
     """Stop covering PATHS and purge their files from the index."""
-    from indexer.write.pipeline import Indexer
+    from indexer.roots import purge_roots, root_path
 
-    targets = [os.path.abspath(os.path.expanduser(p)) for p in paths]
+    targets = [root_path(p) for p in paths]
     unknown = [t for t in targets if t not in app.config.roots]
     if unknown:
         raise click.UsageError(f"Not a configured root: {', '.join(unknown)}")
     removed = 0
     if app.data.exists():
         with app.data.writer_lock("findling roots remove"):
-            embedder = app.reading_embedder()
-            with Indexer(app.data, app.config, embedder) as indexer:
-                removed = sum(indexer.remove_under(t) for t in targets)
+            removed = purge_roots(app.data, app.config, app.reading_embedder(), targets)
     app.config.roots = [r for r in app.config.roots if r not in targets]
     app.config.save(app.data.path)
     say(f"Removed {len(targets)} root(s) and {removed} files from the index.")

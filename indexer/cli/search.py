@@ -14,24 +14,13 @@ if TYPE_CHECKING:
 
 
 def open_searcher(app: App, mode: str | None, rerank: bool | None) -> tuple[Searcher, list[str]]:
-    """A searcher for this index; models are loaded only for what the mode needs."""
-    from indexer.models.rerank import resolve_reranker
+    """A searcher for this index, and the reranker's notes; models are loaded only for what is needed."""
+    from indexer.model_factory import open_models
     from indexer.search.searcher import Searcher
 
-    notes: list[str] = []
     embedder = None if mode == "keyword" else app.reading_embedder()
-    reranker = None
-    if rerank is not False:
-        # Searching never downloads: a reranker is used when it is local or cached.
-        reranker, note = resolve_reranker(app.config.reranker)
-        if reranker is not None:  # its ONNX export when one is registered
-            from indexer.models.onnx_runtime import open_reranker
-
-            reranker, onnx_note = open_reranker(reranker, app.backend, app.config.threads)
-            note = note or onnx_note
-        if note:
-            notes.append(note)
-    return Searcher(app.data, embedder, app.config, reranker), notes
+    opened = open_models(app.config, backend=app.backend, embedder=False, reranker=rerank is not False)
+    return Searcher(app.data, embedder, app.config, opened.reranker), [n.text for n in opened.notes]
 
 
 
@@ -61,8 +50,9 @@ def search(app: App, query: tuple[str, ...], k: int, mode: str | None, rerank: b
     text = " ".join(query)
     searcher, notes = open_searcher(app, mode, rerank)
     try:
-        results = searcher.search(text, k=k, mode=mode, rerank=rerank)
-        similarity = searcher.similarity(text, results) if matrix and searcher.embedder else None
+        run = searcher.first_stage(text, k=k, mode=mode)
+        results = searcher.finish(run, rerank=rerank)
+        similarity = searcher.similarity(run, results) if matrix and searcher.embedder else None
     finally:
         searcher.close()
     if as_json:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import click
 
@@ -11,37 +10,23 @@ from indexer.cli.common import App
 from indexer.cli.terminal import visible
 
 
-def _size(path: Path) -> int:
-    return sum(p.stat().st_size for p in path.parent.glob(path.name + "*") if p.is_file())
-
-
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
 @click.pass_obj
 def status(app: App, as_json: bool) -> None:
     """Counts of indexed, skipped and failed files, the model, sizes and the errors."""
+    from indexer.index_stats import index_stats
+
+    stats = index_stats(app.data, sizes=True)
     info: dict = {"data_dir": str(app.data.path), "roots": app.config.roots,
-                  "indexed": 0, "skipped": 0, "errors": 0, "chunks": 0, "model": None,
-                  "catalog_bytes": 0, "index_bytes": 0, "error_files": [], "unavailable": []}
+                  "indexed": stats.indexed, "skipped": stats.skipped, "errors": stats.errors,
+                  "chunks": stats.chunks, "model": stats.model, "catalog_bytes": stats.catalog_bytes,
+                  "index_bytes": stats.index_bytes,
+                  "error_files": [{"path": path, "reason": reason} for path, reason in stats.failed],
+                  "unavailable": [{"path": path, "reason": reason} for path, reason in stats.unavailable]}
     if app.data.exists():
-        catalog = app.data.open_catalog(readonly=True)
-        try:
-            counts = catalog.status_counts()
-            embedded, pending, _ = catalog.embedding_progress()
-            rate = float(catalog.meta_get("embed_chunks_per_s") or 0)
-            eta = round(pending / rate) if pending and rate else None
-            info.update(indexed=counts["indexed"], skipped=counts["skipped"], errors=counts["error"],
-                        chunks=catalog.chunk_count(), chunks_embedded=embedded, chunks_pending=pending,
-                        embedding_eta_s=eta if pending else 0,
-                        model=catalog.meta_get("model"),
-                        error_files=[{"path": f.path, "reason": f.reason}
-                                     for f in catalog.files_with_status("error")],
-                        unavailable=[{"path": u.path, "reason": u.reason} for u in catalog.unavailable()])
-        finally:
-            catalog.close()
-        info["catalog_bytes"] = _size(app.data.catalog_path)
-        if app.data.vectors_path.exists():
-            info["index_bytes"] = app.data.vectors_path.stat().st_size
+        info.update(chunks_embedded=stats.chunks_embedded, chunks_pending=stats.chunks_pending,
+                    embedding_eta_s=stats.embedding_eta_s)
     if as_json:
         click.echo(json.dumps(info, ensure_ascii=False))
         return

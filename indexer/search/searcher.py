@@ -1,7 +1,14 @@
-"""Search an index: dense (FAISS) and keyword (FTS5 BM25) retrieval, fusion, reranking, results.
+"""Search an index in stages, each callable on its own: parse, retrieve, fuse, rerank, present, explain.
 
-    query ─▶ parse ─▶ dense top-N ─┐
-                  └─▶ BM25 top-N ──┴─▶ weighted RRF ─▶ cross-encoder on the top few ─▶ group by file
+    text ─▶ parse ─▶ embed ─▶ retrieve: dense top-N ──┐
+                              retrieve: BM25 top-N ───┴─▶ fuse ─▶ rerank (top few) ─▶ present (by file)
+                                                                  explain: similarity, best sentences
+
+`first_stage` runs parse → embed → retrieve → fuse once and keeps what it found in a `SearchRun`;
+`rerank`, `present`, `similarity` and `mark_best_sentences` take that run, so one search parses
+its query once, embeds it once and retrieves once, however many of the later stages follow
+(the app shows the first-stage results at once, then the reranked order, then the explanations).
+`search` chains the stages for the command line and the evaluation.
 
 Filters, phrases and exclusions are applied inside both retrievers, so a filtered query
 still fills its k results. Chunks not yet embedded are found by keywords and fused like
@@ -12,9 +19,11 @@ behind the catalog, it is rebuilt in memory.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
 from itertools import islice
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import faiss
 import numpy as np
@@ -22,12 +31,14 @@ import numpy as np
 from indexer.config import Config
 from indexer.datadir import DataDir, ModelMismatch
 from indexer.ingest.chunking import sentence_spans
-from indexer.models.embedding import Embedder
-from indexer.models.rerank import Reranker
+from indexer.scores import StageScores
 from indexer.search.query import Query, cjk_runs, fts_terms, has_cjk, parse
 from indexer.store.catalog import Catalog, ChunkRow
 from indexer.store.keyword import KeywordSearch
 from indexer.store.vectors import VectorIndex
+
+if TYPE_CHECKING:
+    from indexer.protocols import Embedder, Reranker
 
 MODES = ("dense", "keyword", "hybrid")
 SNIPPET_CHARS = 280
@@ -38,6 +49,10 @@ class EmptyIndex(RuntimeError):
     """There is nothing to search yet."""
 
 
+class Superseded(Exception):
+    """The caller no longer wants this rerank (a newer search came in)."""
+
+
 @dataclass
 class Passage:
     chunk_id: int
@@ -46,7 +61,7 @@ class Passage:
     snippet: str
     char_start: int
     char_end: int
-    scores: dict[str, float | None] = field(default_factory=dict)  # per stage
+    scores: StageScores = field(default_factory=StageScores)  # per stage
     highlights: list[tuple[int, int]] = field(default_factory=list)  # query terms, in `snippet`
     best_sentence: tuple[int, int] | None = None  # in `snippet`
 
@@ -57,7 +72,47 @@ class FileResult(Passage):
     passages: list[Passage] = field(default_factory=list)  # more passages of the same file
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """JSON-ready; each `scores` names only the stages that ran (see `StageScores.to_dict`)."""
+        out = asdict(self)
+        out["scores"] = self.scores.to_dict()
+        for passage, item in zip(self.passages, out["passages"]):
+            item["scores"] = passage.scores.to_dict()
+        return out
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A chunk on its way through the stages: its scores so far, and the score that orders it."""
+
+    chunk_id: int
+    scores: StageScores
+    final: float
+
+
+@dataclass
+class Retrieved:
+    """The retrievers' answers, best first: (chunk id, cosine) and (chunk id, BM25, higher is better)."""
+
+    dense: list[tuple[int, float]] = field(default_factory=list)
+    keyword: list[tuple[int, float]] = field(default_factory=list)
+
+
+@dataclass
+class SearchRun:
+    """One query's first stage, kept for the later stages: parsed once, embedded once, retrieved once."""
+
+    text: str
+    query: Query
+    mode: str  # the mode actually used (keyword when there is no embedder)
+    k: int
+    vector: np.ndarray | None  # the query's embedding (None: keyword mode, or no free text)
+    candidates: list[Candidate] = field(default_factory=list)  # fused, best first
+    rows: dict[int, ChunkRow] = field(default_factory=dict)  # the candidates' chunks
+
+    @property
+    def empty(self) -> bool:
+        """Nothing to search for: no words and no phrases."""
+        return not (self.query.text.strip() or self.query.phrases)
 
 
 @dataclass
@@ -107,6 +162,8 @@ def minmax(scores: dict[int, float]) -> dict[int, float]:
 
 
 class Searcher:
+    """The stages of a search over one data dir (read only; one thread at a time)."""
+
     def __init__(self, data_dir: DataDir, embedder: Embedder | None, config: Config | None = None,
                  reranker: Reranker | None = None) -> None:
         if not data_dir.exists():
@@ -128,7 +185,6 @@ class Searcher:
     def close(self) -> None:
         self.catalog.close()
 
-    # -- retrieval ---------------------------------------------------------------------------------
     def vectors(self) -> VectorIndex | None:
         """The vector index, current with the catalog (reloaded or rebuilt in memory when not)."""
         dim = self.catalog.meta_get("dim")
@@ -139,13 +195,33 @@ class Searcher:
             self._vectors, _ = VectorIndex.load(self.catalog, self.data_dir.vectors_path, int(dim))
         return self._vectors
 
+    # -- stage 1: parse and embed ----------------------------------------------------------------------
+    @staticmethod
+    def parse(text: str) -> Query:
+        return parse(text)
+
+    def mode_for(self, mode: str | None) -> str:
+        """The retrieval mode to use: `mode`, else the config's; keyword when there is no embedder."""
+        mode = mode or self.config.search_mode
+        if mode not in MODES:
+            raise ValueError(f"Unknown search mode {mode!r}; use one of {', '.join(MODES)}.")
+        return "keyword" if self.embedder is None and mode != "keyword" else mode
+
     def embed_query(self, text: str) -> np.ndarray:
         if self.embedder is None:
             raise RuntimeError("No embedder: dense search is unavailable.")
         return self.embedder.encode_queries([text])[0]
 
+    def query_vector(self, run: SearchRun) -> np.ndarray | None:
+        """The run's query embedding, made now if the first stage had none (keyword mode) and one can be."""
+        if run.vector is None and run.query.text.strip() and self.embedder is not None:
+            run.vector = self.embed_query(run.query.text)
+        return run.vector
+
+    # -- stage 2: retrieve -----------------------------------------------------------------------------
     def dense(self, query: Query, limit: int,
               query_vector: np.ndarray | None = None) -> list[tuple[int, float]]:
+        """The `limit` nearest embedded chunks that pass the query's filters: (chunk id, cosine)."""
         vectors = self.vectors()
         if vectors is None or vectors.size == 0 or not query.text.strip() or self.embedder is None:
             return []
@@ -160,20 +236,17 @@ class Searcher:
         scores, ids = vectors.search(vector[None, :], limit, params)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
 
-    def ranked(self, query: Query, mode: str, limit: int,
-               query_vector: np.ndarray | None = None) -> list[tuple[int, dict[str, float | None]]]:
-        """Chunk ids best first, with each stage's score."""
+    def retrieve(self, query: Query, mode: str, limit: int, query_vector: np.ndarray | None) -> Retrieved:
+        """Up to `limit` candidates from each retriever the mode uses."""
         dense = self.dense(query, limit, query_vector) if mode in ("dense", "hybrid") else []
         keyword = self.keyword.search(query, limit) if mode in ("keyword", "hybrid") else []
-        if mode == "dense":
-            return [(i, {"dense": s, "final": s}) for i, s in dense]
-        if mode == "keyword":
-            return [(i, {"keyword": s, "final": s}) for i, s in keyword]
-        return self.fuse(query, dense, keyword, query_vector)
+        return Retrieved(dense, keyword)
 
-    def fuse(self, query: Query, dense: list[tuple[int, float]], keyword: list[tuple[int, float]],
-             query_vector: np.ndarray | None) -> list[tuple[int, dict[str, float | None]]]:
-        """Convex combination of normalised dense and keyword scores (Bruch et al., 2023), per file.
+    # -- stage 3: fuse -----------------------------------------------------------------------------------
+    def fuse(self, query: Query, retrieved: Retrieved, mode: str,
+             query_vector: np.ndarray | None) -> list[Candidate]:
+        """One list, best first. Dense or keyword mode: the retriever's own order and score. Hybrid:
+        convex combination of normalised dense and keyword scores (Bruch et al., 2023), per file.
 
         Dense: cosine, min-max normalised over the candidates; keyword-only candidates get their
         exact cosine from the stored embedding (0 when not embedded yet). Keyword: BM25 divided
@@ -183,6 +256,11 @@ class Searcher:
         its best keyword chunk (they need not be the same); within a file, chunks rank by their
         own fused score.
         """
+        dense, keyword = retrieved.dense, retrieved.keyword
+        if mode == "dense":
+            return [Candidate(i, StageScores(dense=s), s) for i, s in dense]
+        if mode == "keyword":
+            return [Candidate(i, StageScores(keyword=s), s) for i, s in keyword]
         cosine = dict(dense)
         unscored = [i for i, _ in keyword if i not in cosine]
         if unscored and query_vector is not None:
@@ -207,82 +285,122 @@ class Searcher:
             for i in candidates
         }
         order = sorted(candidates, key=lambda i: -fused[i])
-        return [(i, {"dense": cosine.get(i), "keyword": keyword_scores.get(i),
-                     "fused": fused[i], "final": fused[i]}) for i in order]
+        return [Candidate(i, StageScores(cosine.get(i), keyword_scores.get(i), fused[i]), fused[i])
+                for i in order]
 
-    def rerank(self, query: Query, ranked: list, rows: dict[int, ChunkRow]) -> list:
-        """Reorder the top candidates by cross-encoder score; the rest keep their order below."""
-        top = [item for item in ranked[: self.config.rerank_top] if item[0] in rows]
+    def first_stage(self, text: str, k: int = 10, mode: str | None = None) -> SearchRun:
+        """Parse, embed, retrieve and fuse: enough candidates for `k` files (the retrievers are asked
+        for more until k distinct files are found or they run dry)."""
+        mode = self.mode_for(mode)
+        query = self.parse(text)
+        run = SearchRun(text, query, mode, k, None)
+        if run.empty:
+            return run
+        if mode != "keyword" and query.text.strip():
+            run.vector = self.embed_query(query.text)
+        limit = max(100, k * 2)  # candidates per retriever
+        while True:
+            run.candidates = self.fuse(query, self.retrieve(query, mode, limit, run.vector), mode, run.vector)
+            run.rows = self.catalog.chunks([c.chunk_id for c in run.candidates])
+            files = {row.file_id for row in run.rows.values()}
+            if len(files) >= k or len(run.candidates) < limit:
+                return run
+            limit *= 4
+
+    # -- stage 4: rerank ---------------------------------------------------------------------------------
+    def rerank(self, run: SearchRun, candidates: list[Candidate] | None = None,
+               still_wanted: Callable[[], bool] | None = None, step: int = 0) -> list[Candidate]:
+        """The top `rerank_top` candidates in the cross-encoder's order; the rest keep their order below.
+
+        With `step`, pairs are scored that many at a time and `still_wanted()` is asked before each
+        step: `Superseded` is raised as soon as it says no (the app's search thread gives way to a
+        newer query instead of finishing seconds of reranking).
+        """
+        ranked = run.candidates if candidates is None else candidates
+        top = [c for c in ranked[: self.config.rerank_top] if c.chunk_id in run.rows]
         if self.reranker is None or not top:
             return ranked
-        scores = self.reranker.score(query.text, [rows[i].text for i, _ in top])
-        rescored = [(i, {**s, "rerank": float(r), "final": float(r)}) for (i, s), r in zip(top, scores)]
-        rescored.sort(key=lambda item: -item[1]["final"])
-        floor = min(r for _, r in ((i, s["final"]) for i, s in rescored)) if rescored else 0.0
-        rest = [(i, {**s, "final": floor - 1 - n}) for n, (i, s) in enumerate(ranked[len(top):])]
+        passages = [run.rows[c.chunk_id].text for c in top]
+        scores = self._score_pairs(run.query.text, passages, still_wanted, step)
+        rescored = [replace(c, scores=replace(c.scores, rerank=float(r)), final=float(r))
+                    for c, r in zip(top, scores)]
+        rescored.sort(key=lambda c: -c.final)
+        floor = min(c.final for c in rescored) if rescored else 0.0
+        rest = [replace(c, final=floor - 1 - n) for n, c in enumerate(ranked[len(top):])]
         return rescored + rest
 
-    # -- the whole search ------------------------------------------------------------------------------
-    def search(self, text: str, k: int = 10, mode: str | None = None, rerank: bool | None = None,
-               passages_per_file: int = 3, mark_sentences: int = 3) -> list[FileResult]:
-        """The k best files for `text`, each with its best passage and up to more passages.
+    def _score_pairs(self, query: str, passages: list[str], still_wanted: Callable[[], bool] | None,
+                     step: int) -> np.ndarray:
+        if step <= 0:
+            return self.reranker.score(query, passages)
+        parts = []
+        for start in range(0, len(passages), step):
+            if still_wanted is not None and not still_wanted():
+                raise Superseded
+            parts.append(self.reranker.score(query, passages[start:start + step]))
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
 
-        `mark_sentences`: for that many top results, mark the passage sentence closest to the
-        query by embedding similarity (costs one small embedding batch per result).
-        """
-        mode = mode or self.config.search_mode
-        if mode not in MODES:
-            raise ValueError(f"Unknown search mode {mode!r}; use one of {', '.join(MODES)}.")
-        query = parse(text)
-        if not (query.text.strip() or query.phrases):
-            return []
-        if self.embedder is None and mode != "keyword":
-            mode = "keyword"
-        use_rerank = self.reranker is not None if rerank is None else rerank and self.reranker is not None
-        query_vector = self.embed_query(query.text) if mode != "keyword" and query.text.strip() else None
-        limit = max(100, k * 2)  # candidates per retriever; grown below when files run short
-        while True:
-            ranked = self.ranked(query, mode, limit, query_vector)
-            rows = self.catalog.chunks([i for i, _ in ranked])
-            if use_rerank:
-                ranked = self.rerank(query, ranked, rows)
-            results = self._group(ranked, rows, query, k, passages_per_file)
-            if len(results) >= k or len(ranked) < limit:
-                break
-            limit *= 4
-        if mark_sentences and query_vector is not None:
-            self.mark_best_sentences(results[:mark_sentences], rows, query, query_vector)
-        return results
-
-    def _passage(self, row: ChunkRow, scores: dict, query: Query) -> Passage:
-        spans = highlight_spans(row.text, query)
-        window, offset = snippet_window(row.text, spans[0][0] if spans else 0)
-        in_window = [(s - offset, e - offset) for s, e in spans if s >= offset and e <= offset + len(window)]
-        stage_scores = {key: value for key, value in scores.items() if key != "final"}
-        return Passage(row.id, row.page, float(scores["final"]), _flatten(window), row.char_start,
-                       row.char_end, stage_scores, in_window)
-
-    def _group(self, ranked: list, rows: dict[int, ChunkRow], query: Query, k: int,
-               passages_per_file: int) -> list[FileResult]:
-        """Best passage per file first; up to `passages_per_file` more passages of the same file."""
+    # -- stage 5: present ----------------------------------------------------------------------------------
+    def present(self, run: SearchRun, candidates: list[Candidate] | None = None,
+                passages_per_file: int = 3) -> list[FileResult]:
+        """The run's k best files: the best passage per file first, then up to `passages_per_file`
+        more passages of the same file; snippets with the query's words highlighted."""
         results: dict[int, FileResult] = {}
-        for chunk_id, scores in ranked:
-            row = rows.get(chunk_id)
+        for candidate in run.candidates if candidates is None else candidates:
+            row = run.rows.get(candidate.chunk_id)
             if row is None:
                 continue
             result = results.get(row.file_id)
             if result is None:
-                if len(results) < k:
-                    passage = self._passage(row, scores, query)
-                    results[row.file_id] = FileResult(**asdict(passage), path=row.path)
+                if len(results) < run.k:
+                    passage = self._passage(row, candidate, run.query)
+                    results[row.file_id] = FileResult(**vars(passage), path=row.path)
             elif len(result.passages) < passages_per_file:
-                result.passages.append(self._passage(row, scores, query))
+                result.passages.append(self._passage(row, candidate, run.query))
         return list(results.values())
 
-    def mark_best_sentences(self, results: list[FileResult], rows: dict[int, ChunkRow], query: Query,
-                            query_vector: np.ndarray) -> None:
+    def _passage(self, row: ChunkRow, candidate: Candidate, query: Query) -> Passage:
+        spans = highlight_spans(row.text, query)
+        window, offset = snippet_window(row.text, spans[0][0] if spans else 0)
+        in_window = [(s - offset, e - offset) for s, e in spans if s >= offset and e <= offset + len(window)]
+        return Passage(row.id, row.page, float(candidate.final), _flatten(window), row.char_start,
+                       row.char_end, candidate.scores, in_window)
+
+    # -- the whole search ----------------------------------------------------------------------------------
+    def search(self, text: str, k: int = 10, mode: str | None = None, rerank: bool | None = None,
+               passages_per_file: int = 3, mark_sentences: int = 3) -> list[FileResult]:
+        """The k best files for `text`, each with its best passage and up to more passages: every stage."""
+        return self.finish(self.first_stage(text, k, mode), rerank, passages_per_file, mark_sentences)
+
+    def finish(self, run: SearchRun, rerank: bool | None = None, passages_per_file: int = 3,
+               mark_sentences: int = 3) -> list[FileResult]:
+        """The stages after the first: rerank, present and mark the best sentences.
+
+        `rerank`: None reranks when a reranker is loaded. `mark_sentences`: for that many top
+        results, mark the passage sentence closest to the query by embedding similarity (costs
+        one small embedding batch).
+        """
+        if run.empty:
+            return []
+        candidates = run.candidates
+        if self.reranker is not None and rerank is not False:
+            candidates = self.rerank(run)
+        results = self.present(run, candidates, passages_per_file)
+        if mark_sentences and run.vector is not None:
+            self.mark_best_sentences(results[:mark_sentences], run)
+        return results
+
+    # -- explain ---------------------------------------------------------------------------------------------
+    def mark_best_sentences(self, results: list[FileResult], run: SearchRun) -> None:
         """Mark each result's passage sentence closest to the query (one embedding batch for all),
         and centre its snippet on that sentence."""
+        query_vector = self.query_vector(run)
+        if query_vector is None:
+            return
+        rows = run.rows
+        missing = [r.chunk_id for r in results if r.chunk_id not in rows]
+        if missing:
+            rows = {**rows, **self.catalog.chunks(missing)}
         spans = {r.chunk_id: list(islice(sentence_spans(rows[r.chunk_id].text), MAX_MARKED_SENTENCES))
                  for r in results}
         texts = [rows[i].text[s:e] for i, found in spans.items() if len(found) > 1 for s, e in found]
@@ -297,19 +415,26 @@ class Searcher:
             start, end = found[best]
             window, offset = snippet_window(text, start)
             result.snippet = _flatten(window)
-            result.highlights = [(s - offset, e - offset) for s, e in highlight_spans(text, query)
+            result.highlights = [(s - offset, e - offset) for s, e in highlight_spans(text, run.query)
                                  if s >= offset and e <= offset + len(window)]
             result.best_sentence = (start - offset, min(end, offset + len(window)) - offset)
 
-    def similarity(self, text: str, results: list[FileResult]) -> Similarity:
-        """The query and each result's best passage: their cosine similarities, for the matrix view."""
+    def similarity(self, run: SearchRun | str, results: list[FileResult]) -> Similarity:
+        """The query and each result's best passage: their cosine similarities, for the matrix view.
+
+        `run`: the results' search (its query embedding is reused), or a query text to embed."""
+        if isinstance(run, str):
+            run = SearchRun(run, self.parse(run), "dense", len(results), None)
         ids = [r.chunk_id for r in results]
         stored = self.catalog.stored_embeddings(ids)
         missing = [i for i in ids if i not in stored]
         if missing:  # chunks not embedded yet
             rows = self.catalog.chunks(missing)
             stored.update(zip(missing, self.embedder.encode_passages([rows[i].text for i in missing])))
-        matrix = np.vstack([self.embed_query(parse(text).text)] + [stored[i] for i in ids])
+        vector = self.query_vector(run)
+        if vector is None:
+            vector = self.embed_query(run.query.text)
+        matrix = np.vstack([vector] + [stored[i] for i in ids])
         norms = np.linalg.norm(matrix, axis=1, keepdims=True)
         matrix = (matrix / np.where(norms == 0, 1, norms)).astype(np.float32)
         labels = ["query"] + [Path(r.path).name for r in results]

@@ -1,0 +1,56 @@
+"""What an index holds, for `findling status` and the app's Index panel alike."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from indexer.datadir import DataDir
+
+
+@dataclass(frozen=True)
+class IndexStats:
+    """Counts of one index (all zero while there is none)."""
+
+    indexed: int = 0
+    skipped: int = 0
+    errors: int = 0
+    chunks: int = 0
+    model: str | None = None
+    failed: list[tuple[str, str | None]] = field(default_factory=list)  # (path, reason), by path
+    unavailable: list[tuple[str, str]] = field(default_factory=list)  # folders out of reach: (path, reason)
+    chunks_embedded: int = 0
+    chunks_pending: int = 0
+    embedding_eta_s: int | None = 0  # from the last embedding rate; None: unknown; 0: nothing pending
+    catalog_bytes: int = 0  # measured only when asked for (`sizes=True`)
+    index_bytes: int = 0
+
+
+def file_size(path: Path) -> int:
+    """Bytes of a SQLite file with its -wal and -shm companions."""
+    return sum(p.stat().st_size for p in path.parent.glob(path.name + "*") if p.is_file())
+
+
+def index_stats(data: DataDir, sizes: bool = False) -> IndexStats:
+    """The index's counts, read from its catalog (read only); with `sizes`, its files' sizes too."""
+    if not data.exists():
+        return IndexStats()
+    catalog = data.open_catalog(readonly=True)
+    try:
+        counts = catalog.status_counts()
+        embedded, pending, _ = catalog.embedding_progress()
+        rate = float(catalog.meta_get("embed_chunks_per_s") or 0)
+        eta = round(pending / rate) if pending and rate else None
+        stats = IndexStats(counts["indexed"], counts["skipped"], counts["error"], catalog.chunk_count(),
+                           catalog.meta_get("model"),
+                           [(f.path, f.reason) for f in catalog.files_with_status("error")],
+                           [(u.path, u.reason) for u in catalog.unavailable()],
+                           embedded, pending, eta if pending else 0)
+    finally:
+        catalog.close()
+    if not sizes:
+        return stats
+    vectors = data.vectors_path.stat().st_size if data.vectors_path.exists() else 0
+    return replace(stats, catalog_bytes=file_size(data.catalog_path), index_bytes=vectors)

@@ -1,0 +1,114 @@
+"""One door to the models for both front ends: resolve and open the embedder and the reranker in one
+call, on the configured backend, and say what fell back and why.
+
+    open_models(config, name, backend)  ─▶  OpenedModels(info, embedder, reranker, notes)
+
+The embedder is required: when no model at all can be found, `ModelUnavailable` is raised. The
+reranker is optional: when it is not configured, not available locally (searching never
+downloads), or cannot be loaded, reranking is off and a note says why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from indexer.models.embedding import resolve_model
+
+if TYPE_CHECKING:
+    from indexer.config import Config
+    from indexer.models.embedding import ModelInfo
+    from indexer.protocols import Embedder, Reranker
+
+
+@dataclass(frozen=True)
+class ModelNote:
+    """Something the user should know about the models in use."""
+
+    text: str
+    about: str  # "embedder" | "reranker"
+    problem: bool = False  # True: a configured model is broken (shown as an error), not a mere fallback
+
+
+@dataclass
+class OpenedModels:
+    info: ModelInfo | None = None  # the resolved embedding model (None when none was asked for)
+    embedder: Embedder | None = None
+    reranker: Reranker | None = None
+    notes: list[ModelNote] = field(default_factory=list)
+
+
+def model_name(config: Config, override: str | None = None, recorded: str | None = None) -> str:
+    """The embedding model to use: the user's override, else the index's own model, else the config's.
+
+    Writing into an index passes no `recorded`; reading must (queries are embedded with the model
+    the index was built with)."""
+    return override or recorded or config.model
+
+
+def open_embedder(info: ModelInfo, config: Config, backend: str | None = None) -> tuple[Embedder, str | None]:
+    """A fresh embedder for `info` on the backend (e.g. the watcher's own copy), and a fallback note."""
+    from indexer.models.onnx_runtime import open_embedder as open_on_backend
+
+    return open_on_backend(info, backend or config.backend, config.embed_batch_size, config.threads)
+
+
+def open_models(config: Config, name: str | None = None, backend: str | None = None, *,
+                embedder: bool = True, reranker: bool = True, warm: bool = False,
+                on_resolved: Callable[[ModelInfo], None] | None = None,
+                on_step: Callable[[str, str], None] | None = None) -> OpenedModels:
+    """The models for one data dir's `config`.
+
+    `name`: the embedding model (default: the config's; see `model_name`). `warm`: run one query
+    and one pair through the models now, so the first search does not pay for loading the weights,
+    and a reranker that cannot load is turned off here rather than failing a search.
+    `on_resolved(info)` is called as soon as the embedder's files are known (before its weights
+    load); `on_step(what, model_id)` before each slow step ("embedder", "reranker").
+    """
+    backend = backend or config.backend
+    opened = OpenedModels()
+    if embedder:
+        info = resolve_model(name or config.model)
+        opened.info = info
+        if on_resolved is not None:
+            on_resolved(info)
+        if info.note:
+            opened.notes.append(ModelNote(info.note, "embedder"))
+        if on_step is not None:
+            on_step("embedder", info.model_id)
+        opened.embedder, note = open_embedder(info, config, backend)
+        if note:
+            opened.notes.append(ModelNote(note, "embedder"))
+        if warm:
+            opened.embedder.encode_queries(["warm up"])
+    if reranker:
+        opened.reranker = _open_reranker(config, backend, warm, opened.notes, on_step)
+    return opened
+
+
+def _open_reranker(config: Config, backend: str, warm: bool, notes: list[ModelNote],
+                   on_step: Callable[[str, str], None] | None) -> Reranker | None:
+    from indexer.models.rerank import resolve_reranker
+
+    reranker, note = resolve_reranker(config.reranker)
+    if reranker is not None:
+        from indexer.models.onnx_runtime import open_reranker
+
+        if on_step is not None:
+            on_step("reranker", reranker.model_id)
+        model_id = reranker.model_id
+        try:
+            reranker, onnx_note = open_reranker(reranker, backend, config.threads)
+            if warm:
+                reranker.score("warm up", ["warm up"])
+        except Exception as exc:  # noqa: BLE001 - e.g. no PyTorch in this build and no ONNX export
+            if not warm:
+                raise
+            notes.append(ModelNote(f"Reranking is off: the reranker {model_id!r} could not be loaded "
+                                   f"({type(exc).__name__}: {exc}).", "reranker", problem=True))
+            return None
+        note = note or onnx_note
+    if note:
+        notes.append(ModelNote(note, "reranker"))
+    return reranker
