@@ -231,7 +231,8 @@ class IndexPanel(QWidget):
         self.stats.setText(f"{stats.indexed:,} files indexed · {stats.skipped:,} skipped · "
                            f"{stats.errors:,} could not be read · {stats.chunks:,} passages")
         self.failed.clear()
-        for path, reason in stats.failed:
+        for path, why in stats.failed:
+            reason = why or ""
             item = QTreeWidgetItem([path, reason])
             item.setToolTip(0, path)
             item.setToolTip(1, reason)

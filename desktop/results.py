@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import html
-import math
 import os
 import re
 from pathlib import Path
@@ -19,6 +18,8 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, QRect, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPalette, QTextDocument
 from PySide6.QtWidgets import QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
+
+from indexer.scores import relevance
 
 if TYPE_CHECKING:
     from indexer.search.searcher import FileResult, Passage
@@ -42,22 +43,6 @@ should so some such than that the their theirs them themselves then there these 
 through to too under until up very was we were what when where which while who whom why will with
 would you your yours yourself yourselves
 """.split())  # noqa: SIM905 - a word list reads best as text
-
-
-def relevance(result: FileResult, dense_weight: float = 1.0, keyword_weight: float = 1.0) -> float:
-    """A 0..1 relevance for the bar: the reranker's probability, else the fused or dense score.
-
-    Fused scores are a weighted sum of two 0..1 scores (see `Searcher.fuse`), so they are
-    divided by the sum of the weights; cross-encoder scores are logits.
-    """
-    scores = result.scores or {}
-    if scores.get("rerank") is not None:
-        return 1.0 / (1.0 + math.exp(-float(scores["rerank"])))
-    if scores.get("fused") is not None:
-        return max(0.0, min(1.0, float(scores["fused"]) / max(dense_weight + keyword_weight, 1e-9)))
-    if scores.get("dense") is not None:
-        return max(0.0, min(1.0, float(scores["dense"])))
-    return max(0.0, min(1.0, float(result.score)))
 
 
 def meaningful(text: str, spans: list[tuple[int, int]], query: str = "") -> list[tuple[int, int]]:

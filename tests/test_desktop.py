@@ -29,10 +29,12 @@ from desktop.engine import Engine, IndexStats  # noqa: E402
 from desktop.heatmap import ComparisonDialog, greedy_chain, grouped_order  # noqa: E402
 from desktop.main_window import MainWindow  # noqa: E402
 from desktop.preview import PdfPreview, TextPreview, load_preview  # noqa: E402
-from desktop.results import marked_html, meaningful, relevance  # noqa: E402
+from desktop.results import marked_html, meaningful  # noqa: E402
+from desktop.search_jobs import SearchJobs  # noqa: E402
 from desktop.settings import read_backend  # noqa: E402
 from indexer.config import Config  # noqa: E402
 from indexer.datadir import DataDir  # noqa: E402
+from indexer.scores import StageScores, relevance  # noqa: E402
 from indexer.search.searcher import Searcher  # noqa: E402
 
 WAIT = 20_000  # ms
@@ -136,8 +138,8 @@ def test_typed_query_shows_the_engines_results(qtbot, window: MainWindow, indexe
 
 def test_a_query_typed_before_the_model_is_ready_runs_once_it_is(qtbot, indexed, monkeypatch) -> None:  # noqa: ANN001
     go = threading.Event()
-    load = Engine._load_models
-    monkeypatch.setattr(Engine, "_load_models", lambda self: go.wait(WAIT / 1000) and load(self))
+    load = SearchJobs.load_models
+    monkeypatch.setattr(SearchJobs, "load_models", lambda self: go.wait(WAIT / 1000) and load(self))
     engine = Engine(indexed[0], watcher_options={"low_priority": False})
     window = MainWindow(engine)
     qtbot.addWidget(window)
@@ -364,10 +366,18 @@ def test_snippet_markup() -> None:
     html = marked_html(text, meaningful(text, spans), (4, 11))
     assert "&amp;" in html and "&lt;" in html and html.count("<span") == 3
     assert not re.search(r'background-color[^"]*background-color', marked_html(text, spans, (0, 18)))
-    result = type("R", (), {"scores": {"fused": 1.5, "dense": 0.3}, "score": 1.5})()
-    assert relevance(result) == pytest.approx(0.75)
-    result.scores = {"rerank": 0.0}
-    assert relevance(result) == pytest.approx(0.5)
+
+
+def test_relevance_shows_a_reranker_probability_as_it_is() -> None:
+    result = type("R", (), {"scores": StageScores(dense=0.3, keyword=2.0, fused=1.5), "score": 1.5})()
+    assert relevance(result) == pytest.approx(0.75)  # fused: out of dense_weight + keyword_weight
+    assert relevance(result, 1.0, 0.5) == pytest.approx(1.0)
+    result.scores = StageScores(dense=0.3, fused=1.5, rerank=0.1)
+    assert relevance(result) == pytest.approx(0.1)  # a probability of 0.1 shows as 10 %, not 52 %
+    result.scores = StageScores(rerank=0.0)
+    assert relevance(result) == 0.0
+    result.scores, result.score = StageScores(keyword=7.5), 7.5
+    assert relevance(result) == 1.0  # keyword mode: BM25, clamped
 
 
 def distinct_colours(path: Path) -> int:
@@ -406,19 +416,19 @@ def test_reranking_follows_the_results_and_gives_way_to_a_newer_query(qtbot, tmp
     index_for_app(folder, data, tiny_model_dir, reranker=str(reranker))
     window = open_window(qtbot, data, None)
     try:
-        assert window.engine._reranker is not None
+        assert window.engine.searches.reranker is not None
         with qtbot.waitSignal(window.resultsReranked, timeout=WAIT) as reranked:
             outcome = search(qtbot, window, "garden flowers", typed=False)
-        assert all("rerank" not in r.scores for r in outcome.results)  # shown before reranking
+        assert all(r.scores.rerank is None for r in outcome.results)  # shown before reranking
         order = reranked.args[0].results
-        assert Path(order[0].path).name == "tulips.txt" and all("rerank" in r.scores for r in order)
+        assert Path(order[0].path).name == "tulips.txt" and all(r.scores.rerank is not None for r in order)
         assert [r.path for r in window.results_model.results] == [r.path for r in order]
         assert "reranked" in window.count.text()
         qtbot.waitUntil(lambda: window.similarity.heatmap.matrix is not None, timeout=WAIT)
         assert window.similarity.heatmap.labels[1].endswith(Path(order[0].path).name)  # the new order
 
         calls = []
-        slow = window.engine._reranker._reranker
+        slow = window.engine.searches.reranker
         real = slow.score
 
         def slow_score(query: str, passages: list[str]):  # noqa: ANN202
@@ -427,7 +437,7 @@ def test_reranking_follows_the_results_and_gives_way_to_a_newer_query(qtbot, tmp
             return real(query, passages)
 
         slow.score = slow_score
-        window.engine._reranker.pairs_per_step = 1  # 7 candidates: 7 steps of 0.3 s for a full rerank
+        window.engine.searches.rerank_step = 1  # 7 candidates: 7 steps of 0.3 s for a full rerank
         finished = []
         window.resultsReranked.connect(lambda o: finished.append(o.query))
         window.search_field.setText("coffee beans")
@@ -458,7 +468,7 @@ def test_a_reranker_that_cannot_load_leaves_search_working(qtbot, tmp_path, tiny
     engine.start()
     try:
         qtbot.waitUntil(lambda: engine.model_state != "loading", timeout=WAIT)
-        assert engine.model_state == "ready" and engine._reranker is None
+        assert engine.model_state == "ready" and engine.searches.reranker is None
         qtbot.waitUntil(lambda: any(m.startswith("Reranking is off") for m in messages), timeout=WAIT)
         assert search(qtbot, window, "garden roses", typed=False).kind == "ok"
     finally:

@@ -1,0 +1,115 @@
+"""The user's changes to what is indexed and how: roots, excludes and settings, saved to config.toml.
+
+Each change runs on the index thread: the watcher stops between two commits, the config is
+saved, and the watcher starts again on the new config. A changed model, reranker or backend
+also reloads the models on the search thread.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING
+
+from desktop.progress import IndexProgress
+from desktop.settings import save_config
+
+if TYPE_CHECKING:
+    from desktop.engine import Engine
+    from indexer.config import Config
+
+
+class RootsAndSettings:
+    """Roots and settings for the engine; every method runs on the index thread."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def add_root(self, path: str) -> None:
+        from indexer.roots import folder_problem, with_roots
+
+        config = self.engine.config
+        problem = folder_problem(path)
+        if problem:
+            self.engine.message.emit(problem, True)
+            return
+        if path in config.roots:
+            self.engine.message.emit(f"{path} is already indexed.", False)
+            return
+        self.restart_with(dataclasses.replace(config, roots=with_roots(config.roots, [path])))
+
+    def set_roots(self, paths: list[str]) -> None:
+        from indexer.roots import folder_problem, with_roots
+
+        readable = []
+        for path in paths:
+            problem = folder_problem(path)
+            if problem:
+                self.engine.message.emit(problem, True)
+            else:
+                readable.append(path)
+        self.restart_with(dataclasses.replace(self.engine.config, roots=with_roots([], readable)))
+
+    def remove_root(self, path: str) -> None:
+        """Stop watching `path` and purge its files from the index."""
+        engine = self.engine
+        if path not in engine.config.roots:
+            return
+        engine.indexing.stop()
+        searches = engine.searches
+        if engine.data.exists() and searches.info_ready.wait() and searches.info is not None:
+            from indexer.datadir import APP_HOLDER
+            from indexer.models.embedding import Embedder
+            from indexer.roots import purge_roots
+
+            engine.indexing.set_progress(IndexProgress("running", current=f"Removing {path} from the index"))
+            with engine.data.writer_lock(APP_HOLDER):  # removing embeds nothing: the model never loads
+                removed = purge_roots(engine.data, engine.config, Embedder(searches.info), [path])
+            engine.message.emit(f"Removed {path} and its {removed} files from the index.", False)
+            engine.indexChanged.emit()
+        roots = [r for r in engine.config.roots if r != path]
+        self.restart_with(dataclasses.replace(engine.config, roots=roots))
+
+    def set_excludes(self, patterns: list[str]) -> None:
+        self.restart_with(dataclasses.replace(self.engine.config, excludes=patterns))
+
+    def restart_with(self, config: Config, backend: str | None = None) -> None:
+        """Save `config` and index by it from now on."""
+        indexing = self.engine.indexing
+        indexing.stop()
+        self.save(config, backend)
+        if config.roots:
+            indexing.start()
+        else:
+            indexing.set_progress(IndexProgress("off"))
+        indexing.refresh_stats()
+
+    def apply_settings(self, config: Config, backend: str) -> None:
+        """Save the settings; reload the models (search thread) when they changed, and restart indexing."""
+        engine = self.engine
+        old, engine.backend = engine.config, backend
+        models_changed = (config.model, config.reranker, config.threads) != (
+            old.model, old.reranker, old.threads)
+        if not models_changed:
+            self.restart_with(config, backend)
+            return
+        engine.indexing.stop()
+        self.save(config, backend)
+        recorded = engine.data.recorded_model()
+        if recorded and config.model != old.model and config.model != recorded:
+            engine.message.emit(
+                f"The index was built with {recorded}. It keeps using that model until it is re-embedded: "
+                f"run `findling reindex --model {config.model}`.", False)
+        engine.searches.info_ready.clear()
+        engine.post_search(engine.searches.reload_models)
+        if config.roots:
+            engine.indexing.start()
+        engine.indexing.refresh_stats()
+
+    def save(self, config: Config, backend: str | None = None) -> None:
+        from indexer.config import ensure_private_dir
+
+        engine = self.engine
+        ensure_private_dir(engine.data_path)
+        save_config(config, engine.data_path, backend)
+        engine.config = config
+        engine.configChanged.emit(config)

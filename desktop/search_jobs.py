@@ -1,0 +1,215 @@
+"""The search thread's work: the models, the Searcher, and each search's stages, in order.
+
+    first stage (parse, embed, retrieve, fuse) ─▶ present ─▶ searchFinished
+                          └──▶ rerank ─▶ present ─▶ resultsReranked    (main window only)
+                          └──▶ similarity ─▶ similarityReady
+                          └──▶ best sentences, one result at a time ─▶ resultsRefined
+
+Every stage after the first reuses the first stage's `SearchRun`: one query parse, one query
+embedding and one retrieval per search, whatever follows. A search is tagged with a generation
+number and a channel (the main window, the quick box); one that is no longer its channel's
+newest when its turn comes is skipped, and each later stage is skipped too once a newer search
+came in (the rerank gives way between small batches of pairs).
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+import traceback
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from desktop.results import model_label
+
+if TYPE_CHECKING:
+    from desktop.engine import Engine
+    from indexer.models.embedding import ModelInfo
+    from indexer.protocols import Embedder, Reranker
+    from indexer.search.searcher import FileResult, Searcher, SearchRun
+
+MARKED_RESULTS = 3  # results whose best sentence is marked, after the results are shown
+RERANK_PAIRS_PER_STEP = 8  # pairs scored between two checks for a newer search
+
+
+@dataclass(frozen=True)
+class SearchOutcome:
+    """The answer to one search: results, or why there are none."""
+
+    generation: int
+    query: str
+    results: list[FileResult]
+    seconds: float
+    kind: str = "ok"  # ok | no-results | empty-index | no-model | error
+    message: str = ""
+
+
+class SearchJobs:
+    """Models and searches for one data dir; every method but `ask`/`cancel` runs on the search thread."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.model_state = "loading"
+        self.info: ModelInfo | None = None
+        self.info_ready = threading.Event()  # set once the model is resolved (or could not be)
+        self.embedder: Embedder | None = None
+        self.reranker: Reranker | None = None
+        self.searcher: Searcher | None = None
+        self.rerank_step = RERANK_PAIRS_PER_STEP
+        self.generation = 0  # numbers every search, all channels
+        self._newest: dict[str, int] = {}  # channel → its newest search's generation
+
+    # -- generations (UI thread) -------------------------------------------------------------------------
+    def ask(self, channel: str) -> int:
+        """A new search's generation: it supersedes the channel's earlier ones."""
+        self.generation += 1
+        self._newest[channel] = self.generation
+        return self.generation
+
+    def cancel(self, channel: str) -> None:
+        self.generation += 1
+        self._newest[channel] = self.generation
+
+    def cancel_all(self) -> None:
+        self.generation += 1
+        self._newest = dict.fromkeys(self._newest, -1)
+
+    def current(self, channel: str, generation: int) -> bool:
+        return self._newest.get(channel) == generation
+
+    # -- models --------------------------------------------------------------------------------------------
+    def load_models(self) -> None:
+        """Resolve and open the embedder and the reranker (warmed up), saying what happens."""
+        from indexer.model_factory import model_name, open_models
+        from indexer.models.embedding import ModelUnavailable
+
+        engine = self.engine
+        self.model_state = "loading"
+        name = model_name(engine.config, engine.model_override, engine.data.recorded_model())
+        engine.modelStatus.emit("loading", f"Loading the model {model_label(name)}…")
+
+        def resolved(info: ModelInfo) -> None:
+            self.info = info
+            self.info_ready.set()
+
+        def step(what: str, model_id: str) -> None:
+            if what == "reranker":
+                engine.modelStatus.emit("loading", f"Loading the reranker {model_label(model_id)}…")
+
+        try:
+            opened = open_models(engine.config, name, engine.backend, warm=True, on_resolved=resolved,
+                                 on_step=step)
+        except Exception as exc:  # noqa: BLE001 - shown to the user, the app keeps running
+            self.model_state = "error"
+            self.info_ready.set()
+            text = f"The model {name!r} could not be loaded: {exc}"
+            if isinstance(exc, ModelUnavailable):
+                text = str(exc)
+            engine.modelStatus.emit("error", text)
+            return
+        for note in opened.notes:
+            if note.about == "reranker" and not engine.config.reranker and not note.problem:
+                continue  # reranking is off by choice: nothing to say
+            engine.message.emit(note.text, note.problem)
+        self.embedder, self.reranker = opened.embedder, opened.reranker
+        self.model_state = "ready"
+        ranked = " + reranker" if self.reranker is not None else ""
+        engine.modelStatus.emit("ready", f"Model: {model_label(opened.info.model_id)}{ranked}")
+
+    def reload_models(self) -> None:
+        self.close_searcher()
+        self.embedder = self.reranker = self.info = None
+        self.load_models()
+
+    def close_searcher(self) -> None:
+        if self.searcher is not None:
+            self.searcher.close()
+            self.searcher = None
+
+    def ensure_searcher(self) -> Searcher | None:
+        """The searcher, opened once the index exists (None while there is no index)."""
+        if self.searcher is None and self.engine.data.exists():
+            from indexer.search.searcher import Searcher
+
+            self.searcher = Searcher(self.engine.data, self.embedder, self.engine.config, self.reranker)
+        return self.searcher
+
+    # -- one search ------------------------------------------------------------------------------------------
+    def run(self, generation: int, text: str, k: int, details: bool = True, channel: str = "main") -> None:
+        """The search's stages; `details` adds rerank, similarity and best sentences after the results."""
+        if not self.current(channel, generation):
+            return  # a newer query is queued behind this one
+        engine = self.engine
+        started = time.perf_counter()
+
+        def outcome(kind: str, message: str = "", results: list | None = None) -> SearchOutcome:
+            seconds = time.perf_counter() - started
+            return SearchOutcome(generation, text, results or [], seconds, kind, message)
+
+        if self.model_state == "error" or self.embedder is None:
+            engine.searchFinished.emit(outcome(
+                "no-model", "Search is unavailable: no embedding model could be loaded. See Settings."))
+            return
+        try:
+            searcher = self.ensure_searcher()
+            if searcher is None or searcher.catalog.chunk_count() == 0:
+                engine.searchFinished.emit(outcome(
+                    "empty-index", "Nothing is indexed yet. Add a folder in the Index tab."))
+                return
+            run = searcher.first_stage(text, k)
+            results = searcher.present(run)
+        except Exception as exc:  # noqa: BLE001 - e.g. ModelMismatch, CatalogOutdated: said plainly
+            traceback.print_exc()
+            engine.searchFinished.emit(outcome("error", str(exc)))
+            return
+        if not results:
+            engine.searchFinished.emit(outcome("no-results", f"No results for “{text}”."))
+            return
+        engine.searchFinished.emit(outcome("ok", results=results))
+        if not details:
+            return
+        if self.reranker is not None and self.current(channel, generation):
+            results = self._rerank(searcher, run, generation, channel) or results
+        if self.current(channel, generation):
+            try:
+                engine.similarityReady.emit(generation, searcher.similarity(run, results))
+            except Exception as exc:  # noqa: BLE001
+                engine.message.emit(f"The similarity matrix could not be computed: {exc}", True)
+        if self.current(channel, generation):
+            self._mark_best_sentences(searcher, run, generation, results, channel)
+
+    def _rerank(self, searcher: Searcher, run: SearchRun, generation: int,
+                channel: str) -> list[FileResult] | None:
+        """The cross-encoder's order of the run's results, sent with `resultsReranked`; None when a newer
+        search came in meanwhile or it failed."""
+        from indexer.search.searcher import Superseded
+
+        try:
+            candidates = searcher.rerank(run, still_wanted=lambda: self.current(channel, generation),
+                                         step=self.rerank_step)
+        except Superseded:
+            return None
+        except Exception as exc:  # noqa: BLE001 - the unreranked results stand
+            self.engine.message.emit(f"Reranking failed: {exc}", True)
+            return None
+        if not self.current(channel, generation):
+            return None
+        reranked = searcher.present(run, candidates)
+        self.engine.resultsReranked.emit(generation, reranked)
+        return reranked
+
+    def _mark_best_sentences(self, searcher: Searcher, run: SearchRun, generation: int,
+                             results: list[FileResult], channel: str) -> None:
+        """Mark the top results' sentences closest to the query, on copies (the UI holds the originals).
+
+        One result at a time, so a newer query waits for one small embedding batch at most.
+        """
+        if not run.query.text.strip():
+            return
+        for result in results[:MARKED_RESULTS]:
+            if not self.current(channel, generation):
+                return
+            marked = copy.deepcopy(result)
+            searcher.mark_best_sentences([marked], run)
+            self.engine.resultsRefined.emit(generation, [marked])
