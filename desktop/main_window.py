@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from PySide6.QtCore import QEvent, QItemSelectionModel, QObject, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QItemSelectionModel, QObject, Qt, Signal
 from PySide6.QtGui import QKeyEvent, QKeySequence, QPaintEvent, QShortcut
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -32,6 +32,7 @@ from desktop.heatmap import SimilarityView
 from desktop.index_panel import IndexPanel, progress_text, show_on_bar
 from desktop.preview import PreviewPane
 from desktop.results import ResultDelegate, ResultsModel
+from desktop.search_box import SearchBox
 from desktop.settings import SettingsDialog
 from desktop.welcome import WelcomePage
 
@@ -48,7 +49,6 @@ class MainWindow(QMainWindow):
     def __init__(self, engine: Engine) -> None:
         super().__init__()
         self.engine = engine
-        self.generation = -1  # the engine generation of the newest search asked for
         self.shown: SearchOutcome | None = None
         self._painted = False
         self.model_state = "loading"  # as last reported by the engine
@@ -149,11 +149,10 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.index_status)
         self.statusBar().addPermanentWidget(self.index_bar)
 
-        self.debounce = QTimer(self)
-        self.debounce.setSingleShot(True)
-        self.debounce.setInterval(DEBOUNCE_MS)
-        self.debounce.timeout.connect(self.run_search)
-        self.search_field.textChanged.connect(self._text_changed)
+        self.box = SearchBox(self.search_field, engine, DEBOUNCE_MS, parent=self)
+        self.box.cleared.connect(self._cleared)
+        self.box.waiting.connect(lambda: self.show_results_message(
+            "Loading the model… your search runs as soon as it is ready."))
         self.search_field.installEventFilter(self)
         self.results_view.installEventFilter(self)
         QShortcut(QKeySequence("Ctrl+L"), self, self.focus_search)
@@ -182,27 +181,23 @@ class MainWindow(QMainWindow):
         self.search_field.setFocus()
         self.search_field.selectAll()
 
-    def _text_changed(self, text: str) -> None:
-        if text.strip():
-            self.debounce.start()
-        else:
-            self.clear_search()
+    @property
+    def generation(self) -> int:
+        """The engine generation of the newest search asked for."""
+        return self.box.generation
+
+    @property
+    def debounce(self):  # noqa: ANN201 - QTimer
+        return self.box.debounce
 
     def run_search(self) -> None:
         """Search for the field's text now (Enter, or the debounce timer)."""
-        self.debounce.stop()
-        text = self.search_field.text().strip()
-        if not text:
-            self.clear_search()
-            return
-        self.generation = self.engine.search(text)
-        if self.engine.model_state == "loading":
-            self.show_results_message("Loading the model… your search runs as soon as it is ready.")
+        self.box.search_now()
 
     def clear_search(self) -> None:
-        self.debounce.stop()
-        self.engine.cancel_search()
-        self.generation = self.engine.generation
+        self.box.clear()
+
+    def _cleared(self) -> None:
         self.shown = None
         self.results_model.clear()
         self.preview.show_message("Select a result to preview it.")
@@ -224,7 +219,7 @@ class MainWindow(QMainWindow):
         self.results_stack.setCurrentWidget(self.results_message)
 
     def show_outcome(self, outcome: SearchOutcome) -> None:
-        if outcome.generation != self.generation:
+        if not self.box.accepts(outcome.generation):
             return  # an answer to a query the user has moved on from
         self.shown = outcome
         self.results_model.set_results(outcome.results, outcome.query)
@@ -242,7 +237,7 @@ class MainWindow(QMainWindow):
 
     def show_reranked(self, generation: int, results: list) -> None:
         """The cross-encoder's order, a moment after the results: the selected file stays selected."""
-        if generation != self.generation or self.shown is None:
+        if not self.box.accepts(generation) or self.shown is None:
             return
         current = self.current_result()
         self.shown = dataclasses.replace(self.shown, results=results)
@@ -254,11 +249,11 @@ class MainWindow(QMainWindow):
         self.resultsReranked.emit(self.shown)
 
     def show_refined(self, generation: int, refined: list) -> None:
-        if generation == self.generation and self.shown is not None:
+        if self.box.accepts(generation) and self.shown is not None:
             self.results_model.refine(refined)
 
     def show_similarity(self, generation: int, similarity: object) -> None:
-        if generation == self.generation and self.shown is not None:
+        if self.box.accepts(generation) and self.shown is not None:
             self.similarity.set_similarity(self.shown.query, self.shown.results, similarity)
 
     def _index_changed(self) -> None:
@@ -320,9 +315,7 @@ class MainWindow(QMainWindow):
             self.reveal_current()
             return True
         if key in ENTER_KEYS:
-            text = self.search_field.text().strip()
-            stale = self.shown is None or self.shown.query != text or self.debounce.isActive()
-            if in_field and text and stale:
+            if in_field and self.box.needs_search(self.shown):
                 self.run_search()
             else:
                 self.open_current()

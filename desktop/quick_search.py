@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QFrame, QLabel, QLineEdit, QListView, QVBoxLayout,
 from desktop import actions
 from desktop.engine import Engine, SearchOutcome
 from desktop.results import ResultDelegate, ResultsModel
+from desktop.search_box import SearchBox
 
 QUICK_RESULTS = 8
 DEBOUNCE_MS = 150
@@ -37,7 +38,6 @@ class QuickSearch(QWidget):
         super().__init__(None, Qt.WindowType.Tool | Qt.WindowType.FramelessWindowHint
                          | Qt.WindowType.WindowStaysOnTopHint)
         self.engine = engine
-        self.generation = -1
         self._awaiting_paint = False
         self.shown_outcome: SearchOutcome | None = None
         self.setWindowTitle("Findling quick search")
@@ -78,11 +78,11 @@ class QuickSearch(QWidget):
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(frame)
 
-        self.debounce = QTimer(self)
-        self.debounce.setSingleShot(True)
-        self.debounce.setInterval(DEBOUNCE_MS)
-        self.debounce.timeout.connect(self.run_search)
-        self.field.textChanged.connect(self._text_changed)
+        self.box = SearchBox(self.field, engine, DEBOUNCE_MS, channel="quick", k=QUICK_RESULTS, details=False,
+                             parent=self)
+        self.box.cleared.connect(self._cleared)
+        self.box.waiting.connect(lambda: self.status.setText(
+            "Loading the model… your search runs as soon as it is ready."))
         self.field.installEventFilter(self)
         engine.searchFinished.connect(self.show_outcome)
         self._fit()
@@ -113,26 +113,21 @@ class QuickSearch(QWidget):
                 self.hide()  # clicked elsewhere: out of the way, like a launcher
 
     # -- search --------------------------------------------------------------------------------------
-    def _text_changed(self, text: str) -> None:
-        if text.strip():
-            self.debounce.start()
-        else:
-            self.clear()
+    @property
+    def generation(self) -> int:
+        return self.box.generation
+
+    @property
+    def debounce(self) -> QTimer:
+        return self.box.debounce
 
     def run_search(self) -> None:
-        self.debounce.stop()
-        text = self.field.text().strip()
-        if not text:
-            self.clear()
-            return
-        self.generation = self.engine.search(text, QUICK_RESULTS, details=False, channel="quick")
-        if self.engine.model_state == "loading":
-            self.status.setText("Loading the model… your search runs as soon as it is ready.")
+        self.box.search_now()
 
     def clear(self) -> None:
-        self.debounce.stop()
-        self.engine.cancel_search("quick")
-        self.generation = -1
+        self.box.clear()
+
+    def _cleared(self) -> None:
         self._awaiting_paint = False
         self.shown_outcome = None
         self.model.clear()
@@ -140,7 +135,7 @@ class QuickSearch(QWidget):
         self._fit()
 
     def show_outcome(self, outcome: SearchOutcome) -> None:
-        if outcome.generation != self.generation:
+        if not self.box.accepts(outcome.generation):
             return
         self.shown_outcome = outcome
         self.model.set_results(outcome.results[:QUICK_RESULTS], outcome.query)
@@ -202,9 +197,7 @@ class QuickSearch(QWidget):
         elif key in ENTER_KEYS and ctrl:
             self.reveal_current()
         elif key in ENTER_KEYS:
-            text = self.field.text().strip()
-            stale = self.shown_outcome is None or self.shown_outcome.query != text or self.debounce.isActive()
-            if text and stale:
+            if self.box.needs_search(self.shown_outcome):
                 self.run_search()
             else:
                 self.open_current()

@@ -473,3 +473,61 @@ def test_a_reranker_that_cannot_load_leaves_search_working(qtbot, tmp_path, tiny
         assert search(qtbot, window, "garden roses", typed=False).kind == "ok"
     finally:
         engine.shutdown()
+
+
+def test_one_app_search_parses_embeds_and_retrieves_once(qtbot, tmp_path, tiny_model_dir,  # noqa: ANN001
+                                                         monkeypatch) -> None:
+    """Results, the reranked order, the similarity matrix and the best sentences of one search share
+    one query parse, one query embedding and one first-stage retrieval; so does a quick-box search."""
+    from tiny_models import make_keyword_cross_encoder
+
+    import indexer.search.query
+    import indexer.search.searcher
+    from indexer.store.keyword import KeywordSearch
+    from indexer.store.vectors import VectorIndex
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for name, text in FILES.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    data = tmp_path / "data"
+    reranker = make_keyword_cross_encoder(tmp_path / "keyword-ce", "tulips")
+    index_for_app(folder, data, tiny_model_dir, reranker=str(reranker))
+    engine = Engine(data, None, watcher_options={"debounce": 0.05, "low_priority": False})
+    engine.start()
+    calls: dict[str, int] = {"parse": 0, "embed": 0, "dense": 0, "keyword": 0}
+
+    def counting(name: str, function, per=lambda *a: 1):  # noqa: ANN001, ANN202
+        def counted(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+            calls[name] += per(*args)
+            return function(*args, **kwargs)
+        return counted
+
+    try:
+        qtbot.waitUntil(lambda: engine.model_state != "loading", timeout=WAIT)
+        assert engine.model_state == "ready" and engine.searches.reranker is not None
+        for module in (indexer.search.query, indexer.search.searcher):
+            monkeypatch.setattr(module, "parse", counting("parse", module.parse))
+        embedder = engine.searches.embedder
+        monkeypatch.setattr(embedder, "encode_queries",
+                            counting("embed", embedder.encode_queries, lambda texts: len(texts)))
+        monkeypatch.setattr(VectorIndex, "search", counting("dense", VectorIndex.search))
+        monkeypatch.setattr(KeywordSearch, "search", counting("keyword", KeywordSearch.search))
+        refined, outcomes = [], []
+        engine.resultsRefined.connect(lambda generation, results: refined.extend(results))
+        engine.searchFinished.connect(outcomes.append)
+        with qtbot.waitSignals([engine.searchFinished, engine.resultsReranked, engine.similarityReady],
+                               timeout=WAIT):
+            engine.search("garden flowers and tulips")
+        outcome = outcomes[0]
+        assert outcome.kind == "ok" and len(outcome.results) > 3
+        qtbot.waitUntil(lambda: len(refined) == 3, timeout=WAIT)  # the best sentences of the top 3
+        assert calls == {"parse": 1, "embed": 1, "dense": 1, "keyword": 1}
+
+        calls.update(dict.fromkeys(calls, 0))
+        with qtbot.waitSignal(engine.searchFinished, timeout=WAIT) as quick:
+            engine.search("sourdough starter", 8, details=False, channel="quick")
+        assert quick.args[0].kind == "ok"
+        assert calls == {"parse": 1, "embed": 1, "dense": 1, "keyword": 1}
+    finally:
+        engine.shutdown()

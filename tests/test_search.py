@@ -14,6 +14,7 @@ from indexer.config import Config
 from indexer.datadir import DataDir
 from indexer.models.embedding import bundled_model_path
 from indexer.models.rerank import Reranker
+from indexer.scores import relevance
 from indexer.search.query import parse
 from indexer.search.searcher import Searcher
 
@@ -160,6 +161,26 @@ def test_reranking_reorders_by_cross_encoder_score(tmp_path: Path, tiny_model_di
     scores = [r.scores.rerank for r in reranked]
     assert scores == sorted(scores, reverse=True)
     assert [r.score for r in reranked] == scores
+
+
+def test_relevance_of_a_reranked_result_is_the_rerankers_probability(tmp_path: Path,
+                                                                       tiny_model_dir: Path) -> None:
+    from tiny_models import make_keyword_cross_encoder
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "zero.txt").write_text("animals at the zoo and more animals")
+    (docs / "three.txt").write_text("animals at the zoo zebra zebra zebra and more animals")
+    index_folder(docs, tmp_path / "data", tiny_model_dir)
+    reranker = Reranker("keyword-ce", make_keyword_cross_encoder(tmp_path / "ce", "zebra"))
+    searcher = open_searcher(tmp_path / "data", tiny_model_dir, reranker=reranker)
+    results = {Path(r.path).name: r for r in searcher.search("animals zoo", k=2, rerank=True)}
+    searcher.close()
+    for result in results.values():  # CrossEncoder applies the sigmoid: a probability, shown as it is
+        assert 0.0 < result.scores.rerank < 1.0
+        assert relevance(result) == pytest.approx(result.scores.rerank)
+    assert relevance(results["zero.txt"]) < 0.1  # a logit of about -4 (a second sigmoid made it 0.5)
+    assert relevance(results["three.txt"]) > 0.7
 
 
 def test_chinese_and_japanese_keyword_search(tmp_path: Path, tiny_model_dir: Path) -> None:
