@@ -133,6 +133,58 @@ def test_onnx_embedder_is_a_drop_in(e5_export: Path, tiny_e5_dir: Path) -> None:
         assert embedder.tokenizer.encode(text).ids == torch_embedder.tokenizer.encode(text).ids
 
 
+def test_both_backends_provide_the_model_protocols(e5_export: Path, tiny_e5_dir: Path, tmp_path: Path,
+                                                    registry: Path) -> None:
+    from tiny_models import make_keyword_cross_encoder
+
+    from indexer import protocols
+    from indexer.rerank import Reranker
+
+    torch_embedder = embedder_for(str(tiny_e5_dir))
+    onnx = OnnxEmbedder.from_export(e5_export, "fp32")
+    assert (torch_embedder.backend, onnx.backend) == ("PyTorch", "ONNX fp32")
+    for embedder in (torch_embedder, onnx):
+        assert isinstance(embedder, protocols.Embedder)
+        assert embedder.encode_queries(["a"]).shape == (1, 32) == (1, embedder.dim)
+        assert embedder.encode_passages(["b", "c"]).shape == (2, 32)
+        tokens = embedder.tokenizer.encode("invoice", add_special_tokens=False)
+        assert embedder.count_tokens("invoice") == len(tokens)
+    path = make_keyword_cross_encoder(tmp_path / "keyword-ce", "invoice")
+    export_reranker(str(path), path, "fp32")
+    torch_reranker = Reranker(str(path), path)
+    onnx_reranker, _ = open_reranker(torch_reranker)
+    assert isinstance(onnx_reranker, OnnxReranker)
+    for reranker in (torch_reranker, onnx_reranker):
+        assert isinstance(reranker, protocols.Reranker) and reranker.path == path
+        scores = reranker.score("invoice", ["nothing", "an invoice"])
+        assert scores.dtype == np.float32 and 0 < scores[0] < scores[1] < 1  # sigmoid: probabilities
+
+
+def test_one_factory_opens_the_models_and_says_what_fell_back(tiny_e5_dir: Path, tmp_path: Path,
+                                                               registry: Path) -> None:
+    from indexer.config import Config
+    from indexer.model_factory import model_name, open_models
+
+    config = Config(model=str(tiny_e5_dir), reranker=str(tmp_path / "no-such-reranker"), allow_download=False)
+    assert model_name(config) == str(tiny_e5_dir)
+    assert model_name(config, None, "recorded") == "recorded"
+    assert model_name(config, "mine", "recorded") == "mine"
+    resolved = []
+    opened = open_models(config, backend="onnx", warm=True, on_resolved=resolved.append)
+    assert resolved == [opened.info] and opened.embedder.model_id == str(tiny_e5_dir.resolve())
+    assert opened.reranker is None
+    assert [(n.about, n.problem) for n in opened.notes] == [("embedder", False), ("reranker", False)]
+    assert "no ONNX export" in opened.notes[0].text and "is not available" in opened.notes[1].text
+    broken = tmp_path / "broken-ce"
+    broken.mkdir()
+    (broken / "config.json").write_text('{"model_type": "bert"}')  # no weights, no tokenizer
+    opened = open_models(Config(reranker=str(broken)), embedder=False, warm=True)
+    assert opened.embedder is None and opened.reranker is None
+    assert opened.notes[0].problem and opened.notes[0].text.startswith("Reranking is off: the reranker")
+    opened = open_models(Config(reranker=""), embedder=False)
+    assert [n.text for n in opened.notes] == ["Reranking is off (no reranker configured)."]
+
+
 def test_runtime_never_imports_torch(e5_export: Path) -> None:
     code = (
         "import sys\n"

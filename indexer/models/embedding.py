@@ -200,6 +200,10 @@ class Embedder(PrefixedEncoder):
     def model_id(self) -> str:
         return self.info.model_id
 
+    @property
+    def backend(self) -> str:
+        return "PyTorch"
+
     @cached_property
     def tokenizer(self) -> Tokenizer:
         """The model's fast tokenizer, without special tokens or truncation (for chunking)."""
