@@ -20,7 +20,7 @@ from pathlib import Path
 
 from indexer.config import Config
 from indexer.datadir import DataDir
-from indexer.models.embedding import Embedder, resolve_model
+from indexer.models.embedding import TorchEmbedder, resolve_model
 from indexer.search.evaluate import BeirDataset, doc_id_of, evaluate, load_beir, write_corpus
 from indexer.search.searcher import Searcher
 from indexer.write.pipeline import Indexer
@@ -38,7 +38,7 @@ def main() -> None:
 
     scifact = load_beir(args.dataset)
     translations = [json.loads(line) for line in QUERIES.read_text(encoding="utf-8").splitlines()]
-    embedder = Embedder(resolve_model(args.model))
+    embedder = TorchEmbedder(resolve_model(args.model))
     data = DataDir(args.data_dir or Path(tempfile.mkdtemp(prefix="findling-xling-")))
     docs = data.path / "docs"
     write_corpus(scifact, docs)

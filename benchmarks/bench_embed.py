@@ -6,12 +6,12 @@ What it measures, in one run (one JSON object on stdout, progress on stderr)
     throughput  tokens/s (best of ``--repeats`` runs, in A B C, C B A order) embedding the first
                 ``--limit`` SciFact abstracts ("title\\n\\ntext", natural lengths, truncated at
                 ``--max-length`` tokens, "passage: " prefix), counted as real (unpadded) tokens,
-                special tokens included. torch = `indexer.models.embedding.Embedder`, i.e.
+                special tokens included. torch = `indexer.models.embedding.TorchEmbedder`, i.e.
                 SentenceTransformer.encode(batch_size=32); onnx = `OnnxEmbedder` (length-sorted
                 batches of at most 32 texts and MAX_BATCH_TOKENS padded tokens). Each backend is
                 warmed up first; model loading is not timed. Cosine of each ONNX variant to torch.
     cold start  a new Python process embedding one query: from just before the process is spawned
-                to the embedding's return (torch: Embedder; onnx: open_embedder, backend auto).
+                to the embedding's return (torch: TorchEmbedder; onnx: open_embedder, backend auto).
                 Median of ``--cold-runs``.
     machine     float32 matmul peak: best of repeated 2048×2048 NumPy sgemm (2n³ FLOP each), measured
                 before and after the rest; the larger is used.
@@ -48,7 +48,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from indexer.models.embedding import Embedder, ModelInfo, resolve_model  # noqa: E402
+from indexer.models.embedding import ModelInfo, TorchEmbedder, resolve_model  # noqa: E402
 from indexer.models.onnx_runtime import (  # noqa: E402
     MAX_BATCH_TOKENS,
     MODELS_DIR_ENV,
@@ -113,10 +113,10 @@ def agreement(reference: np.ndarray, vectors: np.ndarray) -> dict[str, float]:
 
 COLD_CHILD = """
 import json, sys, time
-from indexer.models.embedding import Embedder, resolve_model
+from indexer.models.embedding import TorchEmbedder, resolve_model
 info = resolve_model(sys.argv[2])
 if sys.argv[1] == "torch":
-    embedder, note = Embedder(info), None
+    embedder, note = TorchEmbedder(info), None
 else:
     from indexer.models.onnx_runtime import open_embedder
     embedder, note = open_embedder(info, "auto")
@@ -208,7 +208,7 @@ def main() -> None:
     flops = model_flops(config, lengths)
     say(f"{len(batch)} passages, {tokens} tokens (mean {tokens / len(batch):.0f}, max {max(lengths)}).")
 
-    torch_embedder = Embedder(info, args.batch_size, args.threads)
+    torch_embedder = TorchEmbedder(info, args.batch_size, args.threads)
     runs = {"torch": torch_embedder, "onnx_fp32": onnx["fp32"], "onnx_int8": onnx["int8"]}
     for embedder in runs.values():
         embedder.encode_passages(batch[:8])  # warm-up (loads the torch model on first use)

@@ -163,9 +163,9 @@ def measure_embedding(data_dir: Path, args: argparse.Namespace) -> dict:
 
         embedder, note = open_embedder(info, args.backend)
     except ImportError:
-        from indexer.models.embedding import Embedder
+        from indexer.models.embedding import TorchEmbedder
 
-        embedder, note = Embedder(info), "ONNX runtime not available: torch backend"
+        embedder, note = TorchEmbedder(info), "ONNX runtime not available: torch backend"
     if note:
         log(note)
     data = DataDir(data_dir)

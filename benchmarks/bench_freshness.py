@@ -44,7 +44,7 @@ import numpy as np
 
 from indexer.config import Config
 from indexer.datadir import DataDir
-from indexer.models.embedding import Embedder, bundled_model_path, resolve_model
+from indexer.models.embedding import TorchEmbedder, bundled_model_path, resolve_model
 from indexer.search.searcher import Searcher
 from indexer.write.watcher import DEFAULT_DEBOUNCE, WatchCallbacks, Watcher, WatchOptions
 
@@ -181,7 +181,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         log(f"Writing {args.files} files to {docs} …")
         corpus = Corpus(docs, args.files, rng)
-        embedder = Embedder(resolve_model(model))
+        embedder = TorchEmbedder(resolve_model(model))
         embedder.encode_passages(["warm up"])
         watcher = Watcher(DataDir(data), Config(), embedder, [str(docs)],
                           WatchOptions(debounce=args.debounce, low_priority=not args.normal_priority),

@@ -51,7 +51,7 @@ import numpy as np
 from indexer.config import Config
 from indexer.datadir import DataDir
 from indexer.ingest.scan import Excludes, scan
-from indexer.models.embedding import Embedder, ModelInfo, resolve_model
+from indexer.models.embedding import ModelInfo, TorchEmbedder, resolve_model
 from indexer.search.evaluate import BeirDataset, load_beir, write_corpus
 from indexer.store.catalog import CATALOG_FILE
 from indexer.store.vectors import VECTORS_FILE
@@ -194,7 +194,7 @@ def warm_up(model_dir: Path) -> None:
     import transformers
 
     transformers.logging.set_verbosity_error()
-    transformers.logging.disable_progress_bar()  # the Embedder does the same; keep stderr readable
+    transformers.logging.disable_progress_bar()  # the TorchEmbedder does the same; keep stderr readable
     for file in model_dir.rglob("*"):
         if file.is_file():
             with file.open("rb") as fh:
@@ -204,7 +204,7 @@ def warm_up(model_dir: Path) -> None:
 
 def planned_chunk_texts(docs: Path, config: Config, info: ModelInfo) -> list[str]:
     """The chunk texts the pipeline will store, from its own `prepare()` (untimed)."""
-    embedder = Embedder(info, config.embed_batch_size, config.threads)  # tokenizer only, never the model
+    embedder = TorchEmbedder(info, config.embed_batch_size, config.threads)  # tokenizer only, never the model
     texts: list[str] = []
     for found in scan(str(docs), Excludes(config.all_excludes())):
         prepared = prepare(found, config, embedder)
@@ -234,7 +234,7 @@ def run_index(model_dir: Path, docs: Path, data_path: Path, config: Config) -> I
     gc.collect()
     start = time.perf_counter()
     info = resolve_model(str(model_dir))
-    embedder = Embedder(info, config.embed_batch_size, config.threads)
+    embedder = TorchEmbedder(info, config.embed_batch_size, config.threads)
     _ = embedder.dim  # load the weights inside the timed region
     loaded = time.perf_counter()
     data = DataDir(data_path)
@@ -384,7 +384,7 @@ def main(argv: list[str] | None = None) -> int:
             "python": platform.python_version(),
             "run_order": order,
             "timing": {
-                "index_seconds": "resolve_model + Embedder + model weights load (embedder.dim) + "
+                "index_seconds": "resolve_model + TorchEmbedder + model weights load (embedder.dim) + "
                                  "writer lock + Indexer open (catalog create) + run (scan, read, hash, "
                                  "extract, chunk incl. tokenizer load, embed, SQLite commits) + close "
                                  "(FAISS save with fsync)",

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from indexer.models.embedding import bundled_model_path
-from indexer.models.rerank import Reranker
+from indexer.models.rerank import TorchReranker
 from indexer.search.evaluate import load_beir
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -77,7 +77,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["FINDLING_MODELS_DIR"] = str(Path(tmp) / "models")  # the export stays in here
         path = build_cross_encoder(Path(tmp) / "ce")
-        reranker = Reranker("minilm-l6-shaped", path, max_length=args.max_length)
+        reranker = TorchReranker("minilm-l6-shaped", path, max_length=args.max_length)
         report["torch"] = summary(time_queries(reranker, queries, passages, args.top), args.top)
         if not args.no_onnx:
             from indexer.models.onnx_export import export_reranker

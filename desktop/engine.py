@@ -30,7 +30,7 @@ from desktop.search_jobs import SearchJobs, SearchOutcome
 from desktop.settings import read_backend
 from desktop.workers import SerialThread
 from indexer.config import Config
-from indexer.index_stats import IndexStats
+from indexer.store.stats import IndexStats
 
 if TYPE_CHECKING:
     from indexer.datadir import DataDir
@@ -164,7 +164,7 @@ class Engine(QObject):
         return self.indexing.last_progress
 
     def add_root(self, path: str) -> None:
-        from indexer.roots import root_path
+        from indexer.write.roots import root_path
 
         self.post_index(lambda: self.settings.add_root(root_path(path)))
 

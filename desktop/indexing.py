@@ -37,7 +37,7 @@ class Indexing:
     def start(self) -> None:
         """Start watching the configured roots, once the model is resolved (it may be loading)."""
         from indexer.datadir import APP_HOLDER, IndexBusy
-        from indexer.model_factory import open_embedder
+        from indexer.models.factory import open_embedder
         from indexer.write.watcher import WatchCallbacks, Watcher, WatchOptions
 
         engine = self.engine
@@ -144,6 +144,6 @@ class Indexing:
         self.engine.progress.emit(progress)
 
     def refresh_stats(self) -> None:
-        from indexer.index_stats import index_stats
+        from indexer.store.stats import index_stats
 
         self.engine.statsChanged.emit(index_stats(self.engine.data))

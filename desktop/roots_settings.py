@@ -25,7 +25,7 @@ class RootsAndSettings:
         self.engine = engine
 
     def add_root(self, path: str) -> None:
-        from indexer.roots import folder_problem, with_roots
+        from indexer.write.roots import folder_problem, with_roots
 
         config = self.engine.config
         problem = folder_problem(path)
@@ -38,7 +38,7 @@ class RootsAndSettings:
         self.restart_with(dataclasses.replace(config, roots=with_roots(config.roots, [path])))
 
     def set_roots(self, paths: list[str]) -> None:
-        from indexer.roots import folder_problem, with_roots
+        from indexer.write.roots import folder_problem, with_roots
 
         readable = []
         for path in paths:
@@ -58,12 +58,12 @@ class RootsAndSettings:
         searches = engine.searches
         if engine.data.exists() and searches.info_ready.wait() and searches.info is not None:
             from indexer.datadir import APP_HOLDER
-            from indexer.models.embedding import Embedder
-            from indexer.roots import purge_roots
+            from indexer.models.embedding import TorchEmbedder
+            from indexer.write.roots import purge_roots
 
             engine.indexing.set_progress(IndexProgress("running", current=f"Removing {path} from the index"))
             with engine.data.writer_lock(APP_HOLDER):  # removing embeds nothing: the model never loads
-                removed = purge_roots(engine.data, engine.config, Embedder(searches.info), [path])
+                removed = purge_roots(engine.data, engine.config, TorchEmbedder(searches.info), [path])
             engine.message.emit(f"Removed {path} and its {removed} files from the index.", False)
             engine.indexChanged.emit()
         roots = [r for r in engine.config.roots if r != path]

@@ -26,7 +26,7 @@ from desktop.results import model_label
 if TYPE_CHECKING:
     from desktop.engine import Engine
     from indexer.models.embedding import ModelInfo
-    from indexer.protocols import Embedder, Reranker
+    from indexer.models.protocols import Embedder, Reranker
     from indexer.search.searcher import FileResult, Searcher, SearchRun
 
 MARKED_RESULTS = 3  # results whose best sentence is marked, after the results are shown
@@ -81,8 +81,8 @@ class SearchJobs:
     # -- models --------------------------------------------------------------------------------------------
     def load_models(self) -> None:
         """Resolve and open the embedder and the reranker (warmed up), saying what happens."""
-        from indexer.model_factory import model_name, open_models
         from indexer.models.embedding import ModelUnavailable
+        from indexer.models.factory import model_name, open_models
 
         engine = self.engine
         self.model_state = "loading"

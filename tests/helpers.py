@@ -11,16 +11,16 @@ import psutil
 
 from indexer.config import Config
 from indexer.datadir import DataDir
-from indexer.models.embedding import Embedder, resolve_model
+from indexer.models.embedding import TorchEmbedder, resolve_model
 from indexer.search.searcher import Searcher
 from indexer.store.vectors import VectorIndex
 from indexer.write.pipeline import Indexer, Report
 
 
 @cache
-def embedder_for(model_dir: str) -> Embedder:
+def embedder_for(model_dir: str) -> TorchEmbedder:
     """One embedder per model directory for the whole session (model loads are slow)."""
-    return Embedder(resolve_model(model_dir))
+    return TorchEmbedder(resolve_model(model_dir))
 
 
 def index_folder(folder: Path, data_dir: Path, model_dir: Path, config: Config | None = None) -> Report:

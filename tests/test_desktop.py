@@ -34,7 +34,7 @@ from desktop.search_jobs import SearchJobs  # noqa: E402
 from desktop.settings import read_backend  # noqa: E402
 from indexer.config import Config  # noqa: E402
 from indexer.datadir import DataDir  # noqa: E402
-from indexer.scores import StageScores, relevance  # noqa: E402
+from indexer.search.scores import StageScores, relevance  # noqa: E402
 from indexer.search.searcher import Searcher  # noqa: E402
 
 WAIT = 20_000  # ms

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from indexer.models import embedding as models
-from indexer.models.embedding import BUNDLED_MODEL_ID, Embedder, resolve_model, spec_for
+from indexer.models.embedding import BUNDLED_MODEL_ID, TorchEmbedder, resolve_model, spec_for
 
 
 def test_local_directory_is_used_as_is(tiny_model_dir: Path) -> None:
@@ -51,7 +51,7 @@ def test_a_hub_id_not_downloaded_falls_back_to_bundled_fast(tmp_path: Path,
 
 
 def test_embedder_applies_prefixes(tiny_e5_dir: Path) -> None:
-    embedder = Embedder(resolve_model(str(tiny_e5_dir)))
+    embedder = TorchEmbedder(resolve_model(str(tiny_e5_dir)))
     raw = embedder._model.encode(["passage: hello world"], normalize_embeddings=True)
     assert abs(float((embedder.encode_passages(["hello world"]) * raw).sum()) - 1) < 1e-5
     assert embedder.encode_queries(["hello world"]).shape == (1, embedder.dim)

@@ -19,7 +19,7 @@ from helpers import embedder_for, index_folder
 from indexer.config import default_data_dir
 from indexer.datadir import DataDir
 from indexer.models import onnx_export
-from indexer.models.embedding import Embedder, resolve_model
+from indexer.models.embedding import TorchEmbedder, resolve_model
 from indexer.models.onnx_export import ExportRefused, export_embedder, export_reranker, sha256_of
 from indexer.models.onnx_runtime import (
     MODELS_DIR_ENV,
@@ -137,8 +137,8 @@ def test_both_backends_provide_the_model_protocols(e5_export: Path, tiny_e5_dir:
                                                     registry: Path) -> None:
     from tiny_models import make_keyword_cross_encoder
 
-    from indexer import protocols
-    from indexer.rerank import Reranker
+    from indexer.models import protocols
+    from indexer.models.rerank import TorchReranker
 
     torch_embedder = embedder_for(str(tiny_e5_dir))
     onnx = OnnxEmbedder.from_export(e5_export, "fp32")
@@ -151,7 +151,7 @@ def test_both_backends_provide_the_model_protocols(e5_export: Path, tiny_e5_dir:
         assert embedder.count_tokens("invoice") == len(tokens)
     path = make_keyword_cross_encoder(tmp_path / "keyword-ce", "invoice")
     export_reranker(str(path), path, "fp32")
-    torch_reranker = Reranker(str(path), path)
+    torch_reranker = TorchReranker(str(path), path)
     onnx_reranker, _ = open_reranker(torch_reranker)
     assert isinstance(onnx_reranker, OnnxReranker)
     for reranker in (torch_reranker, onnx_reranker):
@@ -163,9 +163,9 @@ def test_both_backends_provide_the_model_protocols(e5_export: Path, tiny_e5_dir:
 def test_one_factory_opens_the_models_and_says_what_fell_back(tiny_e5_dir: Path, tmp_path: Path,
                                                                registry: Path) -> None:
     from indexer.config import Config
-    from indexer.model_factory import model_name, open_models
+    from indexer.models.factory import model_name, open_models
 
-    config = Config(model=str(tiny_e5_dir), reranker=str(tmp_path / "no-such-reranker"), allow_download=False)
+    config = Config(model=str(tiny_e5_dir), reranker=str(tmp_path / "no-such-reranker"))
     assert model_name(config) == str(tiny_e5_dir)
     assert model_name(config, None, "recorded") == "recorded"
     assert model_name(config, "mine", "recorded") == "mine"
@@ -274,15 +274,15 @@ def test_export_to_a_foreign_folder_is_refused(tiny_e5_dir: Path, registry: Path
 def test_auto_uses_onnx_only_when_registered(tiny_e5_dir: Path, e5_export: Path, registry: Path) -> None:
     info = resolve_model(str(tiny_e5_dir))
     embedder, note = open_embedder(info, "auto")
-    assert isinstance(embedder, Embedder) and note is None  # nothing registered: PyTorch, silently
+    assert isinstance(embedder, TorchEmbedder) and note is None  # nothing registered: PyTorch, silently
     embedder, note = open_embedder(info, "onnx")
-    assert isinstance(embedder, Embedder) and "no ONNX export" in note and "findling export-onnx" in note
+    assert isinstance(embedder, TorchEmbedder) and "no ONNX export" in note and "findling export-onnx" in note
     register(info.model_id, e5_export, "embedder")
     embedder, note = open_embedder(info, "auto", batch_size=8, threads=1)
     assert isinstance(embedder, OnnxEmbedder) and note is None
     assert (embedder.onnx.variant, embedder.batch_size, embedder.threads) == ("int8", 8, 1)
     embedder, note = open_embedder(info, "torch")
-    assert isinstance(embedder, Embedder) and note is None
+    assert isinstance(embedder, TorchEmbedder) and note is None
 
 
 def test_backend_names(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -324,7 +324,7 @@ def test_broken_onnx_falls_back_to_pytorch(e5_copy: Path, tiny_e5_dir: Path, dam
         shutil.rmtree(e5_copy)
     info = resolve_model(str(tiny_e5_dir))
     embedder, note = open_embedder(info, "onnx")
-    assert isinstance(embedder, Embedder)
+    assert isinstance(embedder, TorchEmbedder)
     expected = {"missing": "is missing", "truncated": "is corrupt", "garbage": "cannot be loaded",
                 "export folder gone": "is missing"}[damage]
     assert expected in note and "Using PyTorch" in note and "findling export-onnx" in note
@@ -402,13 +402,13 @@ def test_batches_are_length_sorted_and_token_bounded() -> None:
 def test_reranker_export_matches_cross_encoder(tmp_path: Path, registry: Path) -> None:
     from tiny_models import make_keyword_cross_encoder
 
-    from indexer.models.rerank import Reranker
+    from indexer.models.rerank import TorchReranker
 
     path = make_keyword_cross_encoder(tmp_path / "keyword-ce", "invoice")
     result = export_reranker(str(path), path, "int8")
     assert result.manifest["kind"] == "reranker" and result.manifest["activation"] == "sigmoid"
     assert all(v["validation"]["passed"] for v in result.manifest["variants"].values())
-    torch_reranker = Reranker(str(path), path)
+    torch_reranker = TorchReranker(str(path), path)
     reranker, note = open_reranker(torch_reranker)
     assert isinstance(reranker, OnnxReranker) and note is None and reranker.onnx.variant == "int8"
     passages = ["nothing here", "the invoice", "invoice and invoice", "an invoice, an invoice, an invoice"]

@@ -13,9 +13,9 @@ from helpers import embedder_for, index_folder
 from indexer.config import Config
 from indexer.datadir import DataDir
 from indexer.models.embedding import bundled_model_path
-from indexer.models.rerank import Reranker
-from indexer.scores import relevance
+from indexer.models.rerank import TorchReranker
 from indexer.search.query import parse
+from indexer.search.scores import relevance
 from indexer.search.searcher import Searcher
 
 MINILM = bundled_model_path()
@@ -151,7 +151,7 @@ def test_reranking_reorders_by_cross_encoder_score(tmp_path: Path, tiny_model_di
         (docs / name).write_text("animals at the zoo " + "zebra " * count + "and more animals")
     index_folder(docs, tmp_path / "data", tiny_model_dir)
     model = make_keyword_cross_encoder(tmp_path / "ce", "zebra")
-    reranker = Reranker("keyword-ce", model)
+    reranker = TorchReranker("keyword-ce", model)
     searcher = open_searcher(tmp_path / "data", tiny_model_dir, reranker=reranker)
     plain = searcher.search("animals zoo", k=5, rerank=False)
     reranked = searcher.search("animals zoo", k=5, rerank=True)
@@ -172,7 +172,7 @@ def test_relevance_of_a_reranked_result_is_the_rerankers_probability(tmp_path: P
     (docs / "zero.txt").write_text("animals at the zoo and more animals")
     (docs / "three.txt").write_text("animals at the zoo zebra zebra zebra and more animals")
     index_folder(docs, tmp_path / "data", tiny_model_dir)
-    reranker = Reranker("keyword-ce", make_keyword_cross_encoder(tmp_path / "ce", "zebra"))
+    reranker = TorchReranker("keyword-ce", make_keyword_cross_encoder(tmp_path / "ce", "zebra"))
     searcher = open_searcher(tmp_path / "data", tiny_model_dir, reranker=reranker)
     results = {Path(r.path).name: r for r in searcher.search("animals zoo", k=2, rerank=True)}
     searcher.close()

@@ -11,10 +11,10 @@ import click
 from indexer.cli.terminal import visible
 from indexer.config import Config, ConfigError
 from indexer.datadir import DataDir
-from indexer.model_factory import model_name, open_models
+from indexer.models.factory import model_name, open_models
 
 if TYPE_CHECKING:
-    from indexer.protocols import Embedder
+    from indexer.models.protocols import Embedder
 
 
 def say(message: str) -> None:

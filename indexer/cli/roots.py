@@ -26,7 +26,7 @@ def roots_list(app: App) -> None:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @click.pass_obj
 def roots_add(app: App, paths: tuple[str, ...]) -> None:
-    from indexer.roots import with_roots
+    from indexer.write.roots import with_roots
 
     app.config.roots = with_roots(app.config.roots, [os.path.abspath(p) for p in paths])
     app.config.save(app.data.path)
@@ -38,7 +38,7 @@ def roots_add(app: App, paths: tuple[str, ...]) -> None:
 @click.pass_obj
 def roots_remove(app: App, paths: tuple[str, ...]) -> None:
     """Stop covering PATHS and purge their files from the index."""
-    from indexer.roots import purge_roots, root_path
+    from indexer.write.roots import purge_roots, root_path
 
     targets = [root_path(p) for p in paths]
     unknown = [t for t in targets if t not in app.config.roots]

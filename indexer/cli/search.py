@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 def open_searcher(app: App, mode: str | None, rerank: bool | None) -> tuple[Searcher, list[str]]:
     """A searcher for this index, and the reranker's notes; models are loaded only for what is needed."""
-    from indexer.model_factory import open_models
+    from indexer.models.factory import open_models
     from indexer.search.searcher import Searcher
 
     embedder = None if mode == "keyword" else app.reading_embedder()

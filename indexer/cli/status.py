@@ -15,7 +15,7 @@ from indexer.cli.terminal import visible
 @click.pass_obj
 def status(app: App, as_json: bool) -> None:
     """Counts of indexed, skipped and failed files, the model, sizes and the errors."""
-    from indexer.index_stats import index_stats
+    from indexer.store.stats import index_stats
 
     stats = index_stats(app.data, sizes=True)
     info: dict = {"data_dir": str(app.data.path), "roots": app.config.roots,

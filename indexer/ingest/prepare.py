@@ -28,7 +28,7 @@ from indexer.ingest.workers import Budget, Task, TaskFailed, WorkerPool, shared_
 from indexer.paths import as_text, display_name, key
 
 if TYPE_CHECKING:
-    from indexer.models.embedding import Embedder
+    from indexer.models.protocols import Embedder
 
 LOOKAHEAD = 64
 _HASH_BLOCK = 1 << 20

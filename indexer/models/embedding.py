@@ -188,8 +188,9 @@ class PrefixedEncoder:
         return len(self.tokenizer.encode(text, add_special_tokens=False).ids)
 
 
-class Embedder(PrefixedEncoder):
-    """A sentence-transformers embedder; the model weights load on first use, the tokenizer alone is cheap."""
+class TorchEmbedder(PrefixedEncoder):
+    """The PyTorch backend of the `Embedder` protocol (sentence-transformers): the weights load on first
+    use, the tokenizer alone is cheap."""
 
     def __init__(self, info: ModelInfo, batch_size: int = 32, threads: int = 0) -> None:
         self.info = info

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from indexer.models.embedding import Embedder, ModelInfo
+from indexer.models.embedding import ModelInfo, TorchEmbedder
 from indexer.models.onnx_runtime import (
     MANIFEST_FILE,
     TOKENIZER_FILE,
@@ -386,7 +386,7 @@ def export_embedder(info: ModelInfo, quantize: str | None = "int8", out: Path | 
     An int8 variant that misses its own is kept but marked failed, so float32 is used.
     """
     texts = list(passages or VALIDATION_PASSAGES)
-    torch_embedder = Embedder(info, batch_size=16)
+    torch_embedder = TorchEmbedder(info, batch_size=16)
     transformer = torch_embedder._model[0]
     log(f"Embedding {len(texts)} validation passages with PyTorch…")
     reference = torch_embedder.encode_passages(texts)

@@ -29,13 +29,20 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import platformdirs
 
-from indexer.models.embedding import Embedder, ModelInfo, ModelUnavailable, PrefixedEncoder, torch_installed
+from indexer.models.embedding import (
+    ModelInfo,
+    ModelUnavailable,
+    PrefixedEncoder,
+    TorchEmbedder,
+    torch_installed,
+)
 
 if TYPE_CHECKING:
     import onnxruntime
     from tokenizers import Encoding, Tokenizer
 
-    from indexer.models.rerank import Reranker
+    from indexer.models.protocols import Embedder, Reranker
+    from indexer.models.rerank import TorchReranker
 
 BACKENDS = ("auto", "onnx", "torch")
 BACKEND_ENV = "FINDLING_BACKEND"
@@ -427,7 +434,7 @@ def _fallback_note(model_id: str, problems: list[str], used: str) -> str | None:
 
 
 def open_embedder(info: ModelInfo, backend: str = "auto", batch_size: int = 32,
-                  threads: int = 0) -> tuple[Embedder | OnnxEmbedder, str | None]:
+                  threads: int = 0) -> tuple[Embedder, str | None]:
     """The embedder for `info` on `backend` (auto | onnx | torch), and a note when it fell back.
 
     auto and onnx try, in order: the registered export's int8 variant (if it validated), its fp32
@@ -436,7 +443,7 @@ def open_embedder(info: ModelInfo, backend: str = "auto", batch_size: int = 32,
     """
     chosen = resolve_backend(backend)
     if chosen == "torch":
-        return Embedder(info, batch_size, threads), None
+        return TorchEmbedder(info, batch_size, threads), None
     candidates, problems = _candidates(info.model_id, info.path, "embedder")
     for candidate in candidates:
         try:
@@ -452,17 +459,17 @@ def open_embedder(info: ModelInfo, backend: str = "auto", batch_size: int = 32,
             "install the full Findling (`pip install findling`) and run `findling export-onnx`."
             + (f" ({'; '.join(problems)})" if problems else ""))
     if chosen == "onnx" and not problems:
-        return Embedder(info, batch_size, threads), (
+        return TorchEmbedder(info, batch_size, threads), (
             f"There is no ONNX export of {info.model_id!r}; using PyTorch. "
             f"Run `findling export-onnx {info.model_id}` to create one.")
-    return Embedder(info, batch_size, threads), _fallback_note(info.model_id, problems, "PyTorch")
+    return TorchEmbedder(info, batch_size, threads), _fallback_note(info.model_id, problems, "PyTorch")
 
 
 # -- the embedder --------------------------------------------------------------------------------
 
 
 class OnnxEmbedder(PrefixedEncoder):
-    """A drop-in for `indexer.models.embedding.Embedder` that runs an ONNX graph (no torch import)."""
+    """The ONNX backend of the `Embedder` protocol: runs an ONNX graph (no torch import)."""
 
     def __init__(self, info: ModelInfo, model: OnnxModel, batch_size: int = 32, threads: int = 0,
                  max_batch_tokens: int = MAX_BATCH_TOKENS) -> None:
@@ -528,7 +535,7 @@ class OnnxEmbedder(PrefixedEncoder):
 
 
 class OnnxReranker:
-    """A drop-in for `indexer.models.rerank.Reranker`: cross-encoder scores from an ONNX graph."""
+    """The ONNX backend of the `Reranker` protocol: cross-encoder scores from an ONNX graph."""
 
     def __init__(self, model_id: str, path: Path, model: OnnxModel, batch_size: int = 16,
                  max_length: int = 512, threads: int = 0) -> None:
@@ -571,9 +578,9 @@ def _default_activation(path: Path) -> str:
     return "sigmoid" if config.get("num_labels", len(config.get("id2label", {0: 0}))) == 1 else "identity"
 
 
-def open_reranker(reranker: Reranker, backend: str = "auto",
-                  threads: int = 0) -> tuple[Reranker | OnnxReranker, str | None]:
-    """The ONNX twin of a resolved `Reranker` when one is registered or shipped, else the reranker itself."""
+def open_reranker(reranker: TorchReranker, backend: str = "auto",
+                  threads: int = 0) -> tuple[Reranker, str | None]:
+    """The ONNX twin of a resolved `TorchReranker` when one is registered or shipped, else that reranker."""
     chosen = resolve_backend(backend)
     if chosen == "torch":
         return reranker, None

@@ -14,7 +14,9 @@ import numpy as np
 from indexer.models.embedding import locate
 
 
-class Reranker:
+class TorchReranker:
+    """The PyTorch backend of the `Reranker` protocol: a sentence-transformers CrossEncoder."""
+
     def __init__(self, model_id: str, path: Path, batch_size: int = 16, max_length: int = 320) -> None:
         """`max_length` covers a query and one chunk (256 tokens by default); the cost of a pair
         grows with it, so it is not the model's 512."""
@@ -41,11 +43,11 @@ class Reranker:
         return np.asarray(scores, dtype=np.float32).reshape(len(passages))
 
 
-def resolve_reranker(name: str | None) -> tuple[Reranker | None, str | None]:
+def resolve_reranker(name: str | None) -> tuple[TorchReranker | None, str | None]:
     """The reranker, or None and the reason reranking is off."""
     if not name:
         return None, "Reranking is off (no reranker configured)."
     found = locate(name)
     if isinstance(found, str):
         return None, f"Reranking is off: reranker {name!r} is not available ({found})."
-    return Reranker(*found), None
+    return TorchReranker(*found), None

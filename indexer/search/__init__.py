@@ -1,1 +1,2 @@
-"""Search: the query language, the searcher (retrieve, fuse, rerank, present) and evaluation."""
+"""Search: the query language, the searcher's stages (parse, retrieve, fuse, rerank, present, explain),
+stage scores and relevance, and evaluation."""

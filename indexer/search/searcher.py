@@ -31,14 +31,14 @@ import numpy as np
 from indexer.config import Config
 from indexer.datadir import DataDir, ModelMismatch
 from indexer.ingest.chunking import sentence_spans
-from indexer.scores import StageScores
 from indexer.search.query import Query, cjk_runs, fts_terms, has_cjk, parse
+from indexer.search.scores import StageScores
 from indexer.store.catalog import Catalog, ChunkRow
 from indexer.store.keyword import KeywordSearch
 from indexer.store.vectors import VectorIndex
 
 if TYPE_CHECKING:
-    from indexer.protocols import Embedder, Reranker
+    from indexer.models.protocols import Embedder, Reranker
 
 MODES = ("dense", "keyword", "hybrid")
 SNIPPET_CHARS = 280

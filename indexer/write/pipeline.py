@@ -33,7 +33,7 @@ from indexer.ingest.prepare import (
 )
 from indexer.ingest.recent import recently_used
 from indexer.ingest.scan import Excludes, Found, scan
-from indexer.models.embedding import Embedder
+from indexer.models.protocols import Embedder
 from indexer.paths import display_name, key
 from indexer.store.catalog import Catalog, Change, NewChunk, Unavailable, from_blob
 from indexer.store.vectors import VectorIndex

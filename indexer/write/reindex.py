@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from indexer.models.embedding import Embedder
+from indexer.models.protocols import Embedder
 from indexer.store.catalog import Catalog
 from indexer.store.staging import EmbeddingStaging
 

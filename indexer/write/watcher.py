@@ -32,7 +32,7 @@ import psutil
 from indexer.config import Config
 from indexer.datadir import DataDir
 from indexer.ingest.scan import Excludes, scan
-from indexer.models.embedding import Embedder
+from indexer.models.protocols import Embedder
 from indexer.paths import key, os_path
 from indexer.store.catalog import Catalog, FileRow
 from indexer.write.control import RunControl

@@ -3,7 +3,7 @@
 Two backends implement each protocol: PyTorch (sentence-transformers: `TorchEmbedder`,
 `TorchReranker`) and ONNX Runtime (`OnnxEmbedder`, `OnnxReranker`). Code that embeds or
 reranks is annotated with these protocols, never with a backend class, and gets its models
-from one factory (`indexer.model_factory.open_models`).
+from one factory (`indexer.models.factory.open_models`).
 """
 
 from __future__ import annotations

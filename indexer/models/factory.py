@@ -4,8 +4,8 @@ call, on the configured backend, and say what fell back and why.
     open_models(config, name, backend)  ─▶  OpenedModels(info, embedder, reranker, notes)
 
 The embedder is required: when no model at all can be found, `ModelUnavailable` is raised. The
-reranker is optional: when it is not configured, not available locally (searching never
-downloads), or cannot be loaded, reranking is off and a note says why.
+reranker is optional: when it is not configured, not available locally, or cannot be loaded,
+reranking is off and a note says why. Nothing here uses the network.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from indexer.models.embedding import resolve_model
 if TYPE_CHECKING:
     from indexer.config import Config
     from indexer.models.embedding import ModelInfo
-    from indexer.protocols import Embedder, Reranker
+    from indexer.models.protocols import Embedder, Reranker
 
 
 @dataclass(frozen=True)

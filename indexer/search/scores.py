@@ -18,7 +18,7 @@ class StageScores:
     - `keyword`: FTS5 BM25 with the sign flipped (higher is better), 0..∞, unnormalised.
     - `fused`: hybrid mode's weighted sum of the file's best normalised dense and keyword scores
       (each 0..1) plus a 1e-3 tie-break for the passage's own, so 0..(dense_weight + keyword_weight)·1.001.
-    - `rerank`: the cross-encoder's score (`indexer.protocols.Reranker.score`): a probability 0..1 for
+    - `rerank`: the cross-encoder's score (`indexer.models.protocols.Reranker.score`): a probability 0..1 for
       a one-label model.
     """
 

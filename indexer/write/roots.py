@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from indexer.config import Config
     from indexer.datadir import DataDir
-    from indexer.protocols import Embedder
+    from indexer.models.protocols import Embedder
 
 
 def root_path(path: str) -> str:
