@@ -258,8 +258,10 @@ class ResultDelegate(QStyledItemDelegate):
         # line 2: folder
         painter.setFont(small_font)
         painter.setPen(dim)
-        folder = QFontMetrics(small_font).elidedText(folder_label(result.path), Qt.TextElideMode.ElideMiddle,
-                                                     inner.width())
+        folder_text = folder_label(result.path)
+        if result.unavailable:
+            folder_text += " · out of reach (kept in the index)"
+        folder = QFontMetrics(small_font).elidedText(folder_text, Qt.TextElideMode.ElideMiddle, inner.width())
         painter.drawText(QRect(inner.left(), inner.top() + name_h, inner.width(), folder_h),
                          Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, folder)
 

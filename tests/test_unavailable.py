@@ -122,6 +122,13 @@ def test_a_root_that_no_longer_exists_keeps_its_files_and_comes_back(tmp_path, t
     report = run(drive, data, tiny_model_dir)
     assert paths_in(data) == before
     assert [(u.path, u.reason) for u in report.unavailable] == [(str(drive), NOT_FOUND)]
+    found = CliRunner().invoke(cli, ["--data-dir", str(data), "search", "--mode", "keyword", "--json",
+                                     "contract"])
+    assert found.exit_code == 0, found.output
+    hit = json.loads(found.output)["results"][0]
+    assert hit["path"] == str(drive / "contract.txt") and hit["unavailable"] == NOT_FOUND  # still found
+    shown = CliRunner().invoke(cli, ["--data-dir", str(data), "search", "--mode", "keyword", "contract"])
+    assert f"(out of reach, kept in the index: {NOT_FOUND})" in shown.output
 
     (away / "contract.txt").write_text("The contract was renewed in April.")  # edited while away
     (away / "deep" / "ledger.txt").unlink()  # deleted while away

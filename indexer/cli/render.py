@@ -44,6 +44,8 @@ def print_results(query: str, results: list[FileResult], notes: list[str]) -> No
         page = f"  (page {result.page})" if result.page else ""
         click.echo(click.style(f"{rank:>2}. {result.score:.3f}  {visible(result.path)}{page}", bold=True))
         click.echo(f"    {styled_snippet(result)}")
+        if result.unavailable:
+            click.echo(click.style(f"    (out of reach, kept in the index: {result.unavailable})", dim=True))
         if result.passages:
             click.echo(click.style(f"    (+{len(result.passages)} more passages in this file)", dim=True))
 

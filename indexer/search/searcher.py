@@ -33,7 +33,7 @@ from indexer.datadir import DataDir, ModelMismatch
 from indexer.ingest.chunking import sentence_spans
 from indexer.search.query import Query, cjk_runs, fts_terms, has_cjk, parse
 from indexer.search.scores import StageScores
-from indexer.store.catalog import Catalog, ChunkRow
+from indexer.store.catalog import Catalog, ChunkRow, Unavailable
 from indexer.store.keyword import KeywordSearch
 from indexer.store.vectors import VectorIndex
 
@@ -70,6 +70,7 @@ class Passage:
 class FileResult(Passage):
     path: str = ""
     passages: list[Passage] = field(default_factory=list)  # more passages of the same file
+    unavailable: str | None = None  # why its folder is out of reach (kept in the index), else None
 
     def to_dict(self) -> dict:
         """JSON-ready; each `scores` names only the stages that ran (see `StageScores.to_dict`)."""
@@ -346,6 +347,7 @@ class Searcher:
         """The run's k best files: the best passage per file first, then up to `passages_per_file`
         more passages of the same file; snippets with the query's words highlighted."""
         results: dict[int, FileResult] = {}
+        out_of_reach = self.catalog.unavailable()
         for candidate in run.candidates if candidates is None else candidates:
             row = run.rows.get(candidate.chunk_id)
             if row is None:
@@ -354,7 +356,8 @@ class Searcher:
             if result is None:
                 if len(results) < run.k:
                     passage = self._passage(row, candidate, run.query)
-                    results[row.file_id] = FileResult(**vars(passage), path=row.path)
+                    results[row.file_id] = FileResult(**vars(passage), path=row.path,
+                                                      unavailable=_out_of_reach(row.path, out_of_reach))
             elif len(result.passages) < passages_per_file:
                 result.passages.append(self._passage(row, candidate, run.query))
         return list(results.values())
@@ -439,3 +442,11 @@ class Searcher:
         matrix = (matrix / np.where(norms == 0, 1, norms)).astype(np.float32)
         labels = ["query"] + [Path(r.path).name for r in results]
         return Similarity(labels, matrix @ matrix.T)
+
+
+def _out_of_reach(path: str, unavailable: list[Unavailable]) -> str | None:
+    """The reason `path` is out of reach when it is at or below an unavailable folder."""
+    for folder in unavailable:
+        if path == folder.path or path.startswith(folder.path.rstrip("/") + "/"):
+            return folder.reason
+    return None
