@@ -77,6 +77,14 @@ def _below(path: str, folder: str) -> bool:
     return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
+def _relative(path: str, root: str) -> str:
+    """`os.path.relpath(path, root)`, without its cost in the common case of a path below the root."""
+    prefix = root.rstrip(os.sep) + os.sep
+    if path.startswith(prefix) and ".." not in path:
+        return path[len(prefix):]
+    return os.path.relpath(path, root)
+
+
 class Excludes:
     """What is never indexed, and how symlinks are judged.
 
@@ -114,7 +122,7 @@ class Excludes:
 
     def excluded(self, root: str, path: str, is_dir: bool = False) -> bool:
         """Whether `path` below `root` is excluded (its parent folders are judged on their own)."""
-        relative = os.path.relpath(path, root) if self.spec.patterns else ".."
+        relative = _relative(path, root) if self.spec.patterns else ".."
         if not relative.startswith(".."):
             decided = self.spec.check_file(_posix(relative) + ("/" if is_dir else "")).include
             if decided is not None:  # the user's pattern decides, a `!pattern` included
