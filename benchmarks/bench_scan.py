@@ -24,8 +24,8 @@ from pathlib import Path
 import pathspec
 
 from indexer.config import DEFAULT_EXCLUDES, Config
-from indexer.excludes import anywhere
-from indexer.scan import Excludes, scan
+from indexer.ingest.excludes import anywhere
+from indexer.ingest.scan import Excludes, scan
 
 
 def make_tree(root: Path, files: int) -> None:

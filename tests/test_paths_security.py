@@ -18,9 +18,16 @@ from helpers import embedder_for, index_folder, snapshot
 from indexer.cli import cli
 from indexer.config import Config
 from indexer.datadir import DataDir
-from indexer.excludes import LINK_BROKEN, LINK_EXCLUDED, LINK_NOT_REGULAR, LINK_OUTSIDE, AnyDepth, Excludes
-from indexer.private_keys import PRIVATE_KEY
-from indexer.watcher import Batch, Watcher
+from indexer.ingest.excludes import (
+    LINK_BROKEN,
+    LINK_EXCLUDED,
+    LINK_NOT_REGULAR,
+    LINK_OUTSIDE,
+    AnyDepth,
+    Excludes,
+)
+from indexer.ingest.private_keys import PRIVATE_KEY
+from indexer.write.watcher import Batch, Watcher
 
 KEY_BODY = "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ supersecretkeymaterial"
 PRIVATE_KEY_TEXT = f"-----BEGIN OPENSSH PRIVATE KEY-----\n{KEY_BODY}\n-----END OPENSSH PRIVATE KEY-----\n"
@@ -347,7 +354,7 @@ def test_an_unreadable_file_fixed_by_chmod_is_indexed_at_the_next_run(
 def test_an_extraction_error_is_retried_at_the_next_run(tmp_path: Path, tiny_model_dir: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """The file was read (its hash recorded) but its parser failed once: the next run retries it."""
-    import indexer.prepare as prepare
+    import indexer.ingest.prepare as prepare
 
     docs = tmp_path / "docs"
     docs.mkdir()
@@ -399,7 +406,7 @@ def test_any_depth_matcher_agrees_with_pathspec() -> None:
     import pathspec
 
     from indexer.config import DEFAULT_EXCLUDES
-    from indexer.excludes import anywhere
+    from indexer.ingest.excludes import anywhere
 
     spec = pathspec.GitIgnoreSpec.from_lines([anywhere(p) for p in DEFAULT_EXCLUDES])
     fast = AnyDepth(DEFAULT_EXCLUDES)
