@@ -27,11 +27,12 @@ from indexer.ingest.excludes import (
     Excludes,
 )
 from indexer.ingest.private_keys import PRIVATE_KEY
-from indexer.write.watcher import Batch, Watcher
+from indexer.write.watcher import Batch, WatchCallbacks, Watcher, WatchOptions
 
 KEY_BODY = "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ supersecretkeymaterial"
 PRIVATE_KEY_TEXT = f"-----BEGIN OPENSSH PRIVATE KEY-----\n{KEY_BODY}\n-----END OPENSSH PRIVATE KEY-----\n"
 SHADOW_TEXT = "root:$6$saltsalt$shadowpasswordhash:19000:0:99999:7:::\n"
+QUICK = WatchOptions(debounce=0.05, low_priority=False, battery=lambda: None)
 pytestmark = pytest.mark.filterwarnings("ignore:Callback with id:RuntimeWarning")
 
 
@@ -164,7 +165,7 @@ def test_the_watcher_judges_new_links_by_their_target(tmp_path: Path, tiny_model
             link.unlink()
     data = tmp_path / "data"
     watcher = Watcher(DataDir(data), Config(), embedder_for(str(tiny_model_dir)), [str(docs)],
-                      debounce=0.05, low_priority=False, battery=lambda: None)
+                      QUICK)
     watcher.start()
     try:
         assert watcher.wait_idle(30)
@@ -290,7 +291,7 @@ def test_watch_stays_idle_with_the_data_dir_inside_the_root(tmp_path: Path, tiny
     data = home / "index-data"
     batches: list[Batch] = []
     watcher = Watcher(DataDir(data), Config(), embedder_for(str(tiny_model_dir)), [str(home)],
-                      debounce=0.05, low_priority=False, battery=lambda: None, on_batch=batches.append)
+                      QUICK, WatchCallbacks(on_batch=batches.append))
     watcher.start()
     try:
         deadline = time.monotonic() + 30
@@ -387,7 +388,7 @@ def test_the_watcher_retries_an_error_when_its_mode_changes(tmp_path: Path, tiny
     refuse_unreadable(monkeypatch)
     data = tmp_path / "data"
     watcher = Watcher(DataDir(data), Config(), embedder_for(str(tiny_model_dir)), [str(docs)],
-                      debounce=0.05, low_priority=False, battery=lambda: None)
+                      QUICK)
     watcher.start()
     try:
         assert watcher.wait_idle(30)
