@@ -3,11 +3,9 @@ below any root, private keys under any name, the data dir itself; and errors are
 
 from __future__ import annotations
 
-import builtins
 import json
 import os
 import sqlite3
-import stat
 import time
 from pathlib import Path
 
@@ -308,28 +306,13 @@ def test_watch_stays_idle_with_the_data_dir_inside_the_root(tmp_path: Path, tiny
 
 
 def refuse_unreadable(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make `open` (builtin and os) fail like a non-root user's on a file without read permission."""
-    real_open, real_os_open = builtins.open, os.open
+    """Make the extraction workers fail to read a file without read permission, as a non-root
+    user's would (the tests run as root)."""
+    import worker_tasks
 
-    def unreadable(path) -> bool:
-        try:
-            return isinstance(path, (str, bytes, os.PathLike)) and os.path.isfile(path) and \
-                stat.S_IMODE(os.stat(path).st_mode) & 0o444 == 0
-        except OSError:
-            return False
+    import indexer.ingest.prepare as prepare
 
-    def fake_open(file, *args, **kwargs):
-        if unreadable(file):
-            raise PermissionError(13, "Permission denied", str(file))
-        return real_open(file, *args, **kwargs)
-
-    def fake_os_open(path, *args, **kwargs):
-        if unreadable(path):
-            raise PermissionError(13, "Permission denied", str(path))
-        return real_os_open(path, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "open", fake_open)
-    monkeypatch.setattr(os, "open", fake_os_open)
+    monkeypatch.setattr(prepare, "_extract_in_worker", worker_tasks.unreadable_when_mode_000)
 
 
 def test_an_unreadable_file_fixed_by_chmod_is_indexed_at_the_next_run(
@@ -355,24 +338,19 @@ def test_an_unreadable_file_fixed_by_chmod_is_indexed_at_the_next_run(
 def test_an_extraction_error_is_retried_at_the_next_run(tmp_path: Path, tiny_model_dir: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """The file was read (its hash recorded) but its parser failed once: the next run retries it."""
+    import worker_tasks
+
     import indexer.ingest.prepare as prepare
 
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "letter.txt").write_text("Dear neighbour, the fence between our gardens needs paint.")
     (docs / "copy.txt").write_text("Dear neighbour, the fence between our gardens needs paint.")
-    real_extract, failed = prepare.extract, []
-
-    def flaky_extract(path: Path):
-        if not failed:
-            failed.append(path)
-            raise PermissionError(13, "Permission denied", str(path))
-        return real_extract(path)
-
-    monkeypatch.setattr(prepare, "extract", flaky_extract)
+    (tmp_path / "fail-once").touch()
+    monkeypatch.setattr(prepare, "_extract_in_worker", worker_tasks.parser_fails_once)
     data = tmp_path / "data"
     index_folder(docs, data, tiny_model_dir)
-    assert snapshot(data)[str(failed[0])]["status"] == "error"
+    assert sorted(row["status"] for row in snapshot(data).values()) == ["error", "indexed"]
     index_folder(docs, data, tiny_model_dir)
     assert {row["status"] for row in snapshot(data).values()} == {"indexed"}
 
