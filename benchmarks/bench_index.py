@@ -206,7 +206,7 @@ def planned_chunk_texts(docs: Path, config: Config, info: ModelInfo) -> list[str
     """The chunk texts the pipeline will store, from its own `prepare()` (untimed)."""
     embedder = TorchEmbedder(info, config.embed_batch_size, config.threads)  # tokenizer only, never the model
     texts: list[str] = []
-    for found in scan(str(docs), Excludes(config.all_excludes())):
+    for found in scan(str(docs), Excludes.for_config(config, roots=[str(docs)])):
         prepared = prepare(found, config, embedder)
         if isinstance(prepared, Prepared) and not prepared.name_only:
             texts.extend(chunk.text for chunk in prepared.chunks)

@@ -77,7 +77,8 @@ class WelcomePage(QWidget):
         column.addLayout(self.folder_box)
         column.addWidget(add, 0, Qt.AlignmentFlag.AlignLeft)
         column.addSpacing(10)
-        left_out = QLabel("<b>Always left out</b> — private stores, caches, version control and "
+        left_out = QLabel("<b>Always left out</b>, in any folder — keys, keyrings, browser profiles, "
+                          "credential files, shell histories, the trash, caches, version control and "
                           "temporary files (add your own patterns later in the Index tab):")
         left_out.setWordWrap(True)
         column.addWidget(left_out)

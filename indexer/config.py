@@ -24,27 +24,91 @@ CONFIG_FILE = "config.toml"
 DEFAULT_MODEL = "intfloat/multilingual-e5-small"
 DEFAULT_RERANKER = "cross-encoder/mmarco-mMiniLMv2-L12-H384-v1"  # multilingual, like the embedder
 
-# Gitignore-style patterns excluded everywhere: private stores, caches, VCS and build output,
-# partial downloads and editor temporaries.
+# Gitignore-style patterns excluded everywhere: private stores, credentials, caches, VCS and
+# build output, partial downloads and editor temporaries. They match at any depth of the absolute
+# path (`indexer.ingest.excludes`), whatever the root; a `!pattern` in `excludes` re-includes one.
 DEFAULT_EXCLUDES: tuple[str, ...] = (
-    # sensitive
+    # private stores: keys, keyrings, password managers, browser and mail profiles
     ".ssh/",
     ".gnupg/",
     ".pki/",
     ".password-store/",
     "keyrings/",
     ".local/share/keyrings/",
+    ".local/share/kwalletd/",
+    "Library/Keychains/",
+    "*.kdbx",
     ".mozilla/",
     ".thunderbird/",
     ".config/google-chrome/",
+    ".config/google-chrome-beta/",
     ".config/chromium/",
     ".config/BraveSoftware/",
-    "Library/Keychains/",
-    "*.kdbx",
+    ".config/microsoft-edge/",
+    ".config/vivaldi/",
+    ".config/opera/",
+    ".var/app/com.google.Chrome/",
+    ".var/app/org.chromium.Chromium/",
+    ".var/app/com.brave.Browser/",
+    ".var/app/com.microsoft.Edge/",
+    ".var/app/com.vivaldi.Vivaldi/",
+    "Library/Application Support/Google/Chrome/",
+    "Library/Application Support/Chromium/",
+    "Library/Application Support/BraveSoftware/",
+    "Library/Application Support/Microsoft Edge/",
+    "Library/Application Support/Vivaldi/",
+    "Library/Application Support/Firefox/",
+    "AppData/Local/Google/Chrome/User Data/",
+    "AppData/Local/Chromium/User Data/",
+    "AppData/Local/BraveSoftware/",
+    "AppData/Local/Microsoft/Edge/User Data/",
+    "AppData/Local/Vivaldi/User Data/",
+    "AppData/Roaming/Mozilla/",
+    # credentials and tokens
+    ".aws/credentials",
+    ".netrc",
+    "_netrc",
+    ".git-credentials",
+    ".pgpass",
+    ".my.cnf",
+    ".docker/config.json",
+    ".kube/config",
+    ".config/gh/hosts.yml",
+    ".config/gcloud/",
+    ".azure/",
+    ".npmrc",
+    ".pypirc",
+    ".gem/credentials",
+    ".cargo/credentials",
+    ".cargo/credentials.toml",
+    ".vault-token",
+    ".s3cfg",
+    ".env",
+    ".env.*",
+    "*.pem",
+    "*.key",
+    "*.p12",
+    "*.pfx",
+    "id_rsa",
+    "id_dsa",
+    "id_ecdsa",
+    "id_ed25519",
+    "id_ecdsa_sk",
+    "id_ed25519_sk",
+    # shell and REPL histories
+    ".*_history",
+    ".history",
+    ".histfile",
+    ".zhistory",
+    ".local/share/fish/fish_history",
+    ".lesshst",
+    ".viminfo",
+    ".Rhistory",
     # trash and caches
     ".Trash/",
     ".Trash-*/",
     ".local/share/Trash/",
+    "$RECYCLE.BIN/",
     ".cache/",
     "Library/Caches/",
     # VCS, build output, environments
@@ -139,10 +203,6 @@ class Config:
     @property
     def max_file_bytes(self) -> int:
         return int(self.max_file_mb * 1024 * 1024)
-
-    def all_excludes(self) -> list[str]:
-        base = list(DEFAULT_EXCLUDES) if self.use_default_excludes else []
-        return base + list(self.excludes)
 
     @classmethod
     def load(cls, data_dir: Path, warn: Callable[[str], None] | None = None) -> Config:

@@ -69,20 +69,22 @@ def catalog_state(data: Path) -> dict[str, tuple[int, int]]:
         conn.close()
 
 
-def disk_state(folder: Path) -> dict[str, tuple[int, int]]:
-    return {f.path: (f.size, f.mtime_ns) for f in scan(str(folder), Excludes(Config().all_excludes()))}
+def disk_state(folder: Path, config: Config | None = None) -> dict[str, tuple[int, int]]:
+    excludes = Excludes.for_config(config or Config(), roots=[str(folder)])
+    return {f.path: (f.size, f.mtime_ns) for f in scan(str(folder), excludes)}
 
 
 def settle(watcher: Watcher, folder: Path, data: Path) -> None:
     """Wait until the catalog holds exactly the files on disk, as they are, and the watcher is idle."""
-    wait_until(lambda: catalog_state(data) == disk_state(folder), "the catalog to match the disk")
+    wait_until(lambda: catalog_state(data) == disk_state(folder, watcher.config),
+               "the catalog to match the disk")
     assert watcher.wait_idle(TIMEOUT)
 
 
-def assert_fresh(folder: Path, data: Path, model: Path) -> None:
+def assert_fresh(folder: Path, data: Path, model: Path, config: Config | None = None) -> None:
     """The catalog equals a fresh full index of `folder`, and the saved vector file matches it."""
     fresh = data.parent / f"fresh-{time.monotonic_ns()}"
-    index_folder(folder, fresh, model)
+    index_folder(folder, fresh, model, config)
     assert_same_index(data, fresh)
     assert_vectors_match_catalog(data)
 
@@ -241,26 +243,28 @@ def test_moved_folder_keeps_chunks(tmp_path: Path, tiny_model_dir: Path, start) 
 
 def test_folders_moved_in_follow_the_root_relative_excludes(tmp_path: Path, tiny_model_dir: Path,
                                                             start) -> None:
-    """`.config/chromium/` is excluded at the root only: judged relative to the root, not the new folder."""
+    """A user's `.config/scratch/` is excluded at the root only: judged relative to the root, not the
+    new folder (the default excludes match at any depth; the user's are gitignore patterns)."""
     docs = make_tree(tmp_path / "docs")
     data = tmp_path / "data"
     outside = tmp_path / "outside"
-    for folder in (outside / ".config" / "chromium" / "Default", outside / ".config" / "app",
-                   outside / "proj" / ".config" / "chromium"):
+    config = Config(excludes=[".config/scratch/"])
+    for folder in (outside / ".config" / "scratch" / "Default", outside / ".config" / "app",
+                   outside / "proj" / ".config" / "scratch"):
         folder.mkdir(parents=True)
-    (outside / ".config" / "chromium" / "Default" / "secret.txt").write_text("Browser profile: private.")
+    (outside / ".config" / "scratch" / "Default" / "secret.txt").write_text("Scratch space: private.")
     (outside / ".config" / "app" / "settings.txt").write_text("Settings of the app: dark theme.")
-    (outside / "proj" / ".config" / "chromium" / "notes.txt").write_text("Notes on the chromium build.")
-    watcher = start(docs)
+    (outside / "proj" / ".config" / "scratch" / "notes.txt").write_text("Notes on the scratch build.")
+    watcher = start(docs, config)
     settle(watcher, docs, data)
     shutil.move(outside / ".config", docs / ".config")
     shutil.move(outside / "proj", docs / "proj")
     settle(watcher, docs, data)
     indexed = catalog_state(data)
     assert str(docs / ".config" / "app" / "settings.txt") in indexed
-    assert str(docs / "proj" / ".config" / "chromium" / "notes.txt") in indexed
+    assert str(docs / "proj" / ".config" / "scratch" / "notes.txt") in indexed
     assert not any("secret" in p for p in indexed)
-    assert_fresh(docs, data, tiny_model_dir)
+    assert_fresh(docs, data, tiny_model_dir, config)
 
 
 @pytest.mark.parametrize("temporary", ["report.txt.tmp", "report.txt.new"])

@@ -51,3 +51,41 @@ def sleeping(found: Found, max_file_mb: float) -> prepare.Outcome:
 
         time.sleep(3600)
     return prepare.read_and_extract(found, max_file_mb)
+
+
+def unreadable_when_mode_000(found: Found, max_file_mb: float) -> prepare.Outcome:
+    """Reading fails as a non-root user's would on a file without read permission (we run as root)."""
+    import stat
+
+    real = prepare.open_regular
+
+    def refusing_open(path, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202 - open_regular's
+        if stat.S_IMODE(os.stat(path).st_mode) & 0o444 == 0:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path, *args, **kwargs)
+
+    prepare.open_regular = refusing_open
+    try:
+        return prepare.read_and_extract(found, max_file_mb)
+    finally:
+        prepare.open_regular = real
+
+
+def parser_fails_once(found: Found, max_file_mb: float) -> prepare.Outcome:
+    """The parser fails on the first file extracted while a `fail-once` marker sits beside the folder
+    (the marker is removed then), as a transient failure would."""
+    marker = Path(found.path).parent.parent / "fail-once"
+    real = prepare.extract
+
+    def failing_extract(path: Path):
+        try:
+            marker.unlink()
+        except FileNotFoundError:
+            return real(path)
+        raise PermissionError(13, "Permission denied", str(path))
+
+    prepare.extract = failing_extract
+    try:
+        return prepare.read_and_extract(found, max_file_mb)
+    finally:
+        prepare.extract = real

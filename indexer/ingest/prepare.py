@@ -23,6 +23,7 @@ from indexer.ingest.budget import OverBudget
 from indexer.ingest.chunking import Chunk, chunk_units
 from indexer.ingest.extract import ExtractionError, TextUnit, extract
 from indexer.ingest.extract.opening import open_regular
+from indexer.ingest.private_keys import PRIVATE_KEY, is_private_key
 from indexer.ingest.scan import Found
 from indexer.ingest.workers import Budget, Task, TaskFailed, WorkerPool, shared_pool
 from indexer.paths import as_text, display_name, key
@@ -79,17 +80,19 @@ def file_hash(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=20).hexdigest()
 
 
-def _hash_file(path: str, max_bytes: int) -> str | None:
-    """The content hash of `path`, read a block at a time; None if it grew past `max_bytes`."""
+def _hash_file(path: str, max_bytes: int) -> tuple[str | None, bytes]:
+    """The content hash of `path`, read a block at a time (None if it grew past `max_bytes`),
+    and its first block (for `is_private_key`)."""
     digest = hashlib.blake2b(digest_size=20)
-    read = 0
+    read, head = 0, b""
     with open_regular(path) as fh:
         while block := fh.read(_HASH_BLOCK):
+            head = head or block
             read += len(block)
             if read > max_bytes:
-                return None
+                return None, head
             digest.update(block)
-    return digest.hexdigest()
+    return digest.hexdigest(), head
 
 
 def name_chunk(name: str) -> list[Chunk]:
@@ -108,18 +111,22 @@ def read_and_extract(found: Found, max_file_mb: float, known_hashes: set[str] | 
                      ) -> Outcome:
     """Read, hash and extract one file (no model, no tokenizer: safe in a worker process)."""
     path, stored = found.path, key(found.path)
+    if found.skip:  # a symlink: judged by its target in the scan, never read
+        return _recorded(found, "skipped", found.skip)
     max_bytes = int(max_file_mb * 1024 * 1024)
     too_large = _recorded(found, "skipped", f"larger than the {max_file_mb:g} MB size cap")
     if found.size > max_bytes:
         return too_large
     try:
-        content_hash = _hash_file(path, max_bytes)
+        content_hash, head = _hash_file(path, max_bytes)
     except FileNotFoundError:
         return Vanished(stored)
     except OSError as exc:
         return _recorded(found, "error", f"cannot read file: {exc.strerror or exc}")
     if content_hash is None:
         return too_large
+    if is_private_key(head):
+        return _recorded(found, "skipped", PRIVATE_KEY)
     if content_hash in known_hashes:
         return Unchanged(found, content_hash)
     try:

@@ -1,8 +1,9 @@
 """Walk the roots: every regular file not excluded, with the stat the catalog compares against.
 
-Excludes are gitignore-style patterns (pathspec) matched relative to each root, and the
-same rules serve the initial scan, reconcile and the watcher's events. Directory
-symlinks are not followed, so symlink loops cannot trap a scan.
+The exclude rules (`indexer.ingest.excludes`) serve the initial scan, reconcile and the watcher's
+events alike. A symlink to a file is yielded with the reason it is recorded without its
+contents (`Found.skip`); directory symlinks are not followed, nor recorded, so symlink loops
+cannot trap a scan.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ import os
 import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
-import pathspec
+from indexer.ingest.excludes import Excludes
+
+__all__ = ["Excludes", "Found", "scan"]
 
 
 @dataclass(frozen=True)
@@ -23,30 +25,7 @@ class Found:
     mtime_ns: int
     dev: int | None = None  # the device it is on: a folder that changes device was unmounted
     mode: int | None = None
-
-
-class Excludes:
-    def __init__(self, patterns: list[str]) -> None:
-        self.spec = pathspec.GitIgnoreSpec.from_lines(patterns)
-
-    def excluded(self, root: str, path: str, is_dir: bool = False) -> bool:
-        relative = os.path.relpath(path, root)
-        if relative.startswith(".."):
-            return False
-        return self.spec.match_file(relative + ("/" if is_dir else ""))
-
-    def excluded_anywhere(self, roots: list[str], path: str, is_dir: bool = False) -> bool:
-        """Excluded relative to the root that contains `path`, or any of its parent folders."""
-        for root in roots:
-            relative = os.path.relpath(path, root)
-            if relative.startswith(".."):
-                continue
-            parts = Path(relative).parts
-            for depth in range(1, len(parts)):
-                if self.spec.match_file(os.path.join(*parts[:depth]) + "/"):
-                    return True
-            return self.excluded(root, path, is_dir)
-        return False
+    skip: str | None = None  # why the file is recorded without reading it (a symlink), else None
 
 
 def scan(root: str, excludes: Excludes, on_error: Callable[[OSError], None] | None = None,
@@ -56,6 +35,8 @@ def scan(root: str, excludes: Excludes, on_error: Callable[[OSError], None] | No
     Excludes are matched relative to `relative_to` (default: `root`). Whatever cannot be read
     (a missing root, a folder that cannot be listed, a file that cannot be stat'ed) goes to
     `on_error` with the path in `OSError.filename`: the caller must not take it for deleted.
+    Symlinks come as `Found`s with a `skip` reason. A symlinked folder is walked only when it
+    is one of the roots of `excludes`; any other path that is a symlink is judged as a link.
     """
     base = relative_to or root
 
@@ -63,6 +44,11 @@ def scan(root: str, excludes: Excludes, on_error: Callable[[OSError], None] | No
         if on_error:
             on_error(err)
 
+    if os.path.islink(root) and not excludes.is_root(root):
+        found = None if excludes.excluded_by_default(root) else _stat(root, excludes, report)
+        if found:
+            yield found
+        return
     try:
         st = os.stat(root)
     except OSError as exc:
@@ -70,7 +56,7 @@ def scan(root: str, excludes: Excludes, on_error: Callable[[OSError], None] | No
         report(exc)
         return
     if not stat.S_ISDIR(st.st_mode):
-        found = _stat(root, report)
+        found = None if excludes.excluded_by_default(root) else _stat(root, excludes, report)
         if found:
             yield found
         return
@@ -83,20 +69,24 @@ def scan(root: str, excludes: Excludes, on_error: Callable[[OSError], None] | No
             path = os.path.join(dirpath, name)
             if excludes.excluded(base, path):
                 continue
-            found = _stat(path, report)
+            found = _stat(path, excludes, report)
             if found:
                 yield found
 
 
-def _stat(path: str, report: Callable[[OSError], None]) -> Found | None:
+def _stat(path: str, excludes: Excludes, report: Callable[[OSError], None]) -> Found | None:
+    """A regular file as found, a symlink judged by its target (see `Excludes.link_reason`), else None."""
     try:
-        st = os.stat(path)
-    except FileNotFoundError:  # broken symlink, vanished
+        st = os.lstat(path)
+    except FileNotFoundError:  # vanished
         return None
     except OSError as exc:  # no permission to look at it, an I/O error: not gone
         exc.filename = path
         report(exc)
         return None
+    if stat.S_ISLNK(st.st_mode):
+        reason = excludes.link_reason(path)  # None: a folder, not followed
+        return Found(path, st.st_size, st.st_mtime_ns, st.st_dev, st.st_mode, reason) if reason else None
     if not stat.S_ISREG(st.st_mode):
         return None
     return Found(path, st.st_size, st.st_mtime_ns, st.st_dev, st.st_mode)

@@ -35,7 +35,7 @@ from indexer.ingest.recent import recently_used
 from indexer.ingest.scan import Excludes, Found, scan
 from indexer.models.protocols import Embedder
 from indexer.paths import display_name, key
-from indexer.store.catalog import Catalog, Change, NewChunk, Unavailable, from_blob
+from indexer.store.catalog import Catalog, Change, FileRow, NewChunk, Unavailable, from_blob
 from indexer.store.vectors import VectorIndex
 from indexer.write.availability import Availability, unreadable_reason
 from indexer.write.control import RunControl
@@ -89,6 +89,17 @@ class Report:
     def count(self, status: str) -> None:
         attribute = "errors" if status == "error" else status
         setattr(self, attribute, getattr(self, attribute) + 1)
+
+
+def still_current(row: FileRow | None, found: Found) -> bool:
+    """Whether the catalog's record of a file holds without reading it again: same size and
+    mtime, not in error (an error is retried by every run that scans the file: a chmod or a
+    fixed disk changes neither size nor mtime), and a symlink judged as before."""
+    if row is None or row.status == "error":
+        return False
+    if (row.size, row.mtime_ns) != (found.size, found.mtime_ns):
+        return False
+    return found.skip is None or row.reason == found.skip
 
 
 def priority_of(found: Found, recent: set[str], now_ns: int) -> int:
@@ -202,7 +213,7 @@ class Indexer:
         """
         self.check_model()
         roots = [os.path.abspath(r) for r in roots]
-        excludes = Excludes(self.config.all_excludes())
+        excludes = self.excludes(roots, within or ())
         report = Report()
         seen: set[str] = set()
         work: list[Found] = []
@@ -222,7 +233,7 @@ class Indexer:
                 row = self.catalog.file(stored)
                 if row and row.dev is not None and found.dev is not None and row.dev != found.dev:
                     renumbered.setdefault(row.dev, found.dev)
-                if row and row.size == found.size and row.mtime_ns == found.mtime_ns:
+                if still_current(row, found):
                     report.unchanged += 1
                     if (row.dev, row.mode) != (found.dev, found.mode):
                         restat.append((stored, found.dev, found.mode))
@@ -261,11 +272,20 @@ class Indexer:
         return configured + [r for r in roots if not any(
             r == c or r.startswith(c.rstrip(os.sep) + os.sep) for c in configured)]
 
+    def excludes(self, paths: Iterable[str] = (), within: Iterable[str] = ()) -> Excludes:
+        """The exclude rules of this index. The folders a symlink may point into: the configured
+        roots, `within` (a watcher's roots) and the run's own `paths`, except those that are
+        symlinks themselves (a live batch naming a new link), which are judged as links."""
+        within = [os.path.abspath(r) for r in within]
+        own = [p for p in paths if p in within or not os.path.islink(p)]
+        return Excludes.for_config(self.config, self.data_dir.path, [*within, *own])
+
     def _text_phase(self, work: list[Found], missing: dict[str, object], report: Report,
                     should_stop: Callable[[], bool] | None = None) -> bool:
         """Commit the text of `work` in batches; False when `should_stop` ended it early."""
         missing_by_hash = {row.hash: path for path, row in missing.items() if row.hash}
-        known_hashes = frozenset(row.hash for row in self.catalog.files() if row.hash)
+        known_hashes = frozenset(row.hash for row in self.catalog.files()  # errors are read again
+                                 if row.hash and row.status != "error")
         recent = recently_used() if work else set()
         now_ns = time.time_ns()
         batch: list[tuple[Prepared, int]] = []
@@ -310,7 +330,7 @@ class Indexer:
                 self.catalog.record_stats([(stored, found.dev, found.mode)])
             del missing[old_path]
             report.moved += 1
-        elif row is not None and row.hash == outcome.content_hash:
+        elif row is not None and row.hash == outcome.content_hash and row.status != "error":
             with self.catalog.transaction():
                 self.catalog.touch_file(row.id, found.mtime_ns)
                 self.catalog.record_stats([(stored, found.dev, found.mode)])

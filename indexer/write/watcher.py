@@ -144,7 +144,7 @@ class Watcher:
         self.callbacks = callbacks or WatchCallbacks()
         self.roots = _outermost(os.path.abspath(os.path.expanduser(r)) for r in (roots or config.roots))
         self.poll_roots = {os.path.abspath(os.path.expanduser(r)) for r in config.poll_roots}
-        self.excludes = Excludes(config.all_excludes())
+        self.excludes = Excludes.for_config(config, data_dir.path, self.roots)  # the data dir included
         self._pending = PendingPaths(options.debounce, options.max_delay, options.max_queue)
         self._gate = PauseGate(pause_flag(data_dir.path), config.battery_pause_below, options.battery)
         self._control = RunControl(self._gate.reason, self._pending.wait, self._paused, self._resumed)
