@@ -163,9 +163,9 @@ def resolve_model(name: str) -> ModelInfo:
     bundled = bundled_model_path()
     if bundled is None:
         raise ModelUnavailable(f"Model {name!r} is unavailable ({found}) and no bundled model is installed. "
-                               f"{download_hint(name).capitalize()}.")
+                               f"{download_hint(name)}.")
     note = (f"Model {name!r} is not available ({found}); using the bundled {BUNDLED_MODEL_ID} instead. "
-            f"{download_hint(name).capitalize()}; then `findling reindex --model {name}`.")
+            f"{download_hint(name)}; then `findling reindex --model {name}`.")
     return model_info(BUNDLED_MODEL_ID, bundled, note)
 
 
