@@ -25,7 +25,6 @@ from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import faiss
 import numpy as np
 
 from indexer.config import Config
@@ -35,7 +34,7 @@ from indexer.search.query import Query, cjk_runs, fts_terms, has_cjk, parse
 from indexer.search.scores import StageScores
 from indexer.store.catalog import Catalog, ChunkRow, Unavailable
 from indexer.store.keyword import KeywordSearch
-from indexer.store.vectors import VectorIndex
+from indexer.store.vectors import VectorStore, open_vectors
 
 if TYPE_CHECKING:
     from indexer.models.protocols import Embedder, Reranker
@@ -181,19 +180,19 @@ class Searcher:
         self.embedder = embedder
         self.reranker = reranker
         self.keyword = KeywordSearch(self.catalog)
-        self._vectors: VectorIndex | None = None
+        self._vectors: VectorStore | None = None
 
     def close(self) -> None:
         self.catalog.close()
 
-    def vectors(self) -> VectorIndex | None:
+    def vectors(self) -> VectorStore | None:
         """The vector index, current with the catalog (reloaded or rebuilt in memory when not)."""
         dim = self.catalog.meta_get("dim")
         if dim is None:
             return None
         generation = self.catalog.generation
         if self._vectors is None or self._vectors.generation != generation:
-            self._vectors, _ = VectorIndex.load(self.catalog, self.data_dir.vectors_path, int(dim))
+            self._vectors, _ = open_vectors(self.catalog, self.data_dir.vectors_path, int(dim))
         return self._vectors
 
     # -- stage 1: parse and embed ----------------------------------------------------------------------
@@ -226,15 +225,13 @@ class Searcher:
         vectors = self.vectors()
         if vectors is None or vectors.size == 0 or not query.text.strip() or self.embedder is None:
             return []
-        params = None
+        allowed = None
         if query.has_constraints:
             allowed = self.keyword.embedded_chunk_ids(query)
             if allowed.size == 0:
                 return []
-            selector = faiss.IDSelectorBatch(allowed)
-            params = faiss.SearchParameters(sel=selector)
         vector = self.embed_query(query.text) if query_vector is None else query_vector
-        scores, ids = vectors.search(vector[None, :], limit, params)
+        scores, ids = vectors.search(vector[None, :], limit, allowed)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
 
     def retrieve(self, query: Query, mode: str, limit: int, query_vector: np.ndarray | None) -> Retrieved:

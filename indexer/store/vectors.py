@@ -1,4 +1,8 @@
-"""The FAISS vector index: a cache of the catalog's embeddings, keyed by chunk id.
+"""The vector index: a cache of the catalog's embeddings, keyed by chunk id, behind `VectorStore`.
+
+`VectorStore` is what the searcher and the writer use; `open_vectors` gives the one this data dir
+has. Today that is `VectorIndex`, an exact FAISS index (`IndexIDMap2(IndexFlatIP)`); a compressed
+index or a shared store implements the same protocol, and no caller imports faiss.
 
 The file holds a small header (magic, catalog generation, dimension) and the serialised
 index, written atomically (temp file, fsync, rename). A file whose generation differs
@@ -12,6 +16,7 @@ import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 import faiss
 import numpy as np
@@ -22,6 +27,36 @@ from indexer.store.catalog import Catalog, Change
 VECTORS_FILE = "vectors.faiss"
 _MAGIC = b"FLNGVEC1"
 _HEADER = struct.Struct("<8sqi")
+
+
+@runtime_checkable
+class VectorStore(Protocol):
+    """Vectors by chunk id, current as of a catalog `generation` (the catalog stays the truth)."""
+
+    generation: int
+
+    @property
+    def dim(self) -> int: ...
+
+    @property
+    def size(self) -> int: ...
+
+    def apply(self, change: Change, generation: int) -> None:
+        """Add and remove what one committed transaction changed."""
+
+    def save(self, path: Path) -> None:
+        """Write atomically; a reader that finds it stale rebuilds it from the catalog."""
+
+    def search(self, queries: np.ndarray, k: int,
+               allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k (inner-product scores, chunk ids) per query row, among `allowed` ids when given."""
+
+    def ids(self) -> np.ndarray: ...
+
+
+def open_vectors(catalog: Catalog, path: Path, dim: int) -> tuple[VectorStore, bool]:
+    """The data dir's vector index, current with the catalog; and whether it had to be rebuilt."""
+    return VectorIndex.load(catalog, path, dim)
 
 
 def _new_index(dim: int) -> faiss.IndexIDMap2:
@@ -93,12 +128,15 @@ class VectorIndex:
         os.replace(tmp, path)
 
     def search(self, queries: np.ndarray, k: int,
-               params: faiss.SearchParameters | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k (scores, ids) per query; `params` may carry an id selector (filters)."""
+               allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k (scores, ids) per query; `allowed` limits the search to those chunk ids (filters)."""
         k = min(k, self.size)
         if k <= 0:
             empty = np.zeros((len(queries), 0))
             return empty.astype(np.float32), empty.astype(np.int64)
+        params = None
+        if allowed is not None:
+            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64)))
         return self.index.search(np.ascontiguousarray(queries, dtype=np.float32), k, params=params)
 
     def ids(self) -> np.ndarray:

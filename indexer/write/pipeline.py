@@ -36,7 +36,7 @@ from indexer.ingest.scan import Excludes, Found, scan
 from indexer.models.protocols import Embedder
 from indexer.paths import display_name, key
 from indexer.store.catalog import Catalog, Change, FileRow, NewChunk, Unavailable, from_blob
-from indexer.store.vectors import VectorIndex
+from indexer.store.vectors import VectorStore, open_vectors
 from indexer.write.availability import Availability, unreadable_reason
 from indexer.write.control import RunControl
 
@@ -131,7 +131,7 @@ class Indexer:
         self.progress = progress or _Silent()
         self.control = control
         self.catalog: Catalog = data_dir.open_catalog()
-        self._vectors: VectorIndex | None = None
+        self._vectors: VectorStore | None = None
         self._vectors_dirty = False
 
     def __enter__(self) -> Indexer:
@@ -169,11 +169,11 @@ class Indexer:
                     self.catalog.meta_set("dim", dim)
 
     @property
-    def vectors(self) -> VectorIndex | None:
+    def vectors(self) -> VectorStore | None:
         """The writer's vector index, loaded (or rebuilt) on first use once a model is recorded."""
         dim = self.catalog.meta_get("dim")
         if self._vectors is None and dim is not None:
-            self._vectors, rebuilt = VectorIndex.load(self.catalog, self.data_dir.vectors_path, int(dim))
+            self._vectors, rebuilt = open_vectors(self.catalog, self.data_dir.vectors_path, int(dim))
             self._vectors_dirty = rebuilt
         return self._vectors
 
