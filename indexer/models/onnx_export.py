@@ -43,6 +43,7 @@ from indexer.models.onnx_runtime import (
     OnnxReranker,
     _write_json,
     default_export_dir,
+    install_folder,
     pooling_modes,
     register,
 )
@@ -288,17 +289,6 @@ def _staging(destination: Path) -> Iterator[Path]:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _install(staging: Path, destination: Path) -> None:
-    """Swap `staging` in for `destination` (a previous export is replaced whole)."""
-    if destination.exists():
-        old = destination.with_name(f".{destination.name}.old-{os.getpid()}")
-        os.replace(destination, old)
-        os.replace(staging, destination)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(staging, destination)
-
-
 def _save_tokenizer(model_path: Path, hf_tokenizer: Any, folder: Path) -> None:
     source = model_path / TOKENIZER_FILE
     if source.is_file():
@@ -371,7 +361,7 @@ def _export(plan: _Plan, quantize: str | None, out: Path | None, register_export
                 "the float32 variant is registered and used instead.")
         manifest.update(created=time.strftime("%Y-%m-%dT%H:%M:%S%z"), versions=versions())
         _write_json(staging / MANIFEST_FILE, manifest)
-        _install(staging, destination)
+        install_folder(staging, destination)
     if register_export:
         register(plan.model_id, destination, plan.kind)
     return ExportResult(destination, manifest, register_export)

@@ -16,10 +16,12 @@ ONNX file is never fatal: the next variant, else PyTorch, is used and a note say
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import re
+import shutil
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -103,6 +105,24 @@ def _write_json(path: Path, data: dict) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     os.replace(tmp, path)
+
+
+def install_folder(staging: Path, destination: Path) -> None:
+    """Swap a finished `staging` folder in for `destination`, replacing a previous one whole, so a
+    reader sees the old model or the new one, never half of either."""
+    if destination.exists():
+        old = destination.with_name(f".{destination.name}.old-{os.getpid()}")
+        os.replace(destination, old)
+        os.replace(staging, destination)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(staging, destination)
+    with contextlib.suppress(OSError):  # not every platform (Windows) can open a directory
+        fd = os.open(destination.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def register(model_id: str, export_dir: Path, kind: str) -> Path:

@@ -29,6 +29,7 @@ from indexer.models.onnx_runtime import (
     OnnxModel,
     _write_json,
     default_export_dir,
+    install_folder,
     read_manifest,
     register,
 )
@@ -117,18 +118,6 @@ def _fsync_dir(folder: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
-
-
-def _install(staging: Path, destination: Path) -> None:
-    """Swap `staging` in for `destination` (a previous conversion is replaced whole)."""
-    if destination.exists():
-        old = destination.with_name(f".{destination.name}.old-{os.getpid()}")
-        os.replace(destination, old)
-        os.replace(staging, destination)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(staging, destination)
-    _fsync_dir(destination.parent)
 
 
 def _write_configs(folder: Path, max_length: int) -> None:
@@ -226,7 +215,7 @@ def convert(source: Path | None = None, destination: Path | None = None, *,
         _write_json(staging / MANIFEST_FILE, manifest)
         progress("install", 0, 1)
         _fsync_tree(staging)
-        _install(staging, destination)
+        install_folder(staging, destination)
         progress("install", 1, 1)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
