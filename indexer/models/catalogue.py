@@ -31,7 +31,7 @@ class CatalogueEntry:
 CATALOGUE: tuple[CatalogueEntry, ...] = (
     CatalogueEntry("intfloat/multilingual-e5-small", "multilingual-e5-small", "100 languages", "download",
                    "MIT", 471),
-    CatalogueEntry(CONVERTED_MODEL_ID, "multilingual-e5-small", "100 languages", "converted", "MIT", 80,
+    CatalogueEntry(CONVERTED_MODEL_ID, "multilingual-e5-small", "100 languages", "converted", "MIT", 103,
                    detail="4-bit"),
     CatalogueEntry(BUNDLED_MODEL_ID, "all-MiniLM-L6-v2", "English only", "bundled", "Apache-2.0", 91),
     CatalogueEntry("intfloat/multilingual-e5-base", "multilingual-e5-base", "100 languages", "download",

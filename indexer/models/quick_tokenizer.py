@@ -141,7 +141,7 @@ class QuickTokenizer:
 
         present = self.present(texts)
         local = {int(g): i for i, g in enumerate(present)}
-        vocab = [(self.piece(int(g)), float(self.scores[g])) for g in present]
+        vocab = list(zip(self.sorted[self.ranks[present]].tolist(), self.scores[present].tolist()))
         unk = None if self.unk_id is None else local[self.unk_id]
         tokenizer = Tokenizer(models.Unigram(vocab, unk, False))
         tokenizer.normalizer = self.frame.normalizer
