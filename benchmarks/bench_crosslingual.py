@@ -20,7 +20,8 @@ from pathlib import Path
 
 from indexer.config import Config
 from indexer.datadir import DataDir
-from indexer.models.embedding import TorchEmbedder, resolve_model
+from indexer.models.embedding import TorchEmbedder
+from indexer.models.resolution import resolve_model
 from indexer.search.evaluate import BeirDataset, doc_id_of, evaluate, load_beir, write_corpus
 from indexer.search.searcher import Searcher
 from indexer.write.pipeline import Indexer

@@ -57,7 +57,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from indexer.models.embedding import ModelInfo, TorchEmbedder, resolve_model  # noqa: E402
+from indexer.models.embedding import ModelInfo, TorchEmbedder  # noqa: E402
 from indexer.models.onnx_runtime import (  # noqa: E402
     MAX_BATCH_TOKENS,
     MODELS_DIR_ENV,
@@ -66,6 +66,7 @@ from indexer.models.onnx_runtime import (  # noqa: E402
     encode_truncated,
     export_candidates,
 )
+from indexer.models.resolution import resolve_model  # noqa: E402
 from indexer.search.evaluate import evaluate, load_beir  # noqa: E402
 
 DEFAULT_MODEL = Path("/work/models/multilingual-e5-small")
@@ -123,7 +124,8 @@ def agreement(reference: np.ndarray, vectors: np.ndarray) -> dict[str, float]:
 
 COLD_CHILD = """
 import json, sys, time
-from indexer.models.embedding import TorchEmbedder, resolve_model
+from indexer.models.embedding import TorchEmbedder
+from indexer.models.resolution import resolve_model
 info = resolve_model(sys.argv[2])
 if sys.argv[1] == "torch":
     embedder, note = TorchEmbedder(info), None

@@ -154,7 +154,7 @@ def measure_embedding(data_dir: Path, args: argparse.Namespace) -> dict:
     """Run the embedding phase for a while, then encode the same texts bare, same embedder."""
     from indexer.config import Config
     from indexer.datadir import DataDir
-    from indexer.models.embedding import resolve_model
+    from indexer.models.resolution import resolve_model
     from indexer.write.pipeline import Indexer
 
     info = resolve_model(args.model)

@@ -44,7 +44,8 @@ import numpy as np
 
 from indexer.config import Config
 from indexer.datadir import DataDir
-from indexer.models.embedding import TorchEmbedder, bundled_model_path, resolve_model
+from indexer.models.embedding import TorchEmbedder, bundled_model_path
+from indexer.models.resolution import resolve_model
 from indexer.search.searcher import Searcher
 from indexer.write.watcher import DEFAULT_DEBOUNCE, WatchCallbacks, Watcher, WatchOptions
 

@@ -51,7 +51,8 @@ import numpy as np
 from indexer.config import Config
 from indexer.datadir import DataDir
 from indexer.ingest.scan import Excludes, scan
-from indexer.models.embedding import ModelInfo, TorchEmbedder, resolve_model
+from indexer.models.embedding import ModelInfo, TorchEmbedder
+from indexer.models.resolution import resolve_model
 from indexer.search.evaluate import BeirDataset, load_beir, write_corpus
 from indexer.store.catalog import CATALOG_FILE
 from indexer.store.vectors import VECTORS_FILE

@@ -55,6 +55,7 @@ class Engine(QObject):
     configChanged = Signal(object)  # Config
     message = Signal(str, bool)  # text, is_error
     pausedChanged = Signal(bool)  # indexing held by the user (from any window, the tray or the CLI)
+    reindexOffered = Signal(object)  # ReindexOffer (its model stands in for the configured one), or None
 
     def __init__(self, data_dir: Path, model: str | None = None, k: int = DEFAULT_K,
                  watcher_options: dict[str, Any] | None = None) -> None:
@@ -181,6 +182,11 @@ class Engine(QObject):
     def apply_settings(self, config: Config, backend: str) -> None:
         """Save settings to config.toml; reload the models and restart indexing when they changed."""
         self.post_index(lambda: self.settings.apply_settings(config, backend))
+
+    def reindex(self, model: str | None = None) -> None:
+        """Re-embed the index with `model` (default: the configured one) in the background."""
+        self.reindexOffered.emit(None)
+        self.post_index(lambda: self.indexing.reindex(model or self.config.model))
 
     def prioritize(self, path: str) -> None:
         """The user opened this file: embed it next if it is not yet (thread-safe, returns at once)."""

@@ -28,6 +28,7 @@ STATE_TEXT = {
     "starting": "Starting…",
     "reconciling": "Scanning and indexing",
     "running": "Indexing",
+    "reindexing": "Re-embedding (search keeps the old model until it is done)",
     "paused": "Paused",
     "idle": "Up to date; watching for changes.",
     "stopped": "Stopped.",
@@ -53,7 +54,9 @@ def progress_text(progress: IndexProgress) -> str:
     if progress.embedding_behind:
         return "Embedding passages behind the text (keyword search already works)…"
     if progress.working and progress.total:
-        if progress.unit == "passages":
+        if progress.state == "reindexing" and progress.current:
+            text = f"Re-embedding with {progress.current} (search keeps the old model until it is done)"
+        elif progress.unit == "passages":
             text = "Embedding passages (keyword search already works)"
         text += f": {progress.done:,} / {progress.total:,} {progress.unit}"
         eta = format_eta(progress.eta_seconds)

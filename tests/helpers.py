@@ -11,7 +11,8 @@ import psutil
 
 from indexer.config import Config
 from indexer.datadir import DataDir
-from indexer.models.embedding import TorchEmbedder, resolve_model
+from indexer.models.embedding import TorchEmbedder
+from indexer.models.resolution import resolve_model
 from indexer.search.searcher import Searcher
 from indexer.store.vectors import VectorIndex
 from indexer.write.pipeline import Indexer, Report

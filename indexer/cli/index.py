@@ -99,8 +99,9 @@ def reindex(app: App) -> None:
 
     if not app.data.exists():
         raise EmptyIndex(f"No index in {app.data.path} yet. Run `findling index FOLDER` first.")
+    wanted = app.model_override or app.config.model
     with app.data.writer_lock("findling reindex"):
-        embedder = app.embedder()
+        embedder = app.embedder(wanted)  # the model asked for, never the index's stand-in
         catalog = app.data.open_catalog()
         bar = tqdm(total=catalog.chunk_count(), desc="Re-embedding", unit="chunk", file=sys.stderr)
         try:
@@ -110,6 +111,11 @@ def reindex(app: App) -> None:
             catalog.close()
         with Indexer(app.data, app.config, embedder) as indexer:
             indexer.save_vectors()
-    app.config.model = embedder.model_id
+    from indexer.models.catalogue import model_line
+    from indexer.models.resolution import stands_in_for
+
+    # The configured model stays the one asked for when a stand-in ran (the conversion of the default,
+    # MiniLM): a later download of it is then offered as the next re-embedding.
+    app.config.model = wanted if stands_in_for(embedder.model_id, wanted) else embedder.model_id
     app.config.save(app.data.path)
-    say(f"Re-embedded with {embedder.model_id}.")
+    say(f"Re-embedded with {model_line(embedder.model_id, embedder.backend)}.")

@@ -13,14 +13,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from indexer.cli.terminal import visible
-from indexer.models.embedding import (
-    BUNDLED_MODEL_ID,
-    ModelInfo,
-    bundled_model_path,
-    locate,
-    model_info,
-    resolve_model,
-)
+from indexer.models.embedding import BUNDLED_MODEL_ID, ModelInfo, bundled_model_path, model_info
 from indexer.models.onnx_runtime import (
     OnnxUnavailable,
     models_dir,
@@ -29,6 +22,7 @@ from indexer.models.onnx_runtime import (
     resolve_backend,
     shipped_onnx,
 )
+from indexer.models.resolution import locate, resolve_model
 
 if TYPE_CHECKING:
     from indexer.cli.common import App
@@ -43,7 +37,12 @@ def _megabytes(size: int | None) -> str:
 
 
 def _figures(validation: dict[str, Any]) -> str:
-    return f"{validation['metric']} mean {validation['mean']:.4f}, min {validation['minimum']:.4f}"
+    """The validation's figures, as far as it has them (a skipped or pinned gate has no minimum)."""
+    parts = [str(validation.get("metric", "validation"))]
+    for key, label in (("mean", "mean"), ("minimum", "min")):
+        if isinstance(validation.get(key), (int, float)):
+            parts.append(f"{label} {validation[key]:.4f}")
+    return " ".join(parts[:2]) + "".join(f", {p}" for p in parts[2:])
 
 
 def _folder_bytes(path: Path) -> int:
@@ -148,16 +147,21 @@ def _onnx_backends(export: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _active(app: App, backend: str) -> dict[str, Any]:
     """The model this data dir uses and the backend that would run it (nothing is loaded or downloaded)."""
+    from indexer.models.in_use import model_in_use
+
     name = app.model_override or app.data.recorded_model() or app.config.model
+    in_use = model_in_use(name, backend)
+    line = in_use["line"]
     found = locate(name)
     if isinstance(found, str):
-        return {"model": name, "model_id": None, "backend": None, "reason": found}
+        return {"model": name, "model_id": None, "backend": None, "reason": found, "line": line,
+                "in_use": in_use}
     info = model_info(*found)
     try:
         plan = planned_backend(info, backend)
     except OnnxUnavailable as exc:
         plan = f"torch ({exc})"
-    return {"model": name, "model_id": info.model_id, "backend": plan}
+    return {"model": name, "model_id": info.model_id, "backend": plan, "line": line, "in_use": in_use}
 
 
 def known_models(app: App, backend: str) -> dict[str, Any]:
@@ -191,8 +195,14 @@ def known_models(app: App, backend: str) -> dict[str, Any]:
         if isinstance(found, tuple):
             add_torch(found[0], found[1])
         entries[active["model_id"]]["active"] = True
+    from indexer.models.catalogue import CATALOGUE
+    from indexer.models.in_use import availability
+
+    catalogue = [{"model_id": e.model_id, "name": e.name, "kind": e.kind, "languages": e.languages,
+                  "origin": e.origin, "licence": e.licence, "size_mb": e.size_mb,
+                  "availability": availability(e.model_id)} for e in CATALOGUE]
     return {"models_dir": str(models_dir()), "data_dir": str(app.data.path), "backend_setting": backend,
-            "active": active, "models": list(entries.values())}
+            "active": active, "models": list(entries.values()), "catalogue": catalogue}
 
 
 @click.group(invoke_without_command=True)
@@ -213,8 +223,11 @@ def models(ctx: click.Context, as_json: bool) -> None:
         return
     active = report["active"]
     click.echo(visible(f"Models dir: {report['models_dir']}"))
-    used = active["backend"] or f"unavailable ({active.get('reason')})"
-    click.echo(visible(f"This index ({report['data_dir']}): {active['model']} → {used} [backend {backend}]"))
+    from indexer.cli.status import model_status
+
+    click.echo(visible(f"This index ({report['data_dir']}): {model_status(active['in_use'])}"))
+    if active["backend"]:
+        click.echo(visible(f"  {active['model']} → {active['backend']} [backend {backend}]"))
     for model in report["models"]:
         click.echo()
         click.echo(visible(f"{'*' if model.get('active') else ' '} {model['model_id']} ({model['kind']})"))
@@ -223,6 +236,11 @@ def models(ctx: click.Context, as_json: bool) -> None:
             status = "" if row["status"] == "ok" else f"  [{row['status']}]"
             size = _megabytes(row.get("bytes"))
             click.echo(visible(f"    {row['backend']:<12} {size:>11}{figures}{status}  {row['path']}"))
+    click.echo()
+    click.echo("Known models (`findling models download ID` fetches one):")
+    for known in report["catalogue"]:
+        click.echo(visible(f"  {known['model_id']:<44} {known['kind']:<8} {known['languages']:<14} "
+                           f"{known['licence']:<10} ~{known['size_mb']:>5} MB  {known['availability']}"))
 
 
 @models.command("download")

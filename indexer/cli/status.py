@@ -10,20 +10,42 @@ from indexer.cli.common import App
 from indexer.cli.terminal import visible
 
 
+def model_status(in_use: dict) -> str:
+    """The model line, with what is not yet so (a conversion to come, a stand-in, nothing usable)."""
+    if in_use["state"] == "unavailable":
+        return f"{in_use['name']}: unavailable ({in_use['reason']})"
+    line = in_use["line"]
+    if in_use["state"] == "converts on first use":
+        line += " (prepared once, on first use)"
+    if in_use.get("instead_of"):
+        line += f" (instead of {in_use['instead_of']}: {in_use['reason']})"
+    return line
+
+
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
 @click.pass_obj
 def status(app: App, as_json: bool) -> None:
     """Counts of indexed, skipped and failed files, the model, sizes and the errors."""
+    from indexer.models.factory import model_name
+    from indexer.models.in_use import model_in_use
+    from indexer.models.resolution import reindex_offer
     from indexer.store.stats import index_stats
 
     stats = index_stats(app.data, sizes=True)
+    name = model_name(app.config, app.model_override, stats.model)
+    in_use = model_in_use(name, app.backend)
+    offer = None if app.model_override else reindex_offer(stats.model, app.config.model)
     info: dict = {"data_dir": str(app.data.path), "roots": app.config.roots,
                   "indexed": stats.indexed, "skipped": stats.skipped, "errors": stats.errors,
                   "chunks": stats.chunks, "model": stats.model, "catalog_bytes": stats.catalog_bytes,
                   "index_bytes": stats.index_bytes,
                   "error_files": [{"path": path, "reason": reason} for path, reason in stats.failed],
-                  "unavailable": [{"path": path, "reason": reason} for path, reason in stats.unavailable]}
+                  "unavailable": [{"path": path, "reason": reason} for path, reason in stats.unavailable],
+                  "model_line": in_use["line"], "model_in_use": in_use,
+                  "reindex_offer": None if offer is None else {
+                      "recorded": offer.recorded, "target": offer.target, "command": offer.command,
+                      "text": offer.text}}
     if app.data.exists():
         info.update(chunks_embedded=stats.chunks_embedded, chunks_pending=stats.chunks_pending,
                     embedding_eta_s=stats.embedding_eta_s)
@@ -32,7 +54,9 @@ def status(app: App, as_json: bool) -> None:
         return
     click.echo(visible(f"Index:    {info['data_dir']}"))
     click.echo(visible(f"Roots:    {', '.join(info['roots']) or '(none)'}"))
-    click.echo(visible(f"Model:    {info['model'] or '(none yet)'}"))
+    click.echo(visible(f"Model:    {model_status(in_use)}"))
+    if offer is not None:
+        click.echo(visible(f"          {offer.text}"))
     click.echo(f"Files:    {info['indexed']} indexed, {info['skipped']} skipped, {info['errors']} errors")
     click.echo(f"Chunks:   {info['chunks']} ({info.get('chunks_embedded', 0)} embedded, "
                f"{info.get('chunks_pending', 0)} waiting)")

