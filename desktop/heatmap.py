@@ -339,7 +339,9 @@ class SimilarityView(QWidget):
 
     def set_similarity(self, query: str, results: list[FileResult], similarity: Similarity) -> None:
         self.query, self.results = query, list(results)
-        labels = ["query"] + [f"{rank}. {name}" for rank, name in enumerate(similarity.labels[1:], 1)]
+        # row 0: the query, or the file whose similar files these are
+        ranked = [f"{rank}. {name}" for rank, name in enumerate(similarity.labels[1:], 1)]
+        labels = similarity.labels[:1] + ranked
         passages = [query] + [r.snippet for r in results]
         self.heatmap.set_data(labels, similarity.matrix, passages, self.grouped.isChecked())
 

@@ -127,6 +127,15 @@ class SimilarFinder:
             )
         return row.id, row.path, vector
 
+    def matrix(self, found: SimilarFiles) -> tuple[list[str], np.ndarray]:
+        """(file names, cosines of their file vectors) of the source file (row 0) and its results."""
+        rows = {int(i): n for n, i in enumerate(self.vectors.ids)}
+        paths = [found.path] + [r.path for r in found.results]
+        ids = [self.catalog.file(p) for p in paths]
+        vectors = np.vstack([self.vectors.matrix[rows[f.id]] if f is not None and f.id in rows
+                             else np.zeros(self.vectors.matrix.shape[1], dtype=np.float32) for f in ids])
+        return [Path(p).name for p in paths], vectors @ vectors.T
+
     def similar(self, path: str, k: int = DEFAULT_K) -> SimilarFiles:
         """The `k` files most similar to `path` (never `path` itself), best first."""
         file_id, stored, vector = self._source(path)
