@@ -39,8 +39,13 @@ def human_size(n: float) -> str:
     return f"{n:.1f} GB"
 
 
+def percent(value: float) -> str:
+    """99.8 %, not a rounded 100 %: near-copies sit close to 1."""
+    return f"{value:.1%}" if value < 0.9995 else "100%"
+
+
 def group_title(group: DuplicateGroup) -> str:
-    what = "exact copies" if group.kind == "exact" else f"near-copies, {group.similarity:.0%} similar"
+    what = "exact copies" if group.kind == "exact" else f"near-copies, {percent(group.similarity)} similar"
     return f"{len(group.files)} files · {what} · {human_size(group.wasted_bytes)} wasted"
 
 
@@ -80,7 +85,8 @@ class DuplicatesView(QWidget):
             self.summary.setText(found)
             return
         wasted = sum(g.wasted_bytes for g in found.groups)
-        text = (f"{len(found.groups)} groups, {human_size(wasted)} in extra copies."
+        n = len(found.groups)
+        text = (f"{n} group{'s' if n != 1 else ''}, {human_size(wasted)} in extra copies."
                 if found.groups else "No duplicates found.")
         if found.not_compared:
             text += f" {found.not_compared} files are not embedded yet: compared as exact copies only."

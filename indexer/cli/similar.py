@@ -56,7 +56,7 @@ def similar(app: App, path: str, k: int, as_json: bool) -> None:
     for rank, result in enumerate(found.results, 1):
         page = f"  (page {result.page})" if result.page else ""
         click.echo(
-            click.style(visible(f"{rank:>2}. {result.similarity:4.0%}  {result.path}{page}"), bold=True)
+            click.style(visible(f"{rank:>2}. {result.similarity:6.1%}  {result.path}{page}"), bold=True)
         )
         click.echo(f"    {visible(result.snippet)}")
         if result.source_passage is not None:
@@ -95,7 +95,7 @@ def duplicates(app: App, min_similarity: float | None, as_json: bool) -> None:
     if not found.groups:
         click.echo("No duplicates found.")
     for group in found.groups:
-        what = "exact copies" if group.kind == "exact" else f"near-copies, similarity {group.similarity:.0%}"
+        what = "exact copies" if group.kind == "exact" else f"near-copies, similarity {group.similarity:.1%}"
         click.echo(
             click.style(f"{len(group.files)} files, {what}, {_size(group.wasted_bytes)} wasted", bold=True)
         )
