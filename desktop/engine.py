@@ -28,6 +28,7 @@ from desktop.progress import IndexProgress
 from desktop.roots_settings import RootsAndSettings
 from desktop.search_jobs import SearchJobs, SearchOutcome
 from desktop.settings import read_backend
+from desktop.similar_jobs import SimilarJobs
 from desktop.workers import SerialThread
 from indexer.config import Config
 from indexer.store.stats import IndexStats
@@ -56,6 +57,7 @@ class Engine(QObject):
     message = Signal(str, bool)  # text, is_error
     pausedChanged = Signal(bool)  # indexing held by the user (from any window, the tray or the CLI)
     reindexOffered = Signal(object)  # ReindexOffer (its model stands in for the configured one), or None
+    duplicatesFound = Signal(object)  # indexer.similar.duplicates.Duplicates, or the error's text
 
     def __init__(self, data_dir: Path, model: str | None = None, k: int = DEFAULT_K,
                  watcher_options: dict[str, Any] | None = None) -> None:
@@ -68,6 +70,7 @@ class Engine(QObject):
         self.watcher_options = watcher_options or {}
         self.closing = False
         self.searches = SearchJobs(self)
+        self.similar = SimilarJobs(self)
         self.indexing = Indexing(self)
         self.settings = RootsAndSettings(self)
         self._search_thread: SerialThread | None = None
@@ -105,8 +108,12 @@ class Engine(QObject):
         if self._index_thread is not None:
             self._index_thread.stop(self.indexing.stop)
         if self._search_thread is not None:
-            self._search_thread.stop(self.searches.close_searcher)
+            self._search_thread.stop(self._close_readers)
         return watcher is None or watcher.status().state == "stopped"
+
+    def _close_readers(self) -> None:
+        self.searches.close_searcher()
+        self.similar.close()
 
     def post_search(self, task: Callable[[], None]) -> None:
         if self._search_thread is not None:
@@ -147,6 +154,17 @@ class Engine(QObject):
         k = k or self.k
         self.post_search(lambda: self.searches.run(generation, text, k, details, channel))
         return generation
+
+    def find_similar(self, path: str, k: int | None = None) -> int:
+        """Queue "more like this" for an indexed file: answered like a main-window search (its
+        generation is returned), then with the file-to-file matrix."""
+        generation = self.searches.ask("main")
+        self.post_search(lambda: self.similar.similar(generation, path, k or self.k))
+        return generation
+
+    def find_duplicates(self) -> None:
+        """Queue the duplicate groups of the whole index; answered with `duplicatesFound`."""
+        self.post_search(self.similar.duplicates)
 
     def cancel_search(self, channel: str = "main") -> None:
         """Forget the channel's search in flight (its answer, if any, is ignored)."""

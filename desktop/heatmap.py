@@ -311,6 +311,12 @@ class ComparisonDialog(QDialog):
         layout.addWidget(buttons)
 
 
+QUERY_CAPTION = ("Cosine similarity of the query and the top results (row and column 0: the query). "
+                 "Click a cell to compare.")
+FILE_CAPTION = ("Cosine similarity of the files' mean passage embeddings (row and column 0: {}, the file "
+                "they are like). Click a cell to compare.")
+
+
 class SimilarityView(QWidget):
     """The heatmap with its caption, a "group similar results" switch, and the comparison on click."""
 
@@ -318,8 +324,7 @@ class SimilarityView(QWidget):
         super().__init__(parent)
         self.query = ""
         self.results: list[FileResult] = []
-        self.caption = QLabel("Cosine similarity of the query and the top results "
-                              "(row and column 0: the query). Click a cell to compare.")
+        self.caption = QLabel(QUERY_CAPTION)
         self.caption.setWordWrap(True)
         self.grouped = QCheckBox("Group similar results")
         self.grouped.setChecked(True)
@@ -339,12 +344,17 @@ class SimilarityView(QWidget):
 
     def set_similarity(self, query: str, results: list[FileResult], similarity: Similarity) -> None:
         self.query, self.results = query, list(results)
-        labels = ["query"] + [f"{rank}. {name}" for rank, name in enumerate(similarity.labels[1:], 1)]
+        # row 0: the query, or the file whose similar files these are
+        ranked = [f"{rank}. {name}" for rank, name in enumerate(similarity.labels[1:], 1)]
+        labels = similarity.labels[:1] + ranked
+        self.caption.setText(QUERY_CAPTION if labels[:1] == ["query"] else FILE_CAPTION.format(
+            html.escape(labels[0])))
         passages = [query] + [r.snippet for r in results]
         self.heatmap.set_data(labels, similarity.matrix, passages, self.grouped.isChecked())
 
     def clear(self) -> None:
         self.query, self.results = "", []
+        self.caption.setText(QUERY_CAPTION)
         self.heatmap.clear()
 
     def _passage_html(self, index: int) -> str:

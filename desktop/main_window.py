@@ -2,7 +2,8 @@
 
 Keyboard first: typing searches (debounced), Enter searches at once or opens the selected
 result, arrows move through the results, Ctrl+Enter reveals the file in its folder,
-Ctrl+C copies its path and Esc clears the search.
+Ctrl+C copies its path, Ctrl+M finds files like it ("more like this", also in the result's context
+menu) and Esc clears the search. The Duplicates tab lists copies and near-copies.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QListView,
     QMainWindow,
+    QMenu,
     QProgressBar,
     QPushButton,
     QSplitter,
@@ -28,6 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop import actions
+from desktop.duplicates_view import DuplicatesView
 from desktop.engine import Engine, IndexProgress, SearchOutcome
 from desktop.heatmap import SimilarityView
 from desktop.index_panel import IndexPanel, progress_text, show_on_bar
@@ -35,11 +38,19 @@ from desktop.preview import PreviewPane
 from desktop.results import ResultDelegate, ResultsModel
 from desktop.search_box import SearchBox
 from desktop.settings import SettingsDialog
+from desktop.similar_jobs import SIMILAR_PREFIX
 from desktop.welcome import WelcomePage
 
 DEBOUNCE_MS = 250
 NAVIGATION_KEYS = (Qt.Key.Key_Down, Qt.Key.Key_Up, Qt.Key.Key_PageDown, Qt.Key.Key_PageUp)
 ENTER_KEYS = (Qt.Key.Key_Return, Qt.Key.Key_Enter)
+
+
+def similar_note(outcome: SearchOutcome) -> str:
+    """What the count line adds for a "more like this" answer (its query is `similar_label`)."""
+    if outcome.query.startswith(SIMILAR_PREFIX):
+        return f" {outcome.query} (similarity: cosine of the files' mean passage embeddings)"
+    return ""
 
 
 class MainWindow(QMainWindow):
@@ -103,6 +114,8 @@ class MainWindow(QMainWindow):
         self.results_view.setUniformItemSizes(True)
         self.results_view.activated.connect(lambda index: self.open_current())
         self.results_view.selectionModel().currentChanged.connect(self._current_changed)
+        self.results_view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.results_view.customContextMenuRequested.connect(self._result_menu)
         self.results_message = QLabel()
         self.results_message.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.results_message.setWordWrap(True)
@@ -122,10 +135,12 @@ class MainWindow(QMainWindow):
         self.preview = PreviewPane()
         self.similarity = SimilarityView()
         self.index_panel = IndexPanel(engine)
+        self.duplicates = DuplicatesView(engine)
         self.tabs = QTabWidget()
         self.tabs.addTab(self.preview, "Preview")
         self.tabs.addTab(self.similarity, "Similarity")
         self.tabs.addTab(self.index_panel, "Index")
+        self.tabs.addTab(self.duplicates, "Duplicates")
         splitter = QSplitter()
         splitter.addWidget(left)
         splitter.addWidget(self.tabs)
@@ -171,6 +186,7 @@ class MainWindow(QMainWindow):
         self.results_view.installEventFilter(self)
         QShortcut(QKeySequence("Ctrl+L"), self, self.focus_search)
         QShortcut(QKeySequence("Ctrl+,"), self, self.open_settings)
+        QShortcut(QKeySequence("Ctrl+M"), self, self.find_similar_current)
 
         engine.searchFinished.connect(self.show_outcome)
         engine.similarityReady.connect(self.show_similarity)
@@ -246,7 +262,8 @@ class MainWindow(QMainWindow):
         else:
             self.results_stack.setCurrentWidget(self.results_view)
             n = len(outcome.results)
-            self.count.setText(f"{n} file{'s' if n != 1 else ''} · {outcome.seconds * 1000:.0f} ms")
+            self.count.setText(f"{n} file{'s' if n != 1 else ''}{similar_note(outcome)} · "
+                               f"{outcome.seconds * 1000:.0f} ms")
             self.results_view.setCurrentIndex(self.results_model.index(0))
         self.resultsShown.emit(outcome)
 
@@ -309,6 +326,28 @@ class MainWindow(QMainWindow):
         result = self.current_result()
         if result is not None:
             actions.reveal_in_folder(result.path)
+
+    def find_similar_current(self) -> None:
+        """More like this: the files most similar to the selected one, shown as the results."""
+        result = self.current_result()
+        if result is None:
+            return
+        self.box.debounce.stop()  # a pending keystroke search must not replace the answer
+        self.box.generation = self.engine.find_similar(result.path)
+        self.statusBar().showMessage(f"Finding files like {result.path}…", 4000)
+
+    def _result_menu(self, position) -> None:  # noqa: ANN001 - a QPoint
+        index = self.results_view.indexAt(position)
+        if not index.isValid():
+            return
+        self.results_view.setCurrentIndex(index)
+        menu = QMenu(self)
+        menu.addAction("Open", self.open_current)
+        menu.addAction("Show in folder", self.reveal_current)
+        menu.addAction("Copy path", self.copy_current)
+        menu.addSeparator()
+        menu.addAction("Find similar files\tCtrl+M", self.find_similar_current)
+        menu.exec(self.results_view.viewport().mapToGlobal(position))
 
     def copy_current(self) -> None:
         result = self.current_result()

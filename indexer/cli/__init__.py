@@ -1,4 +1,5 @@
-"""The `findling` command: index, search, status, eval, reindex, roots, watch, config and models.
+"""The `findling` command: index, search, similar, duplicates, status, eval, reindex, roots, watch,
+config and models.
 
 Results go to stdout (only JSON with `--json`); progress and messages go to stderr. Each
 command family is one module of this package, imported only when one of its commands runs
@@ -37,6 +38,8 @@ COMMANDS = {
     "export-onnx": "models:export_onnx",
     "models": "models:models",
     "config": "config:config_group",
+    "similar": "similar:similar",
+    "duplicates": "similar:duplicates",
 }
 
 

@@ -21,6 +21,7 @@ import sqlite_utils
 
 from indexer.private import create_private
 from indexer.search.query import has_cjk
+from indexer.store import summaries
 from indexer.store.migrations import SCHEMA_VERSION, migrate
 
 CATALOG_FILE = "catalog.sqlite"
@@ -286,6 +287,8 @@ class Catalog:
         stale = [chunk_id for ids in reusable.values() for chunk_id in ids]
         self._delete_chunks(stale)
         change.removed_ids += stale
+        summaries.after_put(self.conn, file_id,
+                            ((c.text, c.char_start, c.char_end, c.is_name) for c in chunks))
         if change.added_ids or change.removed_ids:
             self.bump_generation()
         return change
@@ -387,7 +390,16 @@ class Catalog:
             "UPDATE chunks SET embedding=? WHERE id=?",
             [(to_blob(v), int(i)) for i, v in zip(ids, vectors)],
         )
+        summaries.after_embedding(self.conn, ids)
         self.bump_generation()
+
+    def backfill_summaries(self, limit: int = 500) -> int:
+        """Summarise up to `limit` more files of a catalog from before file summaries (schema 6);
+        0 once none is left (`indexer.store.summaries`)."""
+        if not summaries.needs_backfill(self.conn):
+            return 0
+        with self.transaction():
+            return summaries.backfill(self.conn, limit)
 
     # -- reads for search and the vector index ---------------------------------------------------
     def iter_embeddings(self, batch: int = 20_000) -> Iterator[tuple[np.ndarray, np.ndarray]]:

@@ -137,7 +137,28 @@ def m005_lossless_path_keys(db: Database) -> None:
     db.execute("DELETE FROM unavailable WHERE instr(path, '\\') > 0")
 
 
-SCHEMA_VERSION = 5  # the number of migrations: tests/test_store.py checks it
+@MIGRATIONS()
+def m006_file_vectors_and_signatures(db: Database) -> None:
+    """Schema 6: a vector and a text signature per file (`indexer.store.summaries`), for similar files
+    and near-duplicates. Existing files get theirs from the writer's backfill, not here: the
+    upgrade stays instant, and no embedding is touched."""
+    _run(db, """
+        CREATE TABLE IF NOT EXISTS file_vectors (
+            file_id INTEGER PRIMARY KEY REFERENCES files(id) ON DELETE CASCADE,
+            vector BLOB NOT NULL,
+            passages INTEGER NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS file_signatures (
+            file_id INTEGER PRIMARY KEY REFERENCES files(id) ON DELETE CASCADE,
+            minhash BLOB NOT NULL,
+            shingles INTEGER NOT NULL
+        );
+        INSERT OR IGNORE INTO meta (key, value) VALUES ('summary_generation', '0');
+        INSERT OR REPLACE INTO meta (key, value) VALUES ('summaries_backfilled', '0')
+    """)
+
+
+SCHEMA_VERSION = 6  # the number of migrations: tests/test_store.py checks it
 
 
 def migrate(conn: sqlite3.Connection) -> list[str]:

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from indexer.store import summaries
 from indexer.store.catalog import Catalog, to_blob
 
 TABLE = "reindex_staging"
@@ -53,4 +54,5 @@ class EmbeddingStaging:
             self.conn.execute("DELETE FROM meta WHERE key = 'reindex_model'")
             self.catalog.meta_set("model", model_id)
             self.catalog.meta_set("dim", str(dim))
+            summaries.forget_vectors(self.conn)  # the new model's file vectors come from the backfill
             self.catalog.bump_generation()

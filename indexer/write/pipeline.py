@@ -261,9 +261,15 @@ class Indexer:
         self._remove(list(missing), report)
         if phase == "all":
             self.embed_pending(report, should_stop)
+        self.backfill_summaries(should_stop)
         report.chunks_pending = self.catalog.embedding_progress()[1]
         self.save_vectors()
         return report
+
+    def backfill_summaries(self, should_stop: Callable[[], bool] | None = None) -> None:
+        """Give files indexed before file summaries existed theirs, a batch per transaction."""
+        while not (should_stop and should_stop()) and self.catalog.backfill_summaries():
+            pass
 
     def _judging_roots(self, roots: list[str]) -> list[str]:
         """The roots a missing file is judged under: the configured roots, and the run's own

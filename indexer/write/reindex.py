@@ -34,4 +34,6 @@ def reindex(catalog: Catalog, embedder: Embedder, on_batch: Callable[[int, int],
         if on_batch:
             on_batch(done, total)
     staging.swap_in(embedder.model_id, embedder.dim)
+    while catalog.backfill_summaries():  # the file vectors of the new model
+        pass
     return embedded

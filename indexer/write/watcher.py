@@ -380,6 +380,7 @@ class Watcher:
         try:
             indexer.embed_pending(report, should_stop=self._yield_now, on_batch=progress,
                                   batch_chunks=self.options.embed_batch_chunks)
+            indexer.backfill_summaries(self._yield_now)
             indexer.save_vectors()
             report.chunks_pending = indexer.catalog.embedding_progress()[1]
             self._embeddings_pending = report.chunks_pending > 0

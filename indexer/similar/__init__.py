@@ -1,0 +1,1 @@
+"""Similar files and near-duplicates, from what the catalog stores (no file is read, no model runs)."""
