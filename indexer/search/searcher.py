@@ -70,6 +70,7 @@ class FileResult(Passage):
     path: str = ""
     passages: list[Passage] = field(default_factory=list)  # more passages of the same file
     unavailable: str | None = None  # why its folder is out of reach (kept in the index), else None
+    modified_ns: int | None = None  # the file's mtime, in a filter-only listing (newest first)
 
     def to_dict(self) -> dict:
         """JSON-ready; each `scores` names only the stages that ran (see `StageScores.to_dict`)."""
@@ -108,11 +109,17 @@ class SearchRun:
     vector: np.ndarray | None  # the query's embedding (None: keyword mode, or no free text)
     candidates: list[Candidate] = field(default_factory=list)  # fused, best first
     rows: dict[int, ChunkRow] = field(default_factory=dict)  # the candidates' chunks
+    modified: dict[int, int] | None = None  # a filter-only listing: chunk id → its file's mtime_ns
 
     @property
     def empty(self) -> bool:
         """Nothing to search for: no words and no phrases."""
         return not (self.query.text.strip() or self.query.phrases)
+
+    @property
+    def listing(self) -> bool:
+        """A filter-only query: its files newest first, not ranked by any score."""
+        return self.modified is not None
 
 
 @dataclass
@@ -293,6 +300,8 @@ class Searcher:
         query = self.parse(text)
         run = SearchRun(text, query, mode, k, None)
         if run.empty:
+            if query.lists_files:
+                self.list_files(run)
             return run
         if mode != "keyword" and query.text.strip():
             run.vector = self.embed_query(query.text)
@@ -305,6 +314,13 @@ class Searcher:
                 return run
             limit *= 4
 
+    def list_files(self, run: SearchRun) -> None:
+        """A filter-only query's first stage: its k newest matching files, each by its first chunk."""
+        newest = self.keyword.newest_files(run.query, run.k)
+        run.modified = dict(newest)
+        run.candidates = [Candidate(chunk_id, StageScores(), 0.0) for chunk_id, _ in newest]
+        run.rows = self.catalog.chunks(list(run.modified))
+
     # -- stage 4: rerank ---------------------------------------------------------------------------------
     def rerank(self, run: SearchRun, candidates: list[Candidate] | None = None,
                still_wanted: Callable[[], bool] | None = None, step: int = 0) -> list[Candidate]:
@@ -316,7 +332,7 @@ class Searcher:
         """
         ranked = run.candidates if candidates is None else candidates
         top = [c for c in ranked[: self.config.rerank_top] if c.chunk_id in run.rows]
-        if self.reranker is None or not top:
+        if self.reranker is None or not top or run.listing:
             return ranked
         passages = [run.rows[c.chunk_id].text for c in top]
         scores = self._score_pairs(run.query.text, passages, still_wanted, step)
@@ -354,7 +370,8 @@ class Searcher:
                 if len(results) < run.k:
                     passage = self._passage(row, candidate, run.query)
                     results[row.file_id] = FileResult(**vars(passage), path=row.path,
-                                                      unavailable=_out_of_reach(row.path, out_of_reach))
+                                                      unavailable=_out_of_reach(row.path, out_of_reach),
+                                                      modified_ns=(run.modified or {}).get(row.id))
             elif len(result.passages) < passages_per_file:
                 result.passages.append(self._passage(row, candidate, run.query))
         return list(results.values())
@@ -380,7 +397,7 @@ class Searcher:
         results, mark the passage sentence closest to the query by embedding similarity (costs
         one small embedding batch).
         """
-        if run.empty:
+        if run.empty and not run.listing:
             return []
         candidates = run.candidates
         if self.reranker is not None and rerank is not False:
