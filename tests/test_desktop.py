@@ -29,7 +29,7 @@ from desktop.engine import Engine, IndexStats  # noqa: E402
 from desktop.heatmap import ComparisonDialog, greedy_chain, grouped_order  # noqa: E402
 from desktop.main_window import MainWindow  # noqa: E402
 from desktop.preview import PdfPreview, TextPreview, load_preview  # noqa: E402
-from desktop.results import marked_html, meaningful  # noqa: E402
+from desktop.results import marked_html  # noqa: E402
 from desktop.search_jobs import SearchJobs  # noqa: E402
 from desktop.settings import read_backend  # noqa: E402
 from indexer.config import Config  # noqa: E402
@@ -360,10 +360,7 @@ def test_pdf_opens_at_its_page_in_viewers_that_take_one(monkeypatch) -> None:  #
 def test_snippet_markup() -> None:
     text = "The cat & the <dog>"
     spans = [(0, 3), (4, 7), (15, 18)]
-    assert meaningful(text, spans) == [(4, 7), (15, 18)]  # "The" is a function word
-    assert meaningful("once only onion", [(0, 4), (5, 9), (10, 15)], "on onion") == [(10, 15)]
-    assert meaningful("Springfield spring", [(0, 11), (12, 18)], "spring") == [(0, 11), (12, 18)]
-    html = marked_html(text, meaningful(text, spans), (4, 11))
+    html = marked_html(text, spans[1:], (4, 11))
     assert "&amp;" in html and "&lt;" in html and html.count("<span") == 3
     assert not re.search(r'background-color[^"]*background-color', marked_html(text, spans, (0, 18)))
 

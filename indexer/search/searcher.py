@@ -30,7 +30,8 @@ import numpy as np
 from indexer.config import Config
 from indexer.datadir import DataDir, ModelMismatch
 from indexer.ingest.chunking import sentence_spans
-from indexer.search.query import Query, cjk_runs, fts_terms, has_cjk, parse
+from indexer.search.highlight import highlight_spans, snippet_window
+from indexer.search.query import Query, parse
 from indexer.search.scores import StageScores
 from indexer.store.catalog import Catalog, ChunkRow, Unavailable
 from indexer.store.keyword import KeywordSearch
@@ -40,7 +41,6 @@ if TYPE_CHECKING:
     from indexer.models.protocols import Embedder, Reranker
 
 MODES = ("dense", "keyword", "hybrid")
-SNIPPET_CHARS = 280
 MAX_MARKED_SENTENCES = 16
 
 
@@ -128,32 +128,6 @@ class Similarity:
 
     labels: list[str]
     matrix: np.ndarray
-
-
-def highlight_spans(text: str, query: Query) -> list[tuple[int, int]]:
-    """Where the query's words (prefix match, any case) and CJK runs occur in `text`."""
-    # Words of 3+ letters also match as a prefix ("invoice" → "invoices"); shorter ones only whole.
-    patterns = [re.escape(t) + (r"\w*" if len(t) >= 3 else r"(?!\w)")
-                for t in fts_terms(query.text) if not has_cjk(t) and len(t) > 1]
-    patterns += [re.escape(run) for run in cjk_runs(query.text)]
-    if not patterns:
-        return []
-    regex = re.compile(r"(?<!\w)(?:" + "|".join(sorted(patterns, key=len, reverse=True)) + ")",
-                       re.IGNORECASE)
-    return [m.span() for m in regex.finditer(text)]
-
-
-def snippet_window(text: str, focus: int, limit: int = SNIPPET_CHARS) -> tuple[str, int]:
-    """A whitespace-normalised window of `text` around char `focus`; and its start in `text`."""
-    start = max(0, min(focus - limit // 4, len(text) - limit))
-    if start > 0:
-        space = text.find(" ", start)
-        start = space + 1 if 0 <= space < focus else start
-    end = min(len(text), start + limit)
-    if end < len(text):
-        space = text.rfind(" ", start, end)
-        end = space if space > start + limit // 2 else end
-    return text[start:end], start
 
 
 def _flatten(text: str) -> str:
