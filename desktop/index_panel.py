@@ -158,9 +158,6 @@ class IndexPanel(QWidget):
         excludes = QGroupBox("Excludes")
         excludes.setLayout(excludes_box)
 
-        self.notice = QLabel()
-        self.notice.setWordWrap(True)
-        self.notice.hide()
         self.unavailable = QLabel()
         self.unavailable.setWordWrap(True)
         self.unavailable.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -172,7 +169,6 @@ class IndexPanel(QWidget):
         layout.addWidget(folders)
         layout.addWidget(progress)
         layout.addWidget(self.unavailable)
-        layout.addWidget(self.notice)
         layout.addWidget(self.failed_group, 1)
         layout.addWidget(excludes)
 
@@ -207,11 +203,6 @@ class IndexPanel(QWidget):
     def save_excludes(self) -> None:
         patterns = [line.strip() for line in self.excludes.toPlainText().splitlines() if line.strip()]
         self.engine.set_excludes(patterns)
-
-    def show_notice(self, text: str, is_error: bool) -> None:
-        self.notice.setText(text)
-        self.notice.setStyleSheet(f"color:{'#b00020' if is_error else '#1f4e99'}")
-        self.notice.setVisible(bool(text))
 
     # -- engine → panel ------------------------------------------------------------------------------
     def show_config(self, config: Config) -> None:

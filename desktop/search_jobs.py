@@ -45,6 +45,17 @@ class SearchOutcome:
     seconds: float
     kind: str = "ok"  # ok | no-results | empty-index | no-model | error
     message: str = ""
+    header: str = ""  # above the results: a filter-only listing's line, the filters that were ignored
+
+
+def search_header(run: SearchRun, count: int) -> str:
+    """What the result list says above the results: a listing's line, then any filter ignored."""
+    from indexer.search.query import ignored_text, listing_header
+
+    lines = [listing_header(run.query, count)] if run.listing else []
+    if run.query.ignored:
+        lines.append(ignored_text(run.query))
+    return "\n".join(lines)
 
 
 class SearchJobs:
@@ -166,9 +177,10 @@ class SearchJobs:
         engine = self.engine
         started = time.perf_counter()
 
-        def outcome(kind: str, message: str = "", results: list | None = None) -> SearchOutcome:
+        def outcome(kind: str, message: str = "", results: list | None = None,
+                    header: str = "") -> SearchOutcome:
             seconds = time.perf_counter() - started
-            return SearchOutcome(generation, text, results or [], seconds, kind, message)
+            return SearchOutcome(generation, text, results or [], seconds, kind, message, header)
 
         if self.model_state == "error" or self.embedder is None:
             engine.searchFinished.emit(outcome(
@@ -186,11 +198,12 @@ class SearchJobs:
             traceback.print_exc()
             engine.searchFinished.emit(outcome("error", str(exc)))
             return
+        header = search_header(run, len(results))
         if not results:
-            engine.searchFinished.emit(outcome("no-results", f"No results for “{text}”."))
+            engine.searchFinished.emit(outcome("no-results", f"No results for “{text}”.", header=header))
             return
-        engine.searchFinished.emit(outcome("ok", results=results))
-        if not details:
+        engine.searchFinished.emit(outcome("ok", results=results, header=header))
+        if not details or run.listing:
             return
         if self.reranker is not None and self.current(channel, generation):
             results = self._rerank(searcher, run, generation, channel) or results
