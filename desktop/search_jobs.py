@@ -131,8 +131,8 @@ class SearchJobs:
             engine.modelStatus.emit("error", text)
             return
         for note in opened.notes:
-            if note.about == "reranker" and not engine.config.reranker and not note.problem:
-                continue  # reranking is off by choice: nothing to say
+            if note.about == "reranker" and not note.problem:
+                continue  # none configured, or not installed: Settings and `findling status` say so
             engine.message.emit(note.text, note.problem)
         self.embedder, self.reranker = opened.embedder, opened.reranker
         self.model_state = "ready"

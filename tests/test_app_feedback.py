@@ -176,3 +176,43 @@ def test_cjk_snippet_wraps_anywhere_and_no_line_is_cut(qtbot) -> None:  # noqa: 
     assert len(lines) > 3
     clip = whole_lines_height(document, round(lines[2].y() + lines[2].height() + lines[3].height() / 2))
     assert clip == pytest.approx(lines[2].y() + lines[2].height(), abs=1)  # three whole lines, not 3.5
+
+
+def test_settings_offer_only_installed_rerankers_and_say_an_unavailable_one(qtbot, tmp_path,  # noqa: ANN001
+                                                                           monkeypatch) -> None:  # noqa: ANN001
+    import indexer.models.resolution
+    from desktop.settings import NO_RERANKER, SettingsDialog
+    from indexer.config import Config
+    from indexer.models import catalogue
+
+    known = [e.model_id for e in catalogue.rerankers()]
+    real_locate = indexer.models.resolution.locate
+    monkeypatch.setattr(indexer.models.resolution, "locate",
+                        lambda name: "it has not been downloaded" if name in known else real_locate(name))
+    dialog = SettingsDialog(Config(), "auto")
+    qtbot.addWidget(dialog)
+    assert [dialog.reranker.itemText(i) for i in range(dialog.reranker.count())] == [NO_RERANKER]
+    assert dialog.reranker.currentText() == NO_RERANKER and not dialog.reranker_note.text()
+    unavailable = SettingsDialog(Config(reranker=known[0]), "auto")
+    qtbot.addWidget(unavailable)
+    note = unavailable.reranker_note.text()
+    assert "not available" in note and known[0] in note
+    monkeypatch.setattr(indexer.models.resolution, "locate",
+                        lambda name: (name, tmp_path) if name == known[1] else "not downloaded")
+    offered = SettingsDialog(Config(), "auto")
+    qtbot.addWidget(offered)
+    offers = [offered.reranker.itemText(i) for i in range(offered.reranker.count())]
+    assert offers == [NO_RERANKER, known[1]]
+
+
+def test_index_panel_lists_skipped_files(qtbot, window: MainWindow) -> None:  # noqa: ANN001
+    from desktop.engine import IndexStats
+
+    stats = IndexStats(indexed=3, skipped=2, skipped_files=[("/n/empty.txt", "empty file"),
+                                                            ("/n/photo.jpg", "image file")])
+    window.index_panel.show_stats(stats)
+    skipped = window.index_panel.skipped
+    assert skipped.topLevelItemCount() == 2
+    second = skipped.topLevelItem(1)
+    assert (second.text(0), second.text(1)) == ("/n/photo.jpg", "image file")
+    assert window.index_panel.skipped_group.title().endswith("(2)")

@@ -129,3 +129,47 @@ def test_cli_listing_header_and_ignored(mixed: tuple[Path, Path], tiny_model_dir
     assert text.splitlines()[0].startswith("Ignored type:foo: unknown file type")
     listing = json.loads(run(data, tiny_model_dir, "search", "type:pdf", "--json").stdout)
     assert listing["listing"] is True and listing["ignored"] == [] and len(listing["results"]) == 3
+
+
+def test_no_reranker_by_default_and_no_note_on_search(mixed: tuple[Path, Path], tiny_model_dir: Path,
+                                                      tmp_path: Path) -> None:
+    from indexer.config import SUGGESTED_RERANKER, Config
+
+    assert Config().reranker == ""
+    # a config saved by the previous release stored its default reranker, which no one can have offline
+    data = tmp_path / "old"
+    data.mkdir()
+    (data / "config.toml").write_text(f'config_version = 2\nreranker = "{SUGGESTED_RERANKER}"\n')
+    assert Config.load(data).reranker == ""
+    (data / "config.toml").write_text('config_version = 2\nreranker = "/models/my-reranker"\n')
+    assert Config.load(data).reranker == "/models/my-reranker"  # a reranker of one's own stays
+
+    docs, index = mixed
+    (index / "config.toml").write_text('reranker = "cross-encoder/not-downloaded"\n')
+    try:
+        out = run(index, tiny_model_dir, "search", "harbour", "--json")
+        assert json.loads(out.stdout)["notes"] == []
+        text = run(index, tiny_model_dir, "search", "harbour")
+        assert "Reranking" not in text.output and "rerank" not in text.stderr.lower()
+        status = json.loads(run(index, tiny_model_dir, "status", "--json").stdout)
+        assert status["reranker"] == {"name": "cross-encoder/not-downloaded", "available": False,
+                                      "reason": "it has not been downloaded"}
+        assert "not available" in run(index, tiny_model_dir, "status").stdout
+    finally:
+        (index / "config.toml").unlink()
+
+
+def test_status_lists_skipped_files_and_why(tmp_path: Path, tiny_model_dir: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "notes.txt").write_text("Some notes.")
+    (docs / "empty.txt").write_text("")
+    (docs / "photo.jpg").write_bytes(b"\xff\xd8\xff\xe0" + bytes(64))
+    data = tmp_path / "data"
+    assert run(data, tiny_model_dir, "index", str(docs)).exit_code == 0
+    status = json.loads(run(data, tiny_model_dir, "status", "--json").stdout)
+    assert status["skipped"] == 2
+    assert status["skipped_files"] == [{"path": str(docs / "empty.txt"), "reason": "empty file"},
+                                       {"path": str(docs / "photo.jpg"), "reason": "image file"}]
+    text = run(data, tiny_model_dir, "status").stdout
+    assert f"skipped: {docs / 'photo.jpg'}: image file" in text
