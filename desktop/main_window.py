@@ -142,11 +142,16 @@ class MainWindow(QMainWindow):
         left = QWidget()
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(0, 0, 0, 0)
-        self.results_header = QLabel()  # a filter-only listing's line; filters that were ignored
+        self.results_header = QLabel()  # a filter-only listing's line
         self.results_header.setWordWrap(True)
         self.results_header.setStyleSheet("padding:2px 4px; font-weight:600")
         self.results_header.hide()
+        self.results_ignored = QLabel()  # the filters that could not be read, and why
+        self.results_ignored.setWordWrap(True)
+        self.results_ignored.setStyleSheet("padding:2px 4px; color:#b00020")
+        self.results_ignored.hide()
         left_layout.addWidget(self.results_header)
+        left_layout.addWidget(self.results_ignored)
         left_layout.addWidget(self.results_stack, 1)
         left_layout.addWidget(self.count)
 
@@ -253,6 +258,7 @@ class MainWindow(QMainWindow):
     def _cleared(self) -> None:
         self.shown = None
         self.results_header.hide()
+        self.results_ignored.hide()
         self.results_model.clear()
         self.preview.show_message("Select a result to preview it.")
         self.similarity.clear()
@@ -278,8 +284,9 @@ class MainWindow(QMainWindow):
         self.shown = outcome
         self.results_model.set_results(outcome.results, outcome.query)
         self.similarity.clear()
-        self.results_header.setText(outcome.header)
-        self.results_header.setVisible(bool(outcome.header))
+        for label, text in ((self.results_header, outcome.header), (self.results_ignored, outcome.ignored)):
+            label.setText(text)
+            label.setVisible(bool(text))
         if outcome.kind != "ok":
             self.count.clear()
             self.preview.show_message("")

@@ -150,9 +150,9 @@ class QuickSearch(QWidget):
         if outcome.kind == "ok":
             self.view.setCurrentIndex(self.model.index(0))
             timing = f"{outcome.seconds * 1000:.0f} ms · Ctrl+O: all results in the main window"
-            self.status.setText(f"{outcome.header}\n{timing}" if outcome.header else timing)
+            self.status.setText("\n".join(t for t in (outcome.header, outcome.ignored, timing) if t))
         else:
-            self.status.setText(f"{outcome.message}\n{outcome.header}" if outcome.header else outcome.message)
+            self.status.setText("\n".join(t for t in (outcome.message, outcome.ignored) if t))
         self._fit()
         self.resultsShown.emit(outcome)
 

@@ -13,6 +13,7 @@ import functools
 import html
 import math
 import os
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -169,6 +170,19 @@ class ResultsModel(QAbstractListModel):
         return None
 
 
+def paint_date(painter: QPainter, modified_ns: int, inner: QRect, height: int, font: QFont,
+               colour: QColor) -> QRect:
+    """A filter-only listing's card shows when the file changed where others show relevance; the
+    rect it took."""
+    text = "modified " + time.strftime("%Y-%m-%d %H:%M", time.localtime(modified_ns / 1e9))
+    width = QFontMetrics(font).horizontalAdvance(text)
+    rect = QRect(inner.right() - width, inner.top(), width, height)
+    painter.setFont(font)
+    painter.setPen(colour)
+    painter.drawText(rect, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, text)
+    return rect
+
+
 class ResultDelegate(QStyledItemDelegate):
     """Paints a result as name, page and relevance bar; folder; snippet with highlighted terms."""
 
@@ -231,21 +245,25 @@ class ResultDelegate(QStyledItemDelegate):
         name_h, folder_h, snippet_h = self._line_heights(option)
         inner = rect.adjusted(PADDING + 4, PADDING, -PADDING, -PADDING)
 
-        # line 1: relevance bar and percentage on the right, then name and page
-        score = float(index.data(RelevanceRole) or 0.0)
-        percent = f"{round(score * 100)}%"
-        painter.setFont(small_font)
-        percent_w = QFontMetrics(small_font).horizontalAdvance("100%")
-        bar = QRect(inner.right() - BAR_WIDTH - percent_w - 6, inner.top() + name_h // 2 - 3, BAR_WIDTH, 7)
-        painter.setPen(Qt.PenStyle.NoPen)
-        painter.setBrush(palette.color(QPalette.ColorRole.Mid).lighter(120))
-        painter.drawRoundedRect(bar, 3, 3)
-        painter.setBrush(QColor("#2e7d32"))
-        filled = QRect(bar.left(), bar.top(), max(3, round(bar.width() * score)), bar.height())
-        painter.drawRoundedRect(filled, 3, 3)
-        painter.setPen(dim)
-        painter.drawText(QRect(bar.right() + 6, inner.top(), percent_w, name_h),
-                         Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, percent)
+        # line 1: relevance bar and percentage on the right (a listing: the date), then name and page
+        if result.modified_ns is not None:
+            bar = paint_date(painter, result.modified_ns, inner, name_h, small_font, dim)
+        else:
+            score = float(index.data(RelevanceRole) or 0.0)
+            percent = f"{round(score * 100)}%"
+            painter.setFont(small_font)
+            percent_w = QFontMetrics(small_font).horizontalAdvance("100%")
+            bar = QRect(inner.right() - BAR_WIDTH - percent_w - 6, inner.top() + name_h // 2 - 3,
+                        BAR_WIDTH, 7)
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(palette.color(QPalette.ColorRole.Mid).lighter(120))
+            painter.drawRoundedRect(bar, 3, 3)
+            painter.setBrush(QColor("#2e7d32"))
+            filled = QRect(bar.left(), bar.top(), max(3, round(bar.width() * score)), bar.height())
+            painter.drawRoundedRect(filled, 3, 3)
+            painter.setPen(dim)
+            painter.drawText(QRect(bar.right() + 6, inner.top(), percent_w, name_h),
+                             Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, percent)
         page = f"p. {result.page}" if result.page else ""
         page_w = QFontMetrics(small_font).horizontalAdvance(page) + 12 if page else 0
         name_w = bar.left() - inner.left() - page_w - 10

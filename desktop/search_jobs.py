@@ -45,17 +45,8 @@ class SearchOutcome:
     seconds: float
     kind: str = "ok"  # ok | no-results | empty-index | no-model | error
     message: str = ""
-    header: str = ""  # above the results: a filter-only listing's line, the filters that were ignored
-
-
-def search_header(run: SearchRun, count: int) -> str:
-    """What the result list says above the results: a listing's line, then any filter ignored."""
-    from indexer.search.query import ignored_text, listing_header
-
-    lines = [listing_header(run.query, count)] if run.listing else []
-    if run.query.ignored:
-        lines.append(ignored_text(run.query))
-    return "\n".join(lines)
+    header: str = ""  # above the results of a filter-only listing: "12 files matching type:pdf, newest first"
+    ignored: str = ""  # the filters that could not be read, and why
 
 
 class SearchJobs:
@@ -178,9 +169,9 @@ class SearchJobs:
         started = time.perf_counter()
 
         def outcome(kind: str, message: str = "", results: list | None = None,
-                    header: str = "") -> SearchOutcome:
+                    header: str = "", ignored: str = "") -> SearchOutcome:
             seconds = time.perf_counter() - started
-            return SearchOutcome(generation, text, results or [], seconds, kind, message, header)
+            return SearchOutcome(generation, text, results or [], seconds, kind, message, header, ignored)
 
         if self.model_state == "error" or self.embedder is None:
             engine.searchFinished.emit(outcome(
@@ -198,11 +189,14 @@ class SearchJobs:
             traceback.print_exc()
             engine.searchFinished.emit(outcome("error", str(exc)))
             return
-        header = search_header(run, len(results))
+        from indexer.search.query import ignored_text, listing_header
+
+        header = listing_header(run.query, len(results)) if run.listing else ""
+        ignored = ignored_text(run.query)
         if not results:
-            engine.searchFinished.emit(outcome("no-results", f"No results for “{text}”.", header=header))
+            engine.searchFinished.emit(outcome("no-results", f"No results for “{text}”.", ignored=ignored))
             return
-        engine.searchFinished.emit(outcome("ok", results=results, header=header))
+        engine.searchFinished.emit(outcome("ok", results=results, header=header, ignored=ignored))
         if not details or run.listing:
             return
         if self.reranker is not None and self.current(channel, generation):
