@@ -462,6 +462,8 @@ class MainWindow(QMainWindow):
             self.engine.reindex(self._offer.wanted)
 
     def show_progress(self, progress: IndexProgress) -> None:
+        if progress.state == "idle" and self.shown is None and not self.search_field.text().strip():
+            self.show_empty_state()  # "Indexing has started" no longer holds
         self.index_status.setText(progress_text(progress))
         show_on_bar(self.index_bar, progress)
         self.index_bar.setVisible(progress.state != "off")
