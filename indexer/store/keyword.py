@@ -85,11 +85,16 @@ class KeywordSearch:
                                                         folders=query.folders, after_ns=query.after_ns,
                                                         before_ns=query.before_ns))
         where = " AND ".join([filters, *clauses])
-        rows = self.conn.execute(
-            "SELECT (SELECT c.id FROM chunks c WHERE c.file_id = f.id ORDER BY c.ordinal LIMIT 1) AS first, "
-            f"f.mtime_ns FROM files f WHERE {where} AND first IS NOT NULL "
+        newest = self.conn.execute(
+            f"SELECT f.id, f.mtime_ns FROM files f WHERE {where} AND f.n_chunks > 0 "
             "ORDER BY f.mtime_ns DESC, f.path LIMIT ?", [*filter_params, *params, limit]).fetchall()
-        return [(int(chunk_id), int(mtime)) for chunk_id, mtime in rows]
+        found = []
+        for file_id, mtime in newest:  # k lookups on chunks(file_id, ordinal)
+            first = self.conn.execute("SELECT id FROM chunks WHERE file_id = ? ORDER BY ordinal LIMIT 1",
+                                      (file_id,)).fetchone()
+            if first is not None:
+                found.append((int(first[0]), int(mtime)))
+        return found
 
     def embedded_chunk_ids(self, query: Query) -> np.ndarray:
         """Ids of the embedded chunks that pass the query's filters, phrases and exclusions."""
