@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 PALETTE = ["#440154", "#482878", "#3e4989", "#31688e", "#26828e", "#1f9e89", "#35b779", "#6ece58",
            "#b5de2b", "#fde725"]
 LABEL_MAX_PX = 190
+SHOWN_BY_DEFAULT = 10  # results in the matrix until "all results" is asked for
 LEGEND_PX = 70
 MIN_CELL, MAX_CELL = 12, 56
 
@@ -311,8 +312,9 @@ class ComparisonDialog(QDialog):
         layout.addWidget(buttons)
 
 
-QUERY_CAPTION = ("Cosine similarity of the query and the top results (row and column 0: the query). "
-                 "Click a cell to compare.")
+QUERY_CAPTION = ("Cosine similarity (−1 to 1) of the query and the top results: how close their "
+                 "embeddings are, not the list's relevance. Row and column 0: the query. Click a cell "
+                 "to compare.")
 FILE_CAPTION = ("Cosine similarity of the files' mean passage embeddings (row and column 0: {}, the file "
                 "they are like). Click a cell to compare.")
 
@@ -333,28 +335,46 @@ class SimilarityView(QWidget):
         self.heatmap = HeatmapWidget()
         self.heatmap.cellClicked.connect(self.compare)
         self.grouped.toggled.connect(self.heatmap.set_grouped)
+        self.show_all = QCheckBox("All results")
+        self.show_all.setToolTip(f"Show every result, not only the top {SHOWN_BY_DEFAULT} (smaller labels)")
+        self.show_all.toggled.connect(lambda _checked: self._show())
+        self.show_all.hide()
         top = QHBoxLayout()
         top.addWidget(self.caption, 1)
+        top.addWidget(self.show_all)
         top.addWidget(self.grouped)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 8, 8, 8)
         layout.addLayout(top)
         layout.addWidget(self.heatmap, 1)
         self.dialog: ComparisonDialog | None = None
+        self.similarity: Similarity | None = None
 
     def set_similarity(self, query: str, results: list[FileResult], similarity: Similarity) -> None:
-        self.query, self.results = query, list(results)
-        # row 0: the query, or the file whose similar files these are
-        ranked = [f"{rank}. {name}" for rank, name in enumerate(similarity.labels[1:], 1)]
-        labels = similarity.labels[:1] + ranked
-        self.caption.setText(QUERY_CAPTION if labels[:1] == ["query"] else FILE_CAPTION.format(
-            html.escape(labels[0])))
-        passages = [query] + [r.snippet for r in results]
-        self.heatmap.set_data(labels, similarity.matrix, passages, self.grouped.isChecked())
+        """Show row 0 (the query, or the file whose similar files these are) and the top
+        `SHOWN_BY_DEFAULT` results (all of them once asked)."""
+        self.query, self.results, self.similarity = query, list(results), similarity
+        self.caption.setText(QUERY_CAPTION if similarity.labels[:1] == ["query"] else FILE_CAPTION.format(
+            html.escape(similarity.labels[0])))
+        total = len(similarity.labels) - 1
+        self.show_all.setText(f"All {total} results")
+        self.show_all.setVisible(total > SHOWN_BY_DEFAULT)
+        self._show()
+
+    def _show(self) -> None:
+        if self.similarity is None:
+            return
+        labels_all = self.similarity.labels
+        n = len(labels_all) - 1 if self.show_all.isChecked() else min(SHOWN_BY_DEFAULT, len(labels_all) - 1)
+        labels = labels_all[:1] + [f"{rank}. {name}" for rank, name in enumerate(labels_all[1:n + 1], 1)]
+        passages = [self.query] + [r.snippet for r in self.results[:n]]
+        matrix = self.similarity.matrix[:n + 1, :n + 1]
+        self.heatmap.set_data(labels, matrix, passages, self.grouped.isChecked())
 
     def clear(self) -> None:
-        self.query, self.results = "", []
+        self.query, self.results, self.similarity = "", [], None
         self.caption.setText(QUERY_CAPTION)
+        self.show_all.hide()
         self.heatmap.clear()
 
     def _passage_html(self, index: int) -> str:

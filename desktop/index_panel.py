@@ -127,17 +127,16 @@ class IndexPanel(QWidget):
         progress = QGroupBox("Progress")
         progress.setLayout(progress_box)
 
-        self.failed = QTreeWidget()
-        self.failed.setHeaderLabels(["File", "Reason"])
-        self.failed.setRootIsDecorated(False)
-        self.failed.setUniformRowHeights(True)
-        self.failed.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
-        self.failed.header().setStretchLastSection(True)
-        self.failed.setColumnWidth(0, 260)
+        self.failed = file_list()
         failed_box = QVBoxLayout()
         failed_box.addWidget(self.failed)
         self.failed_group = QGroupBox("Files that could not be indexed")
         self.failed_group.setLayout(failed_box)
+        self.skipped = file_list()
+        skipped_box = QVBoxLayout()
+        skipped_box.addWidget(self.skipped)
+        self.skipped_group = QGroupBox("Skipped files (found by their name only)")
+        self.skipped_group.setLayout(skipped_box)
 
         self.excludes = QPlainTextEdit()
         self.excludes.setPlaceholderText("One gitignore-style pattern a line, e.g. *.log or build/")
@@ -158,9 +157,6 @@ class IndexPanel(QWidget):
         excludes = QGroupBox("Excludes")
         excludes.setLayout(excludes_box)
 
-        self.notice = QLabel()
-        self.notice.setWordWrap(True)
-        self.notice.hide()
         self.unavailable = QLabel()
         self.unavailable.setWordWrap(True)
         self.unavailable.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -172,8 +168,8 @@ class IndexPanel(QWidget):
         layout.addWidget(folders)
         layout.addWidget(progress)
         layout.addWidget(self.unavailable)
-        layout.addWidget(self.notice)
         layout.addWidget(self.failed_group, 1)
+        layout.addWidget(self.skipped_group, 1)
         layout.addWidget(excludes)
 
         engine.progress.connect(self.show_progress)
@@ -208,11 +204,6 @@ class IndexPanel(QWidget):
         patterns = [line.strip() for line in self.excludes.toPlainText().splitlines() if line.strip()]
         self.engine.set_excludes(patterns)
 
-    def show_notice(self, text: str, is_error: bool) -> None:
-        self.notice.setText(text)
-        self.notice.setStyleSheet(f"color:{'#b00020' if is_error else '#1f4e99'}")
-        self.notice.setVisible(bool(text))
-
     # -- engine → panel ------------------------------------------------------------------------------
     def show_config(self, config: Config) -> None:
         self.roots.clear()
@@ -233,16 +224,34 @@ class IndexPanel(QWidget):
     def show_stats(self, stats: IndexStats) -> None:
         self.stats.setText(f"{stats.indexed:,} files indexed · {stats.skipped:,} skipped · "
                            f"{stats.errors:,} could not be read · {stats.chunks:,} passages")
-        self.failed.clear()
-        for path, why in stats.failed:
-            reason = why or ""
-            item = QTreeWidgetItem([path, reason])
-            item.setToolTip(0, path)
-            item.setToolTip(1, reason)
-            self.failed.addTopLevelItem(item)
+        fill(self.failed, stats.failed)
         self.failed_group.setTitle(f"Files that could not be indexed ({len(stats.failed)})")
+        fill(self.skipped, stats.skipped_files)
+        self.skipped_group.setTitle(f"Skipped files, found by their name only ({len(stats.skipped_files)})")
         self.unavailable.setText(unavailable_text(stats.unavailable))
         self.unavailable.setVisible(bool(stats.unavailable))
+
+
+def file_list() -> QTreeWidget:
+    """A two-column list of files and why (failed or skipped files)."""
+    tree = QTreeWidget()
+    tree.setHeaderLabels(["File", "Reason"])
+    tree.setRootIsDecorated(False)
+    tree.setUniformRowHeights(True)
+    tree.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
+    tree.header().setStretchLastSection(True)
+    tree.setColumnWidth(0, 260)
+    return tree
+
+
+def fill(tree: QTreeWidget, files: list[tuple[str, str | None]]) -> None:
+    tree.clear()
+    for path, why in files:
+        reason = why or ""
+        item = QTreeWidgetItem([path, reason])
+        item.setToolTip(0, path)
+        item.setToolTip(1, reason)
+        tree.addTopLevelItem(item)
 
 
 def unavailable_text(unavailable: list[tuple[str, str]]) -> str:

@@ -34,6 +34,7 @@ from desktop.duplicates_view import DuplicatesView
 from desktop.engine import Engine, IndexProgress, SearchOutcome
 from desktop.heatmap import SimilarityView
 from desktop.index_panel import IndexPanel, progress_text, show_on_bar
+from desktop.launch import Launcher, LaunchOutcome, copy_failed_path
 from desktop.preview import PreviewPane
 from desktop.results import ResultDelegate, ResultsModel
 from desktop.search_box import SearchBox
@@ -57,6 +58,7 @@ class MainWindow(QMainWindow):
     firstPainted = Signal()
     resultsShown = Signal(object)  # SearchOutcome, once shown
     resultsReranked = Signal(object)  # SearchOutcome, once shown in the reranker's order
+    launched = Signal(object)  # LaunchOutcome, once said
 
     def __init__(self, engine: Engine) -> None:
         super().__init__()
@@ -85,9 +87,21 @@ class MainWindow(QMainWindow):
         header.addWidget(self.search_field, 1)
         header.addWidget(self.model_status)
         header.addWidget(self.settings_button)
-        self.banner = QLabel()
-        self.banner.setWordWrap(True)
-        self.banner.setStyleSheet("background:#fff3e0; color:#6d3a00; padding:8px 12px")
+        self.banner = QWidget()  # the one place a warning is shown: until closed or replaced
+        self.banner.setObjectName("banner")
+        self.banner.setStyleSheet("#banner { background:#fff3e0; } QLabel { color:#6d3a00; }")
+        self.banner_text = QLabel()
+        self.banner_text.setWordWrap(True)
+        self.banner_text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.banner_close = QToolButton()
+        self.banner_close.setText("✕")
+        self.banner_close.setAutoRaise(True)
+        self.banner_close.setToolTip("Close this message")
+        self.banner_close.clicked.connect(lambda: self.show_banner(""))
+        banner_row = QHBoxLayout(self.banner)
+        banner_row.setContentsMargins(12, 6, 6, 6)
+        banner_row.addWidget(self.banner_text, 1)
+        banner_row.addWidget(self.banner_close, 0, Qt.AlignmentFlag.AlignTop)
         self.banner.hide()
         self.reindex_offer = QWidget()
         self.reindex_offer.setStyleSheet("background:#e8f0fe")
@@ -128,6 +142,16 @@ class MainWindow(QMainWindow):
         left = QWidget()
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(0, 0, 0, 0)
+        self.results_header = QLabel()  # a filter-only listing's line
+        self.results_header.setWordWrap(True)
+        self.results_header.setStyleSheet("padding:2px 4px; font-weight:600")
+        self.results_header.hide()
+        self.results_ignored = QLabel()  # the filters that could not be read, and why
+        self.results_ignored.setWordWrap(True)
+        self.results_ignored.setStyleSheet("padding:2px 4px; color:#b00020")
+        self.results_ignored.hide()
+        left_layout.addWidget(self.results_header)
+        left_layout.addWidget(self.results_ignored)
         left_layout.addWidget(self.results_stack, 1)
         left_layout.addWidget(self.count)
 
@@ -178,6 +202,8 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.index_status)
         self.statusBar().addPermanentWidget(self.index_bar)
 
+        self.launcher = Launcher(self)
+        self.launcher.done.connect(self.show_launch)
         self.box = SearchBox(self.search_field, engine, DEBOUNCE_MS, parent=self)
         self.box.cleared.connect(self._cleared)
         self.box.waiting.connect(lambda: self.show_results_message(
@@ -197,6 +223,7 @@ class MainWindow(QMainWindow):
         engine.progress.connect(self.show_progress)
         engine.message.connect(self.show_message)
         engine.indexChanged.connect(self._index_changed)
+        engine.configChanged.connect(self._config_changed)
         self.show_empty_state()
         self.show_progress(engine.last_progress)
 
@@ -230,6 +257,8 @@ class MainWindow(QMainWindow):
 
     def _cleared(self) -> None:
         self.shown = None
+        self.results_header.hide()
+        self.results_ignored.hide()
         self.results_model.clear()
         self.preview.show_message("Select a result to preview it.")
         self.similarity.clear()
@@ -255,12 +284,17 @@ class MainWindow(QMainWindow):
         self.shown = outcome
         self.results_model.set_results(outcome.results, outcome.query)
         self.similarity.clear()
+        for label, text in ((self.results_header, outcome.header), (self.results_ignored, outcome.ignored)):
+            label.setText(text)
+            label.setVisible(bool(text))
         if outcome.kind != "ok":
             self.count.clear()
             self.preview.show_message("")
             self.show_results_message(outcome.message)
         else:
             self.results_stack.setCurrentWidget(self.results_view)
+            if self.tabs.currentWidget() is self.index_panel:
+                self.tabs.setCurrentWidget(self.preview)  # a new search shows its results' preview
             n = len(outcome.results)
             self.count.setText(f"{n} file{'s' if n != 1 else ''}{similar_note(outcome)} · "
                                f"{outcome.seconds * 1000:.0f} ms")
@@ -294,6 +328,13 @@ class MainWindow(QMainWindow):
         if text and self.shown is not None and self.shown.kind in ("no-results", "empty-index"):
             self.run_search()
 
+    def _config_changed(self, config: object) -> None:
+        """Folders added elsewhere (the Index tab, `findling roots add`): the Welcome page gives way."""
+        if getattr(config, "roots", None) and self.pages.currentWidget() is self.welcome:
+            self.pages.setCurrentWidget(self.search_page)
+            if self.shown is None:
+                self.show_empty_state()
+
     # -- the selected result ---------------------------------------------------------------------------
     def current_result(self):  # noqa: ANN201 - FileResult | None
         return self.results_model.result(self.results_view.currentIndex().row())
@@ -318,14 +359,22 @@ class MainWindow(QMainWindow):
     def open_current(self) -> None:
         result = self.current_result()
         if result is not None:
-            actions.open_file(result.path, result.page)
+            self.launcher.open(result.path, result.page)
             self.engine.prioritize(result.path)  # embedded next, if it is not yet
-            self.statusBar().showMessage(f"Opening {result.path}", 4000)
 
     def reveal_current(self) -> None:
         result = self.current_result()
         if result is not None:
-            actions.reveal_in_folder(result.path)
+            self.launcher.reveal(result.path)
+
+    def show_launch(self, outcome: LaunchOutcome) -> None:
+        """"Opening …" once the launcher succeeded; else the error, with the path on the clipboard."""
+        if outcome.ok:
+            self.statusBar().showMessage(outcome.success_text(), 4000)
+        else:
+            copy_failed_path(outcome)
+            self.show_message(outcome.failure_text(), True)
+        self.launched.emit(outcome)
 
     def find_similar_current(self) -> None:
         """More like this: the files most similar to the selected one, shown as the results."""
@@ -413,18 +462,21 @@ class MainWindow(QMainWindow):
             self.engine.reindex(self._offer.wanted)
 
     def show_progress(self, progress: IndexProgress) -> None:
+        if progress.state == "idle" and self.shown is None and not self.search_field.text().strip():
+            self.show_empty_state()  # "Indexing has started" no longer holds
         self.index_status.setText(progress_text(progress))
         show_on_bar(self.index_bar, progress)
         self.index_bar.setVisible(progress.state != "off")
 
     def show_message(self, text: str, is_error: bool) -> None:
-        self.statusBar().showMessage(text, 15000)
-        self.index_panel.show_notice(text, is_error)
+        """Each message in one place, once: a warning in the banner, news in the status bar."""
         if is_error or "bundled" in text:
             self.show_banner(text)
+        else:
+            self.statusBar().showMessage(text, 15000)
 
     def show_banner(self, text: str) -> None:
-        self.banner.setText(text)
+        self.banner_text.setText(text)
         self.banner.setVisible(bool(text))
 
     # -- first run and settings ----------------------------------------------------------------------

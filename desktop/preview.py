@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.results import folder_label, marked_html, meaningful
+from desktop.results import folder_label, marked_html
 from indexer.paths import os_path
 
 if TYPE_CHECKING:
@@ -100,8 +100,8 @@ def locate_passage(text: str, char_start: int, char_end: int, snippet: str) -> t
 
 def text_preview(path: Path, char_start: int, char_end: int, snippet: str, query: str) -> TextPreview:
     """The passage with CONTEXT_CHARS of context on either side, query terms highlighted."""
+    from indexer.search.highlight import highlight_spans
     from indexer.search.query import parse
-    from indexer.search.searcher import highlight_spans
 
     text, _, kind = document_text(path)
     if not text:
@@ -121,7 +121,7 @@ def text_preview(path: Path, char_start: int, char_end: int, snippet: str, query
     parts = ((context_start, start, None), (start, context_end, (0, end - start)))
     for part_start, part_end, passage in parts:
         part = text[part_start:part_end]
-        terms = meaningful(part, highlight_spans(part, query_obj), query)
+        terms = highlight_spans(part, query_obj)
         pieces.append(marked_html(part, terms, passage, TERM_STYLE, PASSAGE_STYLE))
     pieces.insert(1, '<a name="passage"></a>')
     more_before = "…\n" if context_start > 0 else ""
@@ -152,8 +152,8 @@ def pdf_preview(path: Path, page: int, char_start: int, char_end: int, snippet: 
     """Page `page` (1-based) rendered, with the passage's text and the query terms on it marked."""
     import pypdfium2 as pdfium
 
+    from indexer.search.highlight import highlight_spans
     from indexer.search.query import parse
-    from indexer.search.searcher import highlight_spans
 
     text, units, _ = document_text(path)
     start, end, note = locate_passage(text, char_start, char_end, snippet)
@@ -192,7 +192,7 @@ def pdf_preview(path: Path, page: int, char_start: int, char_end: int, snippet: 
 
             if local >= 0 and passage:
                 passage_rects = rects(local, local + len(passage))
-                for s, e in meaningful(passage, highlight_spans(passage, parse(query)), query):
+                for s, e in highlight_spans(passage, parse(query)):
                     term_rects += rects(local + s, local + e)
             elif not note:
                 note = "The passage could not be located on the page."

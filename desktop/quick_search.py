@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QFrame, QLabel, QLineEdit, QListView, QVBoxLayout,
 
 from desktop import actions
 from desktop.engine import Engine, SearchOutcome
+from desktop.launch import Launcher, LaunchOutcome, copy_failed_path
 from desktop.results import ResultDelegate, ResultsModel
 from desktop.search_box import SearchBox
 
@@ -23,6 +24,8 @@ QUICK_RESULTS = 8
 DEBOUNCE_MS = 150
 WIDTH = 680
 MAX_SCREEN_SHARE = 0.7  # the box never covers more of the screen than this; the list scrolls
+STATUS_STYLE = "color: gray; padding: 2px 8px 6px 8px"
+ERROR_STYLE = "color: #b00020; padding: 2px 8px 6px 8px"
 ENTER_KEYS = (Qt.Key.Key_Return, Qt.Key.Key_Enter)
 STEPS = {Qt.Key.Key_Down: 1, Qt.Key.Key_Up: -1, Qt.Key.Key_PageDown: 4, Qt.Key.Key_PageUp: -4}
 
@@ -33,6 +36,7 @@ class QuickSearch(QWidget):
     shown = Signal(float)  # perf_counter() at the box's first paint after being shown
     resultsShown = Signal(object)  # SearchOutcome, once shown
     openMainRequested = Signal(str)  # the query, to continue in the main window
+    launched = Signal(object)  # LaunchOutcome, once acted on
 
     def __init__(self, engine: Engine) -> None:
         super().__init__(None, Qt.WindowType.Tool | Qt.WindowType.FramelessWindowHint
@@ -68,7 +72,10 @@ class QuickSearch(QWidget):
         self.view.clicked.connect(lambda index: self.open_current())
         self.view.hide()
         self.status = QLabel()
-        self.status.setStyleSheet("color: gray; padding: 2px 8px 6px 8px")
+        self.status.setWordWrap(True)
+        self.status.setStyleSheet(STATUS_STYLE)
+        self.launcher = Launcher(self)
+        self.launcher.done.connect(self.show_launch)
         inner = QVBoxLayout(frame)
         inner.setContentsMargins(8, 8, 8, 4)
         inner.addWidget(self.field)
@@ -138,12 +145,14 @@ class QuickSearch(QWidget):
         if not self.box.accepts(outcome.generation):
             return
         self.shown_outcome = outcome
+        self.status.setStyleSheet(STATUS_STYLE)
         self.model.set_results(outcome.results[:QUICK_RESULTS], outcome.query)
         if outcome.kind == "ok":
             self.view.setCurrentIndex(self.model.index(0))
-            self.status.setText(f"{outcome.seconds * 1000:.0f} ms · Ctrl+O: all results in the main window")
+            timing = f"{outcome.seconds * 1000:.0f} ms · Ctrl+O: all results in the main window"
+            self.status.setText("\n".join(t for t in (outcome.header, outcome.ignored, timing) if t))
         else:
-            self.status.setText(outcome.message)
+            self.status.setText("\n".join(t for t in (outcome.message, outcome.ignored) if t))
         self._fit()
         self.resultsShown.emit(outcome)
 
@@ -164,15 +173,23 @@ class QuickSearch(QWidget):
     def open_current(self) -> None:
         result = self.current_result()
         if result is not None:
-            actions.open_file(result.path, result.page)
+            self.launcher.open(result.path, result.page)
             self.engine.prioritize(result.path)
-            self.hide()
 
     def reveal_current(self) -> None:
         result = self.current_result()
         if result is not None:
-            actions.reveal_in_folder(result.path)
+            self.launcher.reveal(result.path)
+
+    def show_launch(self, outcome: LaunchOutcome) -> None:
+        """Out of the way once the file is open; else the error stays in the box, the path copied."""
+        if outcome.ok:
             self.hide()
+        else:
+            copy_failed_path(outcome)
+            self.status.setText(outcome.failure_text())
+            self.status.setStyleSheet(ERROR_STYLE)
+        self.launched.emit(outcome)
 
     def move_selection(self, key: Qt.Key) -> None:
         rows = self.model.rowCount()

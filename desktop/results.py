@@ -9,14 +9,16 @@
 
 from __future__ import annotations
 
+import functools
 import html
+import math
 import os
-import re
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, QRect, QSize, Qt
-from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPalette, QTextDocument
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPalette, QTextDocument, QTextOption
 from PySide6.QtWidgets import QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
 
 from indexer.search.scores import relevance
@@ -33,33 +35,6 @@ SENTENCE_STYLE = "text-decoration: underline; text-decoration-color:#8a8a8a"
 PADDING = 8
 BAR_WIDTH = 64
 SNIPPET_LINES = 3
-# Function words: the engine highlights every query word (and words it prefixes); these add only noise.
-STOPWORDS = frozenset("""
-a about above after again against all am an and any are as at be because been before being below
-between both but by can could did do does doing down during each few for from further had has have
-having he her here hers herself him himself his how i if in into is it its itself just me more most
-my myself no nor not now of off on once only or other our ours ourselves out over own same she
-should so some such than that the their theirs them themselves then there these they this those
-through to too under until up very was we were what when where which while who whom why will with
-would you your yours yourself yourselves
-""".split())  # noqa: SIM905 - a word list reads best as text
-
-
-def meaningful(text: str, spans: list[tuple[int, int]], query: str = "") -> list[tuple[int, int]]:
-    """The highlight `spans` of `text` that are not bare function words, nor words that only a
-    function word or a one- or two-letter word of `query` is a prefix of (`on` → `once`)."""
-    words = {w for w in re.findall(r"\w+", query.lower()) if w not in STOPWORDS}
-
-    def keep(word: str) -> bool:
-        if word in STOPWORDS:
-            return False
-        if not words or not word.isascii():
-            return True
-        return any(word == w or (len(w) > 2 and word.startswith(w)) for w in words)
-
-    return [(s, e) for s, e in spans if keep(text[s:e].lower())]
-
-
 def marked_html(text: str, terms: list[tuple[int, int]], sentence: tuple[int, int] | None = None,
                 term_style: str = TERM_STYLE, sentence_style: str = SENTENCE_STYLE) -> str:
     """`text` as HTML with the `terms` spans highlighted and the `sentence` span underlined."""
@@ -93,9 +68,9 @@ def model_label(model_id: str) -> str:
 
 
 def snippet_html(passage: Passage, query: str = "") -> str:
-    """A passage's snippet as HTML: query terms highlighted, the best sentence underlined."""
-    terms = meaningful(passage.snippet, passage.highlights, query)
-    return marked_html(passage.snippet, terms, passage.best_sentence)
+    """A passage's snippet as HTML: query terms highlighted (the engine's one policy,
+    `indexer.search.highlight`), the best sentence underlined."""
+    return marked_html(passage.snippet, passage.highlights, passage.best_sentence)
 
 
 def folder_label(path: str) -> str:
@@ -105,6 +80,39 @@ def folder_label(path: str) -> str:
     if folder == home or folder.startswith(home + os.sep):
         return "~" + folder[len(home):]
     return folder
+
+
+@functools.cache
+def _line_height(family: str, point_size: float) -> int:
+    document = QTextDocument()
+    font = QFont(family)
+    font.setPointSizeF(point_size)
+    document.setDefaultFont(font)
+    document.setDocumentMargin(0)
+    document.setPlainText("Ag字あ한")  # the CJK fallback fonts are often taller than the UI font
+    return max(QFontMetrics(font).lineSpacing(), math.ceil(document.size().height()))
+
+
+def snippet_line_height(font: QFont) -> int:
+    """The height of one snippet line in `font`, Chinese, Japanese and Korean fallback fonts included."""
+    return _line_height(font.family(), font.pointSizeF())
+
+
+def whole_lines_height(document: QTextDocument, limit: int) -> int:
+    """The height of the document's lines that fit whole in `limit` pixels (no line is cut in half)."""
+    bottom = 0
+    block = document.begin()
+    while block.isValid():
+        layout = block.layout()
+        origin = layout.position().y()
+        for i in range(layout.lineCount()):
+            line = layout.lineAt(i)
+            end = origin + line.y() + line.height()
+            if end > limit:
+                return max(1, math.ceil(bottom))
+            bottom = end
+        block = block.next()
+    return limit
 
 
 class ResultsModel(QAbstractListModel):
@@ -162,6 +170,19 @@ class ResultsModel(QAbstractListModel):
         return None
 
 
+def paint_date(painter: QPainter, modified_ns: int, inner: QRect, height: int, font: QFont,
+               colour: QColor) -> QRect:
+    """A filter-only listing's card shows when the file changed where others show relevance; the
+    rect it took."""
+    text = "modified " + time.strftime("%Y-%m-%d %H:%M", time.localtime(modified_ns / 1e9))
+    width = QFontMetrics(font).horizontalAdvance(text)
+    rect = QRect(inner.right() - width, inner.top(), width, height)
+    painter.setFont(font)
+    painter.setPen(colour)
+    painter.drawText(rect, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, text)
+    return rect
+
+
 class ResultDelegate(QStyledItemDelegate):
     """Paints a result as name, page and relevance bar; folder; snippet with highlighted terms."""
 
@@ -183,6 +204,9 @@ class ResultDelegate(QStyledItemDelegate):
         document.setDefaultFont(font)
         document.setDocumentMargin(0)
         document.setTextWidth(width)
+        option = document.defaultTextOption()
+        option.setWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)  # CJK: at any character
+        document.setDefaultTextOption(option)
         body = snippet_html(result, query)
         document.setHtml(f'<div style="color:{color.name()}">{body}</div>')
         return document
@@ -190,7 +214,7 @@ class ResultDelegate(QStyledItemDelegate):
     def _line_heights(self, option: QStyleOptionViewItem) -> tuple[int, int, int]:
         name, small, body = self._fonts(option)
         return (QFontMetrics(name).height(), QFontMetrics(small).height(),
-                QFontMetrics(body).lineSpacing() * SNIPPET_LINES)
+                snippet_line_height(body) * SNIPPET_LINES)
 
     def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> QSize:
         name, folder, snippet = self._line_heights(option)
@@ -221,21 +245,25 @@ class ResultDelegate(QStyledItemDelegate):
         name_h, folder_h, snippet_h = self._line_heights(option)
         inner = rect.adjusted(PADDING + 4, PADDING, -PADDING, -PADDING)
 
-        # line 1: relevance bar and percentage on the right, then name and page
-        score = float(index.data(RelevanceRole) or 0.0)
-        percent = f"{round(score * 100)}%"
-        painter.setFont(small_font)
-        percent_w = QFontMetrics(small_font).horizontalAdvance("100%")
-        bar = QRect(inner.right() - BAR_WIDTH - percent_w - 6, inner.top() + name_h // 2 - 3, BAR_WIDTH, 7)
-        painter.setPen(Qt.PenStyle.NoPen)
-        painter.setBrush(palette.color(QPalette.ColorRole.Mid).lighter(120))
-        painter.drawRoundedRect(bar, 3, 3)
-        painter.setBrush(QColor("#2e7d32"))
-        filled = QRect(bar.left(), bar.top(), max(3, round(bar.width() * score)), bar.height())
-        painter.drawRoundedRect(filled, 3, 3)
-        painter.setPen(dim)
-        painter.drawText(QRect(bar.right() + 6, inner.top(), percent_w, name_h),
-                         Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, percent)
+        # line 1: relevance bar and percentage on the right (a listing: the date), then name and page
+        if result.modified_ns is not None:
+            bar = paint_date(painter, result.modified_ns, inner, name_h, small_font, dim)
+        else:
+            score = float(index.data(RelevanceRole) or 0.0)
+            percent = f"{round(score * 100)}%"
+            painter.setFont(small_font)
+            percent_w = QFontMetrics(small_font).horizontalAdvance("100%")
+            bar = QRect(inner.right() - BAR_WIDTH - percent_w - 6, inner.top() + name_h // 2 - 3,
+                        BAR_WIDTH, 7)
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(palette.color(QPalette.ColorRole.Mid).lighter(120))
+            painter.drawRoundedRect(bar, 3, 3)
+            painter.setBrush(QColor("#2e7d32"))
+            filled = QRect(bar.left(), bar.top(), max(3, round(bar.width() * score)), bar.height())
+            painter.drawRoundedRect(filled, 3, 3)
+            painter.setPen(dim)
+            painter.drawText(QRect(bar.right() + 6, inner.top(), percent_w, name_h),
+                             Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, percent)
         page = f"p. {result.page}" if result.page else ""
         page_w = QFontMetrics(small_font).horizontalAdvance(page) + 12 if page else 0
         name_w = bar.left() - inner.left() - page_w - 10
@@ -269,6 +297,6 @@ class ResultDelegate(QStyledItemDelegate):
         top = inner.top() + name_h + folder_h + 4
         document = self._snippet_document(result, index.model().query, body_font, inner.width(), text_color)
         painter.translate(inner.left(), top)
-        painter.setClipRect(QRect(0, 0, inner.width(), snippet_h))
+        painter.setClipRect(QRect(0, 0, inner.width(), whole_lines_height(document, snippet_h)))
         document.drawContents(painter)
         painter.restore()

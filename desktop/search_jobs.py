@@ -45,6 +45,8 @@ class SearchOutcome:
     seconds: float
     kind: str = "ok"  # ok | no-results | empty-index | no-model | error
     message: str = ""
+    header: str = ""  # above the results of a filter-only listing: "12 files matching type:pdf, newest first"
+    ignored: str = ""  # the filters that could not be read, and why
 
 
 class SearchJobs:
@@ -120,8 +122,8 @@ class SearchJobs:
             engine.modelStatus.emit("error", text)
             return
         for note in opened.notes:
-            if note.about == "reranker" and not engine.config.reranker and not note.problem:
-                continue  # reranking is off by choice: nothing to say
+            if note.about == "reranker" and not note.problem:
+                continue  # none configured, or not installed: Settings and `findling status` say so
             engine.message.emit(note.text, note.problem)
         self.embedder, self.reranker = opened.embedder, opened.reranker
         self.model_state = "ready"
@@ -166,9 +168,10 @@ class SearchJobs:
         engine = self.engine
         started = time.perf_counter()
 
-        def outcome(kind: str, message: str = "", results: list | None = None) -> SearchOutcome:
+        def outcome(kind: str, message: str = "", results: list | None = None,
+                    header: str = "", ignored: str = "") -> SearchOutcome:
             seconds = time.perf_counter() - started
-            return SearchOutcome(generation, text, results or [], seconds, kind, message)
+            return SearchOutcome(generation, text, results or [], seconds, kind, message, header, ignored)
 
         if self.model_state == "error" or self.embedder is None:
             engine.searchFinished.emit(outcome(
@@ -186,11 +189,15 @@ class SearchJobs:
             traceback.print_exc()
             engine.searchFinished.emit(outcome("error", str(exc)))
             return
+        from indexer.search.query import ignored_text, listing_header
+
+        header = listing_header(run.query, len(results)) if run.listing else ""
+        ignored = ignored_text(run.query)
         if not results:
-            engine.searchFinished.emit(outcome("no-results", f"No results for “{text}”."))
+            engine.searchFinished.emit(outcome("no-results", f"No results for “{text}”.", ignored=ignored))
             return
-        engine.searchFinished.emit(outcome("ok", results=results))
-        if not details:
+        engine.searchFinished.emit(outcome("ok", results=results, header=header, ignored=ignored))
+        if not details or run.listing:
             return
         if self.reranker is not None and self.current(channel, generation):
             results = self._rerank(searcher, run, generation, channel) or results

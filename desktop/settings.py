@@ -63,6 +63,26 @@ def model_description(name: str) -> str:
     return text
 
 
+def installed_rerankers() -> list[str]:
+    """The rerankers Findling knows that are on this computer (nothing is fetched to find out)."""
+    from indexer.models import catalogue
+    from indexer.models.resolution import locate
+
+    return [e.model_id for e in catalogue.rerankers() if not isinstance(locate(e.model_id), str)]
+
+
+def reranker_problem(name: str) -> str:
+    """Why the configured reranker cannot be used, for the dialog; empty when it can (or there is none)."""
+    if not name:
+        return ""
+    from indexer.models.resolution import locate
+
+    found = locate(name)
+    if not isinstance(found, str):
+        return ""
+    return f"The reranker {name} is not available ({found}), so reranking is off."
+
+
 class SettingsDialog(QDialog):
     """Edits a copy of the config; `values()` gives the new config and backend."""
 
@@ -87,9 +107,14 @@ class SettingsDialog(QDialog):
         self.reranker = QComboBox()
         self.reranker.setEditable(True)
         current = [config.reranker] if config.reranker else []
-        self.reranker.addItems(list(dict.fromkeys([NO_RERANKER, *current,
-                                                   *(e.model_id for e in catalogue.rerankers())])))
+        self.reranker.addItems(list(dict.fromkeys([NO_RERANKER, *current, *installed_rerankers()])))
         self.reranker.setCurrentText(config.reranker or NO_RERANKER)
+        self.reranker.setToolTip("A cross-encoder reorders the top results; a local folder or a "
+                                 "downloaded Hugging Face id")
+        self.reranker_note = QLabel(reranker_problem(config.reranker))
+        self.reranker_note.setWordWrap(True)
+        self.reranker_note.setStyleSheet("color:#8a4b00")
+        self.reranker_note.setVisible(bool(self.reranker_note.text()))
         self.backend = QComboBox()
         self.backend.addItems(list(BACKENDS))
         self.backend.setCurrentText(backend if backend in BACKENDS else "auto")
@@ -128,6 +153,7 @@ class SettingsDialog(QDialog):
         form.addRow("", self.download_bar)
         form.addRow("", self.download_status)
         form.addRow("Reranker", self.reranker)
+        form.addRow("", self.reranker_note)
         form.addRow("Backend", self.backend)
         form.addRow("CPU threads", self.threads)
         form.addRow("Pause indexing on battery below", self.battery)

@@ -50,11 +50,11 @@ class WelcomePage(QWidget):
         intro.setWordWrap(True)
         self.checks: list[QCheckBox] = []
         self.folder_box = QVBoxLayout()
+        self.none_found = QLabel("No Documents, Desktop or Downloads folder was found: add a folder.")
+        self.folder_box.addWidget(self.none_found)
         for folder in suggested_folders() if suggested is None else suggested:
             self._add_check(folder)
-        if not self.checks:
-            self.none_found = QLabel("No Documents, Desktop or Downloads folder was found: add a folder.")
-            self.folder_box.addWidget(self.none_found)
+        self.none_found.setVisible(not self.checks)
         add = QPushButton("Add another folder…")
         add.clicked.connect(self.choose_folder)
         excludes = QLabel("   ".join(DEFAULT_EXCLUDES))
@@ -108,6 +108,7 @@ class WelcomePage(QWidget):
     def add_folder(self, folder: str) -> None:
         if folder not in [c.property("path") for c in self.checks]:
             self._add_check(folder)
+        self.none_found.setVisible(not self.checks)  # the page says what it holds now
         self._update_start()
 
     def choose_folder(self) -> None:

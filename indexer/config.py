@@ -22,7 +22,9 @@ from indexer.private import write_private_text
 APP_NAME = "findling"
 CONFIG_FILE = "config.toml"
 DEFAULT_MODEL = "intfloat/multilingual-e5-small"
-DEFAULT_RERANKER = "cross-encoder/mmarco-mMiniLMv2-L12-H384-v1"  # multilingual, like the embedder
+# No reranker by default: none can be had offline (Settings offers one once one is installed).
+DEFAULT_RERANKER = ""
+SUGGESTED_RERANKER = "cross-encoder/mmarco-mMiniLMv2-L12-H384-v1"  # multilingual, like the embedder
 
 # Gitignore-style patterns excluded everywhere: private stores, credentials, caches, VCS and
 # build output, partial downloads and editor temporaries. They match at any depth of the absolute
@@ -151,7 +153,7 @@ def ensure_private_dir(path: Path) -> Path:
     return path
 
 
-CONFIG_VERSION = 2
+CONFIG_VERSION = 3
 
 
 def _drop_allow_download(raw: dict) -> None:
@@ -160,8 +162,16 @@ def _drop_allow_download(raw: dict) -> None:
     raw.pop("allow_download", None)
 
 
+def _no_default_reranker(raw: dict) -> None:
+    """3: no reranker is configured by default (none can be had offline). Every saved config wrote
+    the old default, so it cannot tell a choice from the default: the old default goes, and
+    Settings offers it again when it is installed. Any other reranker stays."""
+    if raw.get("reranker") == SUGGESTED_RERANKER:
+        raw["reranker"] = ""
+
+
 # Named, ordered config migrations: (the version a migration brings a config to, the migration).
-CONFIG_MIGRATIONS = ((2, _drop_allow_download),)
+CONFIG_MIGRATIONS = ((2, _drop_allow_download), (3, _no_default_reranker))
 
 
 def migrate(raw: dict) -> dict:

@@ -29,7 +29,7 @@ from desktop.engine import Engine, IndexStats  # noqa: E402
 from desktop.heatmap import ComparisonDialog, greedy_chain, grouped_order  # noqa: E402
 from desktop.main_window import MainWindow  # noqa: E402
 from desktop.preview import PdfPreview, TextPreview, load_preview  # noqa: E402
-from desktop.results import marked_html, meaningful  # noqa: E402
+from desktop.results import marked_html  # noqa: E402
 from desktop.search_jobs import SearchJobs  # noqa: E402
 from desktop.settings import read_backend  # noqa: E402
 from indexer.config import Config  # noqa: E402
@@ -168,8 +168,10 @@ def test_enter_searches_at_once_and_stale_answers_are_ignored(qtbot, window: Mai
 
 def test_keyboard_actions(qtbot, window: MainWindow, monkeypatch) -> None:  # noqa: ANN001
     calls = []
-    monkeypatch.setattr(actions, "open_file", lambda path, page=None: calls.append(("open", path, page)))
-    monkeypatch.setattr(actions, "reveal_in_folder", lambda path: calls.append(("reveal", path)))
+    monkeypatch.setattr(actions, "open_file",
+                        lambda path, page=None: calls.append(("open", path, page)) or actions.Launch(True))
+    monkeypatch.setattr(actions, "reveal_in_folder",
+                        lambda path: calls.append(("reveal", path)) or actions.Launch(True))
     wanted = []
     monkeypatch.setattr(window.engine, "prioritize", wanted.append)  # an opened file is embedded next
     search(qtbot, window, "volcano Mars planet")
@@ -181,15 +183,19 @@ def test_keyboard_actions(qtbot, window: MainWindow, monkeypatch) -> None:  # no
     qtbot.keyClick(field, Qt.Key.Key_Up)
     qtbot.keyClick(field, Qt.Key.Key_Up)  # stays on the first
     assert window.results_view.currentIndex().row() == 0
-    qtbot.keyClick(field, Qt.Key.Key_Return)
-    qtbot.keyClick(field, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    with qtbot.waitSignal(window.launched, timeout=WAIT):
+        qtbot.keyClick(field, Qt.Key.Key_Return)
+    assert window.statusBar().currentMessage() == f"Opening {results[0].path}"
+    with qtbot.waitSignal(window.launched, timeout=WAIT):
+        qtbot.keyClick(field, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
     assert calls == [("open", results[0].path, results[0].page), ("reveal", results[0].path)]
     assert wanted == [results[0].path]
     assert Path(results[0].path).name == "planets.pdf" and results[0].page == 2
     qtbot.keyClick(window.results_view, Qt.Key.Key_Down)  # the list itself navigates too
     qtbot.keyClick(window.results_view, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
     assert QApplication.clipboard().text() == results[1].path
-    qtbot.keyClick(window.results_view, Qt.Key.Key_Return)
+    with qtbot.waitSignal(window.launched, timeout=WAIT):
+        qtbot.keyClick(window.results_view, Qt.Key.Key_Return)
     assert calls[-1] == ("open", results[1].path, results[1].page)
     QApplication.clipboard().clear()
     field.deselect()
@@ -271,7 +277,7 @@ def test_add_folder_indexes_it_with_progress_and_lists_failures(qtbot, tmp_path,
         window.engine.progress.connect(progress.append)
         window.engine.statsChanged.connect(stats.append)
         window.index_panel.add_folder(str(tmp_path / "missing"))
-        qtbot.waitUntil(lambda: "does not exist" in window.index_panel.notice.text(), timeout=WAIT)
+        qtbot.waitUntil(lambda: "does not exist" in window.banner_text.text(), timeout=WAIT)
         window.welcome.add_folder(str(folder))
         window.welcome.start.click()
         assert window.pages.currentWidget() is window.search_page
@@ -347,23 +353,20 @@ def test_pdf_opens_at_its_page_in_viewers_that_take_one(monkeypatch) -> None:  #
     assert actions.page_command("/a.pdf", 3, "okular") == ["okular", "-p", "3", "/a.pdf"]
     assert actions.page_command("/a.pdf", 3, "org.pwmt.zathura") == ["zathura", "-P", "3", "/a.pdf"]
     assert actions.page_command("/a.pdf", 3, "firefox") is None
-    spawned, opened = [], []
+    spawned = []
     monkeypatch.setattr(actions, "default_pdf_viewer", lambda: "okular")
-    monkeypatch.setattr(actions, "_spawn", lambda command: spawned.append(command) or True)
-    monkeypatch.setattr(actions.QDesktopServices, "openUrl",
-                        lambda url: opened.append(url.toLocalFile()) or True)
-    actions.open_file("/a.pdf", 2)
-    actions.open_file("/b.txt", None)
-    assert spawned == [["okular", "-p", "2", "/a.pdf"]] and opened == ["/b.txt"]
+    monkeypatch.setattr(actions, "run_launcher",
+                        lambda command: spawned.append(command) or actions.Launch(True))
+    monkeypatch.setattr(actions.sys, "platform", "linux")
+    assert actions.open_file("/a.pdf", 2).ok
+    assert actions.open_file("/b.txt", None).ok
+    assert spawned == [["okular", "-p", "2", "/a.pdf"], ["xdg-open", "/b.txt"]]
 
 
 def test_snippet_markup() -> None:
     text = "The cat & the <dog>"
     spans = [(0, 3), (4, 7), (15, 18)]
-    assert meaningful(text, spans) == [(4, 7), (15, 18)]  # "The" is a function word
-    assert meaningful("once only onion", [(0, 4), (5, 9), (10, 15)], "on onion") == [(10, 15)]
-    assert meaningful("Springfield spring", [(0, 11), (12, 18)], "spring") == [(0, 11), (12, 18)]
-    html = marked_html(text, meaningful(text, spans), (4, 11))
+    html = marked_html(text, spans[1:], (4, 11))
     assert "&amp;" in html and "&lt;" in html and html.count("<span") == 3
     assert not re.search(r'background-color[^"]*background-color', marked_html(text, spans, (0, 18)))
 

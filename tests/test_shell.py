@@ -130,7 +130,8 @@ def test_closing_the_window_keeps_findling_in_the_tray(qtbot, shell: Shell, monk
 
 def test_quick_search_shows_results_opens_and_hides_on_esc(qtbot, shell: Shell, monkeypatch) -> None:  # noqa: ANN001
     opened = []
-    monkeypatch.setattr(actions, "open_file", lambda path, page=None: opened.append(path))
+    monkeypatch.setattr(actions, "open_file",
+                        lambda path, page=None: opened.append(path) or actions.Launch(True))
     quick = shell.quick
     shell.handle({"action": "quick"})
     assert quick.isVisible() and quick.field.text() == ""
@@ -143,7 +144,8 @@ def test_quick_search_shows_results_opens_and_hides_on_esc(qtbot, shell: Shell, 
     qtbot.keyClick(quick.field, Qt.Key.Key_Down)
     assert quick.view.currentIndex().row() == 1
     second = quick.model.result(1).path
-    qtbot.keyClick(quick.field, Qt.Key.Key_Return)
+    with qtbot.waitSignal(quick.launched, timeout=WAIT):
+        qtbot.keyClick(quick.field, Qt.Key.Key_Return)
     assert opened == [second] and not quick.isVisible()
 
     shell.handle({"action": "quick"})  # summoned again: the last query, selected for retyping

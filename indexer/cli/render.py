@@ -6,10 +6,13 @@ so no file can send the terminal a control sequence.
 
 from __future__ import annotations
 
+import time
+
 import click
 import numpy as np
 
 from indexer.cli.terminal import visible
+from indexer.search.query import Query, listing_header
 from indexer.search.searcher import FileResult, Similarity
 
 SHADES = " ░▒▓█"
@@ -48,6 +51,20 @@ def print_results(query: str, results: list[FileResult], notes: list[str]) -> No
             click.echo(click.style(f"    (out of reach, kept in the index: {result.unavailable})", dim=True))
         if result.passages:
             click.echo(click.style(f"    (+{len(result.passages)} more passages in this file)", dim=True))
+
+
+def print_ignored(query: Query) -> None:
+    """The filters that could not be read, said before the results (never searched as words)."""
+    for item in query.ignored:
+        click.echo(click.style(visible(f"Ignored {item.token}: {item.reason}"), fg="red"))
+
+
+def print_listing(query: Query, results: list[FileResult]) -> None:
+    """A filter-only query's files, newest first, under a header saying so."""
+    click.echo(click.style(listing_header(query, len(results)), bold=True))
+    for rank, result in enumerate(results, 1):
+        modified = time.strftime("%Y-%m-%d %H:%M", time.localtime((result.modified_ns or 0) / 1e9))
+        click.echo(f"{rank:>2}. {modified}  {visible(result.path)}")
 
 
 def heatmap(similarity: Similarity, label_width: int = 24) -> str:

@@ -14,13 +14,17 @@ if TYPE_CHECKING:
 
 
 def open_searcher(app: App, mode: str | None, rerank: bool | None) -> tuple[Searcher, list[str]]:
-    """A searcher for this index, and the reranker's notes; models are loaded only for what is needed."""
+    """A searcher for this index, and notes for this search; models are loaded only for what is needed.
+
+    An unavailable reranker is said by `findling status` and Settings, not by every search: it is a
+    note here only when `--rerank` asked for it."""
     from indexer.models.factory import open_models
     from indexer.search.searcher import Searcher
 
     embedder = None if mode == "keyword" else app.reading_embedder()
     opened = open_models(app.config, backend=app.backend, embedder=False, reranker=rerank is not False)
-    return Searcher(app.data, embedder, app.config, opened.reranker), [n.text for n in opened.notes]
+    notes = [n.text for n in opened.notes if n.about != "reranker" or n.problem or rerank is True]
+    return Searcher(app.data, embedder, app.config, opened.reranker), notes
 
 
 
@@ -44,8 +48,10 @@ def search(app: App, query: tuple[str, ...], k: int, mode: str | None, rerank: b
 
     \b
     Syntax: "exact phrase"  -excluded  type:pdf  in:~/Documents  after:2025-01-01  before:2025-06-30
+    Dates: 2024, 2024-03, 2024-03-15, today, yesterday, "last week", "3 days ago".
+    Filters alone (type:pdf, -draft) list the matching files, newest first.
     """
-    from indexer.cli.render import heatmap, print_results
+    from indexer.cli.render import heatmap, print_ignored, print_listing, print_results
 
     text = " ".join(query)
     searcher, notes = open_searcher(app, mode, rerank)
@@ -57,14 +63,20 @@ def search(app: App, query: tuple[str, ...], k: int, mode: str | None, rerank: b
         searcher.close()
     if as_json:
         payload = {"query": text, "mode": mode or app.config.search_mode,
-                   "reranked": searcher.reranker is not None and rerank is not False, "notes": notes,
+                   "reranked": searcher.reranker is not None and rerank is not False and not run.listing,
+                   "notes": notes, "listing": run.listing,
+                   "ignored": [item.to_dict() for item in run.query.ignored],
                    "results": [r.to_dict() for r in results]}
         if similarity is not None:
             payload["similarity"] = {"labels": similarity.labels,
                                      "matrix": similarity.matrix.round(4).tolist()}
         click.echo(json.dumps(payload, ensure_ascii=False))
         return
-    print_results(text, results, notes)
+    print_ignored(run.query)
+    if run.listing:
+        print_listing(run.query, results)
+    else:
+        print_results(text, results, notes)
     if similarity is not None and results:
         click.echo()
         click.echo(heatmap(similarity))

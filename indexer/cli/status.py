@@ -1,4 +1,5 @@
-"""`findling status`: counts of indexed, skipped and failed files, the model, sizes and the errors."""
+"""`findling status`: counts of indexed, skipped and failed files, the models, sizes, and which files
+were skipped or failed and why."""
 
 from __future__ import annotations
 
@@ -8,6 +9,27 @@ import click
 
 from indexer.cli.common import App
 from indexer.cli.terminal import visible
+
+SKIPPED_SHOWN = 50  # skipped files listed by the text output (--json lists all)
+
+
+def reranker_state(name: str) -> dict:
+    """The configured reranker and whether it can be used here (it is looked for locally, never fetched)."""
+    if not name:
+        return {"name": None, "available": False, "reason": "none configured"}
+    from indexer.models.resolution import locate
+
+    found = locate(name)
+    return {"name": name, "available": not isinstance(found, str),
+            "reason": found if isinstance(found, str) else None}
+
+
+def reranker_line(state: dict) -> str:
+    if state["name"] is None:
+        return "none (results are ranked without a cross-encoder)"
+    if state["available"]:
+        return state["name"]
+    return f"{state['name']}: not available ({state['reason']}), so reranking is off"
 
 
 def model_status(in_use: dict) -> str:
@@ -41,6 +63,8 @@ def status(app: App, as_json: bool) -> None:
                   "chunks": stats.chunks, "model": stats.model, "catalog_bytes": stats.catalog_bytes,
                   "index_bytes": stats.index_bytes,
                   "error_files": [{"path": path, "reason": reason} for path, reason in stats.failed],
+                  "skipped_files": [{"path": path, "reason": reason} for path, reason in stats.skipped_files],
+                  "reranker": reranker_state(app.config.reranker),
                   "unavailable": [{"path": path, "reason": reason} for path, reason in stats.unavailable],
                   "model_line": in_use["line"], "model_in_use": in_use,
                   "reindex_offer": None if offer is None else {
@@ -57,6 +81,7 @@ def status(app: App, as_json: bool) -> None:
     click.echo(visible(f"Model:    {model_status(in_use)}"))
     if offer is not None:
         click.echo(visible(f"          {offer.text}"))
+    click.echo(visible(f"Reranker: {reranker_line(info['reranker'])}"))
     click.echo(f"Files:    {info['indexed']} indexed, {info['skipped']} skipped, {info['errors']} errors")
     click.echo(f"Chunks:   {info['chunks']} ({info.get('chunks_embedded', 0)} embedded, "
                f"{info.get('chunks_pending', 0)} waiting)")
@@ -68,5 +93,10 @@ def status(app: App, as_json: bool) -> None:
                f"vector index {info['index_bytes'] / 1e6:.1f} MB")
     for error in info["error_files"]:
         click.echo(visible(f"  error: {error['path']}: {error['reason']}"))
+    for skipped in info["skipped_files"][:SKIPPED_SHOWN]:
+        click.echo(visible(f"  skipped: {skipped['path']}: {skipped['reason'] or 'no reason recorded'}"))
+    if len(info["skipped_files"]) > SKIPPED_SHOWN:
+        click.echo(f"  … and {len(info['skipped_files']) - SKIPPED_SHOWN} more skipped files "
+                   "(`findling status --json` lists them all)")
     for item in info["unavailable"]:
         click.echo(visible(f"  unavailable (files kept, still searchable): {item['path']}: {item['reason']}"))

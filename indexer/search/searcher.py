@@ -30,7 +30,8 @@ import numpy as np
 from indexer.config import Config
 from indexer.datadir import DataDir, ModelMismatch
 from indexer.ingest.chunking import sentence_spans
-from indexer.search.query import Query, cjk_runs, fts_terms, has_cjk, parse
+from indexer.search.highlight import highlight_spans, snippet_window
+from indexer.search.query import Query, parse
 from indexer.search.scores import StageScores
 from indexer.store.catalog import Catalog, ChunkRow, Unavailable
 from indexer.store.keyword import KeywordSearch
@@ -40,7 +41,6 @@ if TYPE_CHECKING:
     from indexer.models.protocols import Embedder, Reranker
 
 MODES = ("dense", "keyword", "hybrid")
-SNIPPET_CHARS = 280
 MAX_MARKED_SENTENCES = 16
 
 
@@ -70,6 +70,7 @@ class FileResult(Passage):
     path: str = ""
     passages: list[Passage] = field(default_factory=list)  # more passages of the same file
     unavailable: str | None = None  # why its folder is out of reach (kept in the index), else None
+    modified_ns: int | None = None  # the file's mtime, in a filter-only listing (newest first)
 
     def to_dict(self) -> dict:
         """JSON-ready; each `scores` names only the stages that ran (see `StageScores.to_dict`)."""
@@ -108,11 +109,17 @@ class SearchRun:
     vector: np.ndarray | None  # the query's embedding (None: keyword mode, or no free text)
     candidates: list[Candidate] = field(default_factory=list)  # fused, best first
     rows: dict[int, ChunkRow] = field(default_factory=dict)  # the candidates' chunks
+    modified: dict[int, int] | None = None  # a filter-only listing: chunk id → its file's mtime_ns
 
     @property
     def empty(self) -> bool:
         """Nothing to search for: no words and no phrases."""
         return not (self.query.text.strip() or self.query.phrases)
+
+    @property
+    def listing(self) -> bool:
+        """A filter-only query: its files newest first, not ranked by any score."""
+        return self.modified is not None
 
 
 @dataclass
@@ -121,32 +128,6 @@ class Similarity:
 
     labels: list[str]
     matrix: np.ndarray
-
-
-def highlight_spans(text: str, query: Query) -> list[tuple[int, int]]:
-    """Where the query's words (prefix match, any case) and CJK runs occur in `text`."""
-    # Words of 3+ letters also match as a prefix ("invoice" → "invoices"); shorter ones only whole.
-    patterns = [re.escape(t) + (r"\w*" if len(t) >= 3 else r"(?!\w)")
-                for t in fts_terms(query.text) if not has_cjk(t) and len(t) > 1]
-    patterns += [re.escape(run) for run in cjk_runs(query.text)]
-    if not patterns:
-        return []
-    regex = re.compile(r"(?<!\w)(?:" + "|".join(sorted(patterns, key=len, reverse=True)) + ")",
-                       re.IGNORECASE)
-    return [m.span() for m in regex.finditer(text)]
-
-
-def snippet_window(text: str, focus: int, limit: int = SNIPPET_CHARS) -> tuple[str, int]:
-    """A whitespace-normalised window of `text` around char `focus`; and its start in `text`."""
-    start = max(0, min(focus - limit // 4, len(text) - limit))
-    if start > 0:
-        space = text.find(" ", start)
-        start = space + 1 if 0 <= space < focus else start
-    end = min(len(text), start + limit)
-    if end < len(text):
-        space = text.rfind(" ", start, end)
-        end = space if space > start + limit // 2 else end
-    return text[start:end], start
 
 
 def _flatten(text: str) -> str:
@@ -293,6 +274,8 @@ class Searcher:
         query = self.parse(text)
         run = SearchRun(text, query, mode, k, None)
         if run.empty:
+            if query.lists_files:
+                self.list_files(run)
             return run
         if mode != "keyword" and query.text.strip():
             run.vector = self.embed_query(query.text)
@@ -305,6 +288,13 @@ class Searcher:
                 return run
             limit *= 4
 
+    def list_files(self, run: SearchRun) -> None:
+        """A filter-only query's first stage: its k newest matching files, each by its first chunk."""
+        newest = self.keyword.newest_files(run.query, run.k)
+        run.modified = dict(newest)
+        run.candidates = [Candidate(chunk_id, StageScores(), 0.0) for chunk_id, _ in newest]
+        run.rows = self.catalog.chunks(list(run.modified))
+
     # -- stage 4: rerank ---------------------------------------------------------------------------------
     def rerank(self, run: SearchRun, candidates: list[Candidate] | None = None,
                still_wanted: Callable[[], bool] | None = None, step: int = 0) -> list[Candidate]:
@@ -316,7 +306,7 @@ class Searcher:
         """
         ranked = run.candidates if candidates is None else candidates
         top = [c for c in ranked[: self.config.rerank_top] if c.chunk_id in run.rows]
-        if self.reranker is None or not top:
+        if self.reranker is None or not top or run.listing:
             return ranked
         passages = [run.rows[c.chunk_id].text for c in top]
         scores = self._score_pairs(run.query.text, passages, still_wanted, step)
@@ -354,7 +344,8 @@ class Searcher:
                 if len(results) < run.k:
                     passage = self._passage(row, candidate, run.query)
                     results[row.file_id] = FileResult(**vars(passage), path=row.path,
-                                                      unavailable=_out_of_reach(row.path, out_of_reach))
+                                                      unavailable=_out_of_reach(row.path, out_of_reach),
+                                                      modified_ns=(run.modified or {}).get(row.id))
             elif len(result.passages) < passages_per_file:
                 result.passages.append(self._passage(row, candidate, run.query))
         return list(results.values())
@@ -380,7 +371,7 @@ class Searcher:
         results, mark the passage sentence closest to the query by embedding similarity (costs
         one small embedding batch).
         """
-        if run.empty:
+        if run.empty and not run.listing:
             return []
         candidates = run.candidates
         if self.reranker is not None and rerank is not False:

@@ -70,6 +70,32 @@ class KeywordSearch:
             params += args
         return (" AND ".join(clauses) or "1"), params
 
+    def newest_files(self, query: Query, limit: int) -> list[tuple[int, int]]:
+        """A filter-only query's files, newest first: (the file's first chunk id, its mtime_ns).
+
+        The filters apply to the file; an exclusion drops a file when any of its chunks (or its
+        name) contains the word."""
+        clauses: list[str] = []
+        params: list = []
+        for word in query.excluded:
+            sql, args = self._containing(word)
+            clauses.append(f"f.id NOT IN (SELECT x.file_id FROM chunks x WHERE x.id IN ({sql}))")
+            params += args
+        filters, filter_params = self.constraints(Query(query.raw, extensions=query.extensions,
+                                                        folders=query.folders, after_ns=query.after_ns,
+                                                        before_ns=query.before_ns))
+        where = " AND ".join([filters, *clauses])
+        newest = self.conn.execute(
+            f"SELECT f.id, f.mtime_ns FROM files f WHERE {where} AND f.n_chunks > 0 "
+            "ORDER BY f.mtime_ns DESC, f.path LIMIT ?", [*filter_params, *params, limit]).fetchall()
+        found = []
+        for file_id, mtime in newest:  # k lookups on chunks(file_id, ordinal)
+            first = self.conn.execute("SELECT id FROM chunks WHERE file_id = ? ORDER BY ordinal LIMIT 1",
+                                      (file_id,)).fetchone()
+            if first is not None:
+                found.append((int(first[0]), int(mtime)))
+        return found
+
     def embedded_chunk_ids(self, query: Query) -> np.ndarray:
         """Ids of the embedded chunks that pass the query's filters, phrases and exclusions."""
         where, params = self.constraints(query)

@@ -26,6 +26,7 @@ class IndexStats:
     embedding_eta_s: int | None = 0  # from the last embedding rate; None: unknown; 0: nothing pending
     catalog_bytes: int = 0  # measured only when asked for (`sizes=True`)
     index_bytes: int = 0
+    skipped_files: list[tuple[str, str | None]] = field(default_factory=list)  # (path, reason), by path
 
 
 def file_size(path: Path) -> int:
@@ -47,7 +48,8 @@ def index_stats(data: DataDir, sizes: bool = False) -> IndexStats:
                            catalog.meta_get("model"),
                            [(f.path, f.reason) for f in catalog.files_with_status("error")],
                            [(u.path, u.reason) for u in catalog.unavailable()],
-                           embedded, pending, eta if pending else 0)
+                           embedded, pending, eta if pending else 0,
+                           skipped_files=[(f.path, f.reason) for f in catalog.files_with_status("skipped")])
     finally:
         catalog.close()
     if not sizes:
