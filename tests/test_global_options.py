@@ -146,6 +146,16 @@ def case_status(data: Path, docs: Path, model: Path, tmp_path: Path) -> None:
     assert status["data_dir"] == str(data) and status["indexed"] == 2
 
 
+def case_similar(data: Path, docs: Path, model: Path, tmp_path: Path) -> None:
+    result = invoke(["similar", str(docs / "garden.txt"), "--json", "--data-dir", str(data)])
+    payload = json.loads(result.stdout)
+    assert payload["path"] == str(docs / "garden.txt") and payload["results"]
+
+
+def case_duplicates(data: Path, docs: Path, model: Path, tmp_path: Path) -> None:
+    assert json.loads(invoke(["duplicates", "--json", "--data-dir", str(data)]).stdout)["groups"] == []
+
+
 def case_roots_list(data: Path, docs: Path, model: Path, tmp_path: Path) -> None:
     assert invoke(["roots", "list", "--data-dir", str(data)]).stdout.split() == [str(docs)]
 
@@ -228,7 +238,7 @@ CASES: dict[tuple[str, ...], Case] = {
     ("pause",): case_pause, ("resume",): case_resume, ("models",): case_models,
     ("models", "download"): case_models_download, ("config", "path"): case_config_path,
     ("config", "reset"): case_config_reset,
-    ("export-onnx",): case_export_onnx,
+    ("export-onnx",): case_export_onnx, ("similar",): case_similar, ("duplicates",): case_duplicates,
 }
 
 
