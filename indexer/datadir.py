@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -61,7 +62,10 @@ class DataDir:
         """The model the index was built with (queries must use it), or None for a new index."""
         if not self.exists():
             return None
-        catalog = self.open_catalog(readonly=True)
+        try:
+            catalog = self.open_catalog(readonly=True)
+        except sqlite3.OperationalError:  # the writer made the file and has not committed its schema yet
+            return None
         try:
             return catalog.meta_get("model")
         finally:
