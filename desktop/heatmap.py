@@ -315,7 +315,8 @@ class ComparisonDialog(QDialog):
 QUERY_CAPTION = ("Cosine similarity (−1 to 1) of the query and the top results: how close their "
                  "embeddings are, not the list's relevance. Row and column 0: the query. Click a cell "
                  "to compare.")
-FILE_CAPTION = ("Cosine similarity of the files' mean passage embeddings (row and column 0: {}, the file "
+FILE_CAPTION = ("Cosine similarity of the files' mean passage embeddings, what the whole collection shares "
+                "(mostly language) taken out (row and column 0: {}, the file "
                 "they are like). Click a cell to compare.")
 
 

@@ -50,7 +50,7 @@ ENTER_KEYS = (Qt.Key.Key_Return, Qt.Key.Key_Enter)
 def similar_note(outcome: SearchOutcome) -> str:
     """What the count line adds for a "more like this" answer (its query is `similar_label`)."""
     if outcome.query.startswith(SIMILAR_PREFIX):
-        return f" {outcome.query} (similarity: cosine of the files' mean passage embeddings)"
+        return f" {outcome.query} (similarity: cosine of the files' meanings, language set aside)"
     return ""
 
 

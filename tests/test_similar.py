@@ -233,3 +233,29 @@ def test_an_index_of_the_previous_release_gets_its_summaries_without_re_embeddin
         "/fixture/docs/taxes.md",
         "/fixture/docs/tokyo.txt",
     }
+
+
+def test_what_the_collection_shares_is_taken_out_before_comparing() -> None:
+    """Files in two "languages" (a strong shared offset each): without the shared directions taken out
+    a file's nearest is another file of its language; with them, its translation."""
+    from indexer.similar.vectors import MIN_PASSAGES, FileVectors, shared_directions
+
+    rng = np.random.default_rng(3)
+    dim, topics = 64, 40
+    languages = rng.normal(0, 1, (2, dim)) * 3
+    meaning = rng.normal(0, 1, (topics, dim))
+    copies = MIN_PASSAGES // (2 * topics) + 1
+    passages = np.vstack([meaning[t] + languages[lang] + rng.normal(0, 0.3, dim)
+                          for _ in range(copies) for lang in (0, 1) for t in range(topics)])
+    files = np.vstack([meaning[t] + languages[lang] for lang in (0, 1) for t in range(topics)])
+    files /= np.linalg.norm(files, axis=1, keepdims=True)
+    ids = np.arange(2 * topics)
+    plain = FileVectors(ids, files.astype(np.float32), "s")
+    shared = shared_directions(passages.astype(np.float32))
+    debiased = FileVectors(ids, files.astype(np.float32), "s", *shared)
+    translation = lambda i: (i + topics) % (2 * topics)  # noqa: E731
+    hits = lambda vectors: np.mean([vectors.top(files[i], 1, exclude=i)[0][0] == translation(i)  # noqa: E731
+                                    for i in ids])
+    assert hits(plain) < 0.2 and hits(debiased) > 0.9
+    few = shared_directions(passages[: MIN_PASSAGES - 1].astype(np.float32))[1]
+    assert len(few) == 0  # too few passages: compared as they are

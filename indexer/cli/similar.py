@@ -30,7 +30,8 @@ def similar(app: App, path: str, k: int, as_json: bool) -> None:
     """Files most similar in meaning to the indexed file PATH (translations included), best first.
 
     \b
-    similarity: the cosine of the two files' mean passage embeddings, 0 to 1.
+    similarity, 0 to 1: the cosine of the two files' mean passage embeddings, once what the whole
+    collection shares (mostly language and format) is taken out; translations rank high.
     """
     from indexer.similar.find import NotComparable, SimilarFinder
 
@@ -51,7 +52,7 @@ def similar(app: App, path: str, k: int, as_json: bool) -> None:
         click.echo(visible(f"No other file to compare {found.path} with yet."))
         return
     click.echo(
-        visible(f"Files like {found.path} (similarity: cosine of the files' mean passage embeddings):")
+        visible(f"Files like {found.path} (similarity: cosine of the files' meanings):")
     )
     for rank, result in enumerate(found.results, 1):
         page = f"  (page {result.page})" if result.page else ""

@@ -1,8 +1,9 @@
 """`similar`: the files closest in meaning to one indexed file, each with the passage pair that matches best.
 
 A file's similarity to another is the cosine of their file vectors (the normalised mean of
-their passage embeddings, `indexer.store.summaries`), clipped to 0..1. With a multilingual
-model a translation is close, since its passages mean the same. The explanation is the pair of
+their passage embeddings, `indexer.store.summaries`) once what the whole collection shares is
+taken out (`indexer.similar.vectors`: mostly language and format), clipped to 0..1. With a
+multilingual model a translation is close, since its passages mean the same. The explanation is the pair of
 passages, one from each file, with the highest cosine. Only the catalog is read: no model runs,
 and no file is opened. Files known only by their name have no vector and are never compared.
 """
@@ -132,8 +133,9 @@ class SimilarFinder:
         rows = {int(i): n for n, i in enumerate(self.vectors.ids)}
         paths = [found.path] + [r.path for r in found.results]
         ids = [self.catalog.file(p) for p in paths]
-        vectors = np.vstack([self.vectors.matrix[rows[f.id]] if f is not None and f.id in rows
-                             else np.zeros(self.vectors.matrix.shape[1], dtype=np.float32) for f in ids])
+        vectors = self.vectors.comparable(np.vstack([
+            self.vectors.matrix[rows[f.id]] if f is not None and f.id in rows
+            else np.zeros(self.vectors.matrix.shape[1], dtype=np.float32) for f in ids]))
         return [Path(p).name for p in paths], vectors @ vectors.T
 
     def similar(self, path: str, k: int = DEFAULT_K) -> SimilarFiles:

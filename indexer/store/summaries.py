@@ -174,6 +174,16 @@ def all_vectors(conn: sqlite3.Connection) -> tuple[np.ndarray, np.ndarray]:
     return ids, vectors
 
 
+def sample_passages(conn: sqlite3.Connection, limit: int) -> np.ndarray:
+    """Up to about `limit` embedded passages (name chunks excluded), every n-th by id: the same sample
+    for the same catalog."""
+    embedded = "FROM chunks WHERE is_name = 0 AND embedding IS NOT NULL"
+    total = conn.execute(f"SELECT count(*) {embedded}").fetchone()[0]
+    step = max(1, -(-total // max(limit, 1)))
+    rows = conn.execute(f"SELECT embedding {embedded} AND id % ? = 0", (step,)).fetchall()
+    return np.vstack([_vector(r[0]) for r in rows]) if rows else np.zeros((0, 0), dtype=np.float32)
+
+
 def vector_of(conn: sqlite3.Connection, file_id: int) -> np.ndarray | None:
     row = conn.execute("SELECT vector FROM file_vectors WHERE file_id = ?", (file_id,)).fetchone()
     return None if row is None else _vector(row[0])
