@@ -4,20 +4,24 @@ Relevance is built from absolute signals only, never from how a query's candidat
 each other (min-max over the candidates gave every query, nonsense included, a best hit of 50 %
 or more):
 
-- dense: the cosine, placed against this index's *background* for the query: its cosine to
-  passages of the index drawn at random (median and spread). Unrelated text sits near the
-  median for any model (MiniLM's near 0.05, multilingual-e5's near 0.75), so the line between
-  good and weak is per model and per query without a table of models;
-- keyword: the share of the query's words (IDF-weighted) the passage contains (`coverage`);
+- dense: the cosine on its model's scale (`CosineScale`): `floor`, where unrelated text sits, is
+  evidence 0 and `line`, the good line, is evidence 1. Models differ widely (MiniLM's unrelated
+  text sits near 0, multilingual-e5's near 0.75), so the scales of known models are a table
+  measured by `benchmarks/bench_relevance.py`; any other model is placed against this index's
+  background for the query (its cosine to passages drawn at random: `Background`);
+- keyword: the share of the query's words (IDF-weighted) the passage contains, raised to
+  `COVERAGE_POWER` (all the words: 1; half of them: 0.35);
 - rerank: the cross-encoder's probability, when one ran.
 
-Evidence is 1.0 exactly at the good line, so relevance = 1 − 2^−evidence puts that line at 50 %
-(`GOOD`). A file known only by its name follows `name_only.name_rule`.
+Relevance = 1 − 2^−evidence puts the good line at 50 % (`GOOD`). A file known only by its name
+follows `name_only.name_rule`.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -26,9 +30,36 @@ if TYPE_CHECKING:
     from indexer.search.searcher import Passage
 
 GOOD = 0.5  # relevance at and above which a result is a good match
-LINE_SPREADS = 5.0  # the good line for a cosine: this many background spreads above its median
-COVERAGE_LINE = 1.0  # the share of the query's words that is good evidence on its own
+COVERAGE_POWER = 1.5  # keyword evidence = coverage ** this: every word is good evidence, a few are not
+LINE_SPREADS = 5.0  # a model without a measured scale: the good line is this many background spreads up
 MIN_SPREAD = 0.01  # a background narrower than this is a sample too small to trust
+
+
+@dataclass(frozen=True)
+class CosineScale:
+    """Where a model's query-to-passage cosines sit: `floor` for unrelated text (evidence 0), `line`
+    for a good match (evidence 1)."""
+
+    floor: float
+    line: float
+
+
+# Measured by benchmarks/bench_relevance.py (SciFact claims, their German and Chinese
+# translations, and off-corpus queries; figures in docs/DESIGN.md). Matched against the model id
+# and its directory name, lower case.
+MODEL_SCALES: list[tuple[re.Pattern[str], CosineScale]] = [
+    (re.compile(r"all-minilm-l6-v2"), CosineScale(floor=0.0, line=0.40)),
+    (re.compile(r"multilingual-e5-small"), CosineScale(floor=0.75, line=0.84)),
+]
+
+
+def model_scale(model_id: str) -> CosineScale | None:
+    """The measured cosine scale of `model_id`, None for a model the table does not know."""
+    lowered = model_id.lower().rstrip("/")
+    for pattern, scale in MODEL_SCALES:
+        if pattern.search(lowered) or pattern.search(Path(lowered).name):
+            return scale
+    return None
 
 
 @dataclass(frozen=True)
@@ -41,7 +72,7 @@ class Background:
     spread: float
 
     @classmethod
-    def of(cls, cosines: np.ndarray, model_id: str = "") -> Background | None:
+    def of(cls, cosines: np.ndarray) -> Background | None:
         if cosines.size == 0:
             return None
         centre = float(np.median(cosines))
@@ -49,33 +80,34 @@ class Background:
         return cls(centre, max(spread, MIN_SPREAD))
 
     @property
-    def line(self) -> float:
-        """The cosine at which a passage becomes a good match on its own."""
-        return self.centre + LINE_SPREADS * self.spread
+    def scale(self) -> CosineScale:
+        """For a model without a measured scale: its median, and a line `LINE_SPREADS` spreads above."""
+        return CosineScale(self.centre, self.centre + LINE_SPREADS * self.spread)
 
 
-def dense_evidence(cosine: float, background: Background | None) -> float:
-    """0 at the background's median, 1 at the good line, linear in the cosine (so it ranks as the
-    cosine does); negative below the median."""
-    if background is None:
+def dense_evidence(cosine: float, scale: CosineScale | None) -> float:
+    """0 at the scale's floor, 1 at its good line, linear in the cosine (so it ranks as the cosine
+    does); negative below the floor."""
+    if scale is None:
         return 0.0
-    return (cosine - background.centre) / (background.line - background.centre)
+    return (cosine - scale.floor) / max(scale.line - scale.floor, 1e-3)
+
+
+def keyword_evidence(coverage: float) -> float:
+    """The share of the query's words a passage contains, as evidence: 1 for all of them."""
+    return max(coverage, 0.0) ** COVERAGE_POWER
 
 
 def evidence(dense: float | None, keyword: float | None, dense_weight: float = 1.0,
              keyword_weight: float = 1.0) -> float:
     """Dense and keyword evidence added, each 1.0 at its good line (None: that signal was not
     used); the weights, relative to their mean, say how much each counts."""
-    total, mean = 0.0, 1.0
     if dense is not None and keyword is not None:
         mean = max((dense_weight + keyword_weight) / 2, 1e-9)
-        total = dense_weight * max(dense, 0.0) + keyword_weight * keyword / COVERAGE_LINE
-        return total / mean
+        return (dense_weight * max(dense, 0.0) + keyword_weight * keyword) / mean
     if dense is not None:
         return max(dense, 0.0)
-    if keyword is not None:
-        return keyword / COVERAGE_LINE
-    return total
+    return keyword or 0.0
 
 
 def relevance_of(value: float) -> float:

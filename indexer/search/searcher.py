@@ -36,9 +36,12 @@ from indexer.search.query import Query, parse
 from indexer.search.scores import (
     GOOD,
     Background,
+    CosineScale,
     StageScores,
     dense_evidence,
     evidence,
+    keyword_evidence,
+    model_scale,
     relevance_of,
     rerank_relevance,
 )
@@ -239,9 +242,9 @@ class Searcher:
              query_vector: np.ndarray | None, rows: dict[int, ChunkRow] | None = None) -> list[Candidate]:
         """One list, best first by relevance (`indexer.search.scores`), from absolute signals only.
 
-        Each candidate's signals: its cosine, placed against this index's background for the query
-        (`dense_evidence`), and the share of the query's words it contains (`QueryTerms.coverage`,
-        IDF-weighted). Dense mode uses the first, keyword mode the second, hybrid both, per file: a
+        Each candidate's signals: its cosine on the model's scale (`cosine_scale`, `dense_evidence`),
+        and the share of the query's words it contains (`QueryTerms.coverage`, IDF-weighted).
+        Dense mode uses the first, keyword mode the second, hybrid both, per file: a
         file scores with its best dense and its best keyword chunk (they need not be the same), and
         within a file chunks rank by their own evidence. Keyword-only candidates get their exact
         cosine from the stored embedding (none when not embedded yet). A file known only by its name
@@ -259,10 +262,11 @@ class Searcher:
         found = self.catalog.chunks(candidates)
         if rows is not None:
             rows.update(found)
-        background = self.background(query_vector) if mode != "keyword" else None
+        scale = self.cosine_scale(query_vector) if mode != "keyword" else None
         terms = self.keyword.query_terms(query) if mode != "dense" else None
-        dense_of = {i: dense_evidence(c, background) for i, c in cosine.items()} if background else {}
-        keyword_of = {i: terms.coverage(found[i].text, "" if found[i].is_name else Path(found[i].path).name)
+        dense_of = {i: dense_evidence(c, scale) for i, c in cosine.items()} if scale else {}
+        keyword_of = {i: keyword_evidence(terms.coverage(
+                          found[i].text, "" if found[i].is_name else Path(found[i].path).name))
                       for i in candidates if i in found} if terms is not None else {}
         best_dense: dict[int, float] = {}
         best_keyword: dict[int, float] = {}
@@ -296,6 +300,14 @@ class Searcher:
             out.append(Candidate(i, scores, final, value, found_by))
         return by_relevance(out)
 
+    def cosine_scale(self, query_vector: np.ndarray | None) -> CosineScale | None:
+        """The embedder's measured cosine scale, else this query's background in this index."""
+        scale = model_scale(self.embedder.model_id) if self.embedder is not None else None
+        if scale is not None:
+            return scale
+        background = self.background(query_vector)
+        return background.scale if background is not None else None
+
     def background(self, query_vector: np.ndarray | None) -> Background | None:
         """Where this query's cosine to unrelated passages of this index sits (`Background`)."""
         if query_vector is None:
@@ -303,7 +315,7 @@ class Searcher:
         sample = self._background_sample()
         if sample is None:
             return None
-        return Background.of(sample @ query_vector, self.embedder.model_id if self.embedder else "")
+        return Background.of(sample @ query_vector)
 
     def _background_sample(self) -> np.ndarray | None:
         """Up to `BACKGROUND_SAMPLE` stored embeddings drawn at random (fixed seed), drawn again
