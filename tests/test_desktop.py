@@ -34,7 +34,6 @@ from desktop.search_jobs import SearchJobs  # noqa: E402
 from desktop.settings import read_backend  # noqa: E402
 from indexer.config import Config  # noqa: E402
 from indexer.datadir import DataDir  # noqa: E402
-from indexer.search.scores import StageScores, relevance  # noqa: E402
 from indexer.search.searcher import Searcher  # noqa: E402
 
 WAIT = 20_000  # ms
@@ -372,18 +371,6 @@ def test_snippet_markup() -> None:
     html = marked_html(text, spans[1:], (4, 11))
     assert "&amp;" in html and "&lt;" in html and html.count("<span") == 3
     assert not re.search(r'background-color[^"]*background-color', marked_html(text, spans, (0, 18)))
-
-
-def test_relevance_shows_a_reranker_probability_as_it_is() -> None:
-    result = type("R", (), {"scores": StageScores(dense=0.3, keyword=2.0, fused=1.5), "score": 1.5})()
-    assert relevance(result) == pytest.approx(0.75)  # fused: out of dense_weight + keyword_weight
-    assert relevance(result, 1.0, 0.5) == pytest.approx(1.0)
-    result.scores = StageScores(dense=0.3, fused=1.5, rerank=0.1)
-    assert relevance(result) == pytest.approx(0.1)  # a probability of 0.1 shows as 10 %, not 52 %
-    result.scores = StageScores(rerank=0.0)
-    assert relevance(result) == 0.0
-    result.scores, result.score = StageScores(keyword=7.5), 7.5
-    assert relevance(result) == 1.0  # keyword mode: BM25, clamped
 
 
 def distinct_colours(path: Path) -> int:

