@@ -37,7 +37,8 @@ import numpy as np
 
 from indexer.config import Config
 from indexer.datadir import DataDir
-from indexer.models.embedding import BUNDLED_MODEL_ID, TorchEmbedder, resolve_model
+from indexer.models.embedding import BUNDLED_MODEL_ID, TorchEmbedder
+from indexer.models.resolution import resolve_model
 from indexer.search.evaluate import BeirDataset, doc_id_of, load_beir, mrr_at, ndcg_at, write_corpus
 from indexer.search.scores import GOOD
 from indexer.search.searcher import Searcher

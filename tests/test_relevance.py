@@ -16,7 +16,8 @@ from helpers import index_folder
 from indexer.cli import cli
 from indexer.config import Config
 from indexer.datadir import DataDir
-from indexer.models.embedding import TorchEmbedder, bundled_model_path, resolve_model
+from indexer.models.embedding import TorchEmbedder, bundled_model_path
+from indexer.models.resolution import resolve_model
 from indexer.search.scores import GOOD, relevance
 from indexer.search.searcher import Searcher
 
