@@ -48,8 +48,8 @@ class CosineScale:
 # translations, and off-corpus queries; figures in docs/DESIGN.md). Matched against the model id
 # and its directory name, lower case.
 MODEL_SCALES: list[tuple[re.Pattern[str], CosineScale]] = [
-    (re.compile(r"all-minilm-l6-v2"), CosineScale(floor=0.0, line=0.40)),
-    (re.compile(r"multilingual-e5-small"), CosineScale(floor=0.75, line=0.84)),
+    (re.compile(r"all-minilm-l6-v2"), CosineScale(floor=0.0, line=0.35)),
+    (re.compile(r"multilingual-e5-small"), CosineScale(floor=0.75, line=0.835)),
 ]
 
 
