@@ -295,7 +295,8 @@ class MainWindow(QMainWindow):
             if self.tabs.currentWidget() is self.index_panel:
                 self.tabs.setCurrentWidget(self.preview)  # a new search shows its results' preview
             n = len(outcome.results)
-            counted = (f"{n} file{'s' if n != 1 else ''}{similar_note(outcome)}" if similar_note(outcome)
+            plain = similar_note(outcome) or outcome.header  # more like this, or a listing: no relevance
+            counted = (f"{n} file{'s' if n != 1 else ''}{similar_note(outcome)}" if plain
                        else match_count(self.results_model))
             self.count.setText(f"{counted} · {outcome.seconds * 1000:.0f} ms")
             self.results_view.setCurrentIndex(self.results_model.index(self.results_model.first_row()))
