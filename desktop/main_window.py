@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from PySide6.QtCore import QEvent, QItemSelectionModel, QObject, Qt, Signal
+from PySide6.QtCore import QEvent, QItemSelectionModel, QModelIndex, QObject, Qt, Signal
 from PySide6.QtGui import QKeyEvent, QKeySequence, QPaintEvent, QShortcut
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -36,7 +36,7 @@ from desktop.heatmap import SimilarityView
 from desktop.index_panel import IndexPanel, progress_text, show_on_bar
 from desktop.launch import Launcher, LaunchOutcome, copy_failed_path
 from desktop.preview import PreviewPane
-from desktop.results import ResultDelegate, ResultsModel
+from desktop.results import ResultDelegate, ResultsModel, match_count
 from desktop.search_box import SearchBox
 from desktop.settings import SettingsDialog
 from desktop.similar_jobs import SIMILAR_PREFIX
@@ -118,15 +118,14 @@ class MainWindow(QMainWindow):
 
         # results
         self.results_model = ResultsModel(self)
-        self.results_model.weights = (engine.config.dense_weight, engine.config.keyword_weight)
         self.results_view = QListView()
         self.results_view.setModel(self.results_model)
         self.results_view.setItemDelegate(ResultDelegate(self.results_view))
         self.results_view.setResizeMode(QListView.ResizeMode.Adjust)
         self.results_view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.results_view.setVerticalScrollMode(QListView.ScrollMode.ScrollPerPixel)
-        self.results_view.setUniformItemSizes(True)
-        self.results_view.activated.connect(lambda index: self.open_current())
+        self.results_view.activated.connect(self._activated)
+        self.results_view.clicked.connect(self._clicked)
         self.results_view.selectionModel().currentChanged.connect(self._current_changed)
         self.results_view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.results_view.customContextMenuRequested.connect(self._result_menu)
@@ -296,9 +295,11 @@ class MainWindow(QMainWindow):
             if self.tabs.currentWidget() is self.index_panel:
                 self.tabs.setCurrentWidget(self.preview)  # a new search shows its results' preview
             n = len(outcome.results)
-            self.count.setText(f"{n} file{'s' if n != 1 else ''}{similar_note(outcome)} · "
-                               f"{outcome.seconds * 1000:.0f} ms")
-            self.results_view.setCurrentIndex(self.results_model.index(0))
+            plain = similar_note(outcome) or outcome.header  # more like this, or a listing: no relevance
+            counted = (f"{n} file{'s' if n != 1 else ''}{similar_note(outcome)}" if plain
+                       else match_count(self.results_model))
+            self.count.setText(f"{counted} · {outcome.seconds * 1000:.0f} ms")
+            self.results_view.setCurrentIndex(self.results_model.index(self.results_model.first_row()))
         self.resultsShown.emit(outcome)
 
     def show_reranked(self, generation: int, results: list) -> None:
@@ -308,10 +309,10 @@ class MainWindow(QMainWindow):
         current = self.current_result()
         self.shown = dataclasses.replace(self.shown, results=results)
         self.results_model.set_results(results, self.shown.query)
-        paths = [r.path for r in results]
-        row = paths.index(current.path) if current is not None and current.path in paths else 0
-        self.results_view.setCurrentIndex(self.results_model.index(row))
-        self.count.setText(f"{self.count.text()} · reranked")
+        row = self.results_model.row_of(current.path) if current is not None else None
+        self.results_view.setCurrentIndex(self.results_model.index(
+            self.results_model.first_row() if row is None else row))
+        self.count.setText(f"{match_count(self.results_model)} · reranked")
         self.resultsReranked.emit(self.shown)
 
     def show_refined(self, generation: int, refined: list) -> None:
@@ -356,7 +357,21 @@ class MainWindow(QMainWindow):
             index, QItemSelectionModel.SelectionFlag.ClearAndSelect)
         self.results_view.scrollTo(index)
 
+    def _activated(self, index: QModelIndex) -> None:
+        """Enter or a double click: open the result, or unfold / fold the weaker matches."""
+        if self.results_model.is_fold(index.row()):
+            self.results_model.toggle()
+        else:
+            self.open_current()
+
+    def _clicked(self, index: QModelIndex) -> None:
+        if self.results_model.is_fold(index.row()):
+            self.results_model.toggle()
+
     def open_current(self) -> None:
+        if self.results_model.is_fold(self.results_view.currentIndex().row()):
+            self.results_model.toggle()
+            return
         result = self.current_result()
         if result is not None:
             self.launcher.open(result.path, result.page)

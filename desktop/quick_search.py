@@ -1,9 +1,10 @@
 """The quick-search box: a small frameless window over whatever the user is doing.
 
 Search as you type (a shorter debounce than the main window's), the top 8 results with the
-same delegate as the main window, Enter opens, Ctrl+Enter reveals in the folder, Ctrl+C
-copies the path, arrows move, Esc (or losing focus) hides. It is built once at start-up and
-only shown and hidden afterwards, so `summon()` costs a show and a raise, not a build.
+same delegate as the main window (weaker matches folded under one row, as there), Enter opens,
+Ctrl+Enter reveals in the folder, Ctrl+C copies the path, arrows move, Esc (or losing focus)
+hides. It is built once at start-up and only shown and hidden afterwards, so `summon()` costs a
+show and a raise, not a build.
 """
 
 from __future__ import annotations
@@ -61,15 +62,15 @@ class QuickSearch(QWidget):
         self.field.setFont(font)
         self.field.setFrame(False)
         self.model = ResultsModel(self)
-        self.model.weights = (engine.config.dense_weight, engine.config.keyword_weight)
         self.view = QListView()
         self.view.setModel(self.model)
         self.view.setItemDelegate(ResultDelegate(self.view))
-        self.view.setUniformItemSizes(True)
         self.view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.view.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # the field keeps the keyboard
         self.view.setFrameShape(QFrame.Shape.NoFrame)
         self.view.clicked.connect(lambda index: self.open_current())
+        self.model.rowsInserted.connect(lambda *_: self._fit())
+        self.model.rowsRemoved.connect(lambda *_: self._fit())
         self.view.hide()
         self.status = QLabel()
         self.status.setWordWrap(True)
@@ -148,7 +149,7 @@ class QuickSearch(QWidget):
         self.status.setStyleSheet(STATUS_STYLE)
         self.model.set_results(outcome.results[:QUICK_RESULTS], outcome.query)
         if outcome.kind == "ok":
-            self.view.setCurrentIndex(self.model.index(0))
+            self.view.setCurrentIndex(self.model.index(self.model.first_row()))
             timing = f"{outcome.seconds * 1000:.0f} ms · Ctrl+O: all results in the main window"
             self.status.setText("\n".join(t for t in (outcome.header, outcome.ignored, timing) if t))
         else:
@@ -163,7 +164,8 @@ class QuickSearch(QWidget):
         if rows:
             screen = self.screen() or QGuiApplication.primaryScreen()
             room = int(screen.availableGeometry().height() * MAX_SCREEN_SHARE) - 100 if screen else 600
-            self.view.setFixedHeight(min(rows * max(self.view.sizeHintForRow(0), 1) + 4, max(room, 200)))
+            height = sum(max(self.view.sizeHintForRow(row), 1) for row in range(rows))
+            self.view.setFixedHeight(min(height + 4, max(room, 200)))
         self.adjustSize()
 
     # -- the selected result ---------------------------------------------------------------------------
@@ -171,6 +173,10 @@ class QuickSearch(QWidget):
         return self.model.result(self.view.currentIndex().row())
 
     def open_current(self) -> None:
+        """Open the selected result (and hide), or unfold / fold the weaker matches."""
+        if self.model.is_fold(self.view.currentIndex().row()):
+            self.model.toggle()
+            return
         result = self.current_result()
         if result is not None:
             self.launcher.open(result.path, result.page)

@@ -4,7 +4,12 @@
     │ report.pdf  p. 3                                 ▓▓▓▓▓░░ 71% │
     │ ~/Documents/taxes                                            │
     │ …the quarterly **return** is due before the 15th of…         │
+    ├──────────────────────────────────────────────────────────────┤
+    │ ▸ 6 weaker matches (Enter or click to show)                  │
     └──────────────────────────────────────────────────────────────┘
+
+The percentage is `indexer.search.scores.relevance` (the CLI prints the same figure); a weak match
+says "weak" beside it and has a grey bar.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ if TYPE_CHECKING:
 ResultRole = Qt.ItemDataRole.UserRole + 1
 PathRole = Qt.ItemDataRole.UserRole + 2
 RelevanceRole = Qt.ItemDataRole.UserRole + 3
+FoldRole = Qt.ItemDataRole.UserRole + 4
 
 TERM_STYLE = "background-color:#ffe082; color:#1a1a1a; font-weight:600"
 SENTENCE_STYLE = "text-decoration: underline; text-decoration-color:#8a8a8a"
@@ -116,18 +122,23 @@ def whole_lines_height(document: QTextDocument, limit: int) -> int:
 
 
 class ResultsModel(QAbstractListModel):
-    """The current results, best first."""
+    """The current results, best first: the good matches, then one row that folds the weaker ones
+    ("N weaker matches", or "No good match for …" when none is good), then those when unfolded.
+
+    `results` is every result; `result(row)` is the result a row shows (None for the fold row).
+    """
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._results: list[FileResult] = []
         self.query = ""
-        self.weights = (1.0, 1.0)
+        self.expanded = False
 
-    def set_results(self, results: list[FileResult], query: str) -> None:
+    def set_results(self, results: list[FileResult], query: str, expanded: bool = False) -> None:
         self.beginResetModel()
         self._results = list(results)
         self.query = query
+        self.expanded = expanded
         self.endResetModel()
 
     def clear(self) -> None:
@@ -140,20 +151,96 @@ class ResultsModel(QAbstractListModel):
             row = rows.get(result.chunk_id)
             if row is not None:
                 self._results[row] = result
-                self.dataChanged.emit(self.index(row), self.index(row))
+                view_row = self.row_of(result.path)
+                if view_row is not None:
+                    self.dataChanged.emit(self.index(view_row), self.index(view_row))
 
     @property
     def results(self) -> list[FileResult]:
         return list(self._results)
 
+    @property
+    def good_count(self) -> int:
+        """How many results are good matches (they come first: relevance never increases down the list)."""
+        return sum(1 for r in self._results if r.match == "good")
+
+    @property
+    def weak_count(self) -> int:
+        return len(self._results) - self.good_count
+
+    @property
+    def fold_row(self) -> int | None:
+        """The row of "N weaker matches", None when every result is good."""
+        return self.good_count if self.weak_count else None
+
+    def is_fold(self, row: int) -> bool:
+        return row == self.fold_row
+
+    def fold_text(self) -> str:
+        weak = self.weak_count
+        matches = f"{weak} weaker match{'es' if weak != 1 else ''}"
+        arrow = "▾" if self.expanded else "▸"
+        if self.good_count:
+            return f"{arrow} {matches}" + ("" if self.expanded else " (Enter or click to show)")
+        action = "hide them" if self.expanded else "Enter or click to show the closest files"
+        return f"No good match for “{self.query}”.\n{arrow} {matches}: {action}"
+
+    def set_expanded(self, expanded: bool) -> None:
+        """Show or hide the weaker matches below the fold row."""
+        fold = self.fold_row
+        if fold is None or expanded == self.expanded:
+            return
+        weak = self.weak_count
+        if expanded:
+            self.beginInsertRows(QModelIndex(), fold + 1, fold + weak)
+            self.expanded = True
+            self.endInsertRows()
+        else:
+            self.beginRemoveRows(QModelIndex(), fold + 1, fold + weak)
+            self.expanded = False
+            self.endRemoveRows()
+        self.dataChanged.emit(self.index(fold), self.index(fold))
+
+    def toggle(self) -> None:
+        self.set_expanded(not self.expanded)
+
     def result(self, row: int) -> FileResult | None:
-        return self._results[row] if 0 <= row < len(self._results) else None
+        fold = self.fold_row
+        if row < 0 or row == fold:
+            return None
+        if fold is not None and row > fold:
+            row -= 1
+            if not self.expanded:
+                return None
+        return self._results[row] if row < len(self._results) else None
+
+    def row_of(self, path: str) -> int | None:
+        """The row showing the file `path`, None when it is folded away or not a result."""
+        for row in range(self.rowCount()):
+            result = self.result(row)
+            if result is not None and result.path == path:
+                return row
+        return None
+
+    def first_row(self) -> int:
+        """The row to select after a search: the best result, else the fold row (-1: no rows)."""
+        return 0 if self._results else -1
 
     def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._results)
+        if parent.isValid():
+            return 0
+        if self.fold_row is None:
+            return len(self._results)
+        return self.good_count + 1 + (self.weak_count if self.expanded else 0)
 
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
-        result = self.result(index.row()) if index.isValid() else None
+        if not index.isValid():
+            return None
+        if self.is_fold(index.row()):
+            if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.AccessibleTextRole, FoldRole):
+                return self.fold_text()
+            return None
+        result = self.result(index.row())
         if result is None:
             return None
         if role == Qt.ItemDataRole.DisplayRole:
@@ -163,10 +250,11 @@ class ResultsModel(QAbstractListModel):
         if role == ResultRole:
             return result
         if role == RelevanceRole:
-            return relevance(result, *self.weights)
+            return relevance(result)
         if role == Qt.ItemDataRole.AccessibleTextRole:
             page = f", page {result.page}" if result.page else ""
-            return f"{Path(result.path).name}{page}, in {folder_label(result.path)}: {result.snippet}"
+            return (f"{Path(result.path).name}{page}, in {folder_label(result.path)}, "
+                    f"{relevance_text(result)}: {result.snippet}")
         return None
 
 
@@ -181,6 +269,21 @@ def paint_date(painter: QPainter, modified_ns: int, inner: QRect, height: int, f
     painter.setPen(colour)
     painter.drawText(rect, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, text)
     return rect
+
+
+def match_count(model: ResultsModel) -> str:
+    """The line under the list: how many good and weaker matches, and what the percentages are."""
+    good, weak = model.good_count, model.weak_count
+    parts = [f"{good} good match{'es' if good != 1 else ''}"]
+    if weak:
+        parts.append(f"{weak} weaker")
+    return " · ".join(parts) + " · % = relevance"
+
+
+def relevance_text(result: FileResult) -> str:
+    """The relevance as the card says it: "73%", or "weak 31%" (in words, not by colour alone)."""
+    percent = f"{round(relevance(result) * 100)}%"
+    return percent if result.match == "good" else f"weak {percent}"
 
 
 class ResultDelegate(QStyledItemDelegate):
@@ -219,10 +322,38 @@ class ResultDelegate(QStyledItemDelegate):
     def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> QSize:
         name, folder, snippet = self._line_heights(option)
         width = self.view.viewport().width()
+        fold = index.data(FoldRole)
+        if fold is not None:
+            return QSize(min(200, width), PADDING * 2 + name * (1 + fold.count("\n")))
         return QSize(min(200, width), PADDING * 2 + name + folder + snippet + 6)
+
+    def _paint_fold(self, painter: QPainter, option: QStyleOptionViewItem, text: str) -> None:
+        """The row that folds the weaker matches: one line of text across the card."""
+        painter.save()
+        palette = option.palette
+        rect = option.rect
+        if option.state & QStyle.StateFlag.State_Selected:
+            painter.fillRect(rect, palette.color(QPalette.ColorRole.Highlight).lighter(175))
+            painter.fillRect(QRect(rect.left(), rect.top(), 4, rect.height()),
+                             palette.color(QPalette.ColorRole.Highlight))
+        painter.setPen(palette.color(QPalette.ColorRole.Mid))
+        painter.drawLine(rect.bottomLeft(), rect.bottomRight())
+        font = QFont(option.font)
+        font.setItalic(True)
+        painter.setFont(font)
+        painter.setPen(palette.color(QPalette.ColorRole.Text))
+        inner = rect.adjusted(PADDING + 4, 0, -PADDING, 0)
+        metrics = QFontMetrics(font)
+        lines = [metrics.elidedText(line, Qt.TextElideMode.ElideRight, inner.width())
+                 for line in text.split("\n")]
+        painter.drawText(inner, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, "\n".join(lines))
+        painter.restore()
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem,
               index: QModelIndex | QPersistentModelIndex) -> None:
+        fold = index.data(FoldRole)
+        if fold is not None:
+            return self._paint_fold(painter, option, fold)
         result: FileResult | None = index.data(ResultRole)
         if result is None:
             return super().paint(painter, option, index)
@@ -245,20 +376,21 @@ class ResultDelegate(QStyledItemDelegate):
         name_h, folder_h, snippet_h = self._line_heights(option)
         inner = rect.adjusted(PADDING + 4, PADDING, -PADDING, -PADDING)
 
-        # line 1: relevance bar and percentage on the right (a listing: the date), then name and page
+        # line 1: relevance bar and percentage on the right ("weak" in words; a listing: the date),
+        # then name and page
         if result.modified_ns is not None:
             bar = paint_date(painter, result.modified_ns, inner, name_h, small_font, dim)
         else:
             score = float(index.data(RelevanceRole) or 0.0)
-            percent = f"{round(score * 100)}%"
+            percent = relevance_text(result)
             painter.setFont(small_font)
-            percent_w = QFontMetrics(small_font).horizontalAdvance("100%")
+            percent_w = QFontMetrics(small_font).horizontalAdvance("weak 100%")
             bar = QRect(inner.right() - BAR_WIDTH - percent_w - 6, inner.top() + name_h // 2 - 3,
                         BAR_WIDTH, 7)
             painter.setPen(Qt.PenStyle.NoPen)
             painter.setBrush(palette.color(QPalette.ColorRole.Mid).lighter(120))
             painter.drawRoundedRect(bar, 3, 3)
-            painter.setBrush(QColor("#2e7d32"))
+            painter.setBrush(QColor("#2e7d32" if result.match == "good" else "#9e9e9e"))
             filled = QRect(bar.left(), bar.top(), max(3, round(bar.width() * score)), bar.height())
             painter.drawRoundedRect(filled, 3, 3)
             painter.setPen(dim)

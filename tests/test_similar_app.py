@@ -48,9 +48,8 @@ def test_ctrl_m_shows_the_files_like_the_selected_one(qtbot, window: MainWindow)
     with qtbot.waitSignal(window.resultsShown, timeout=WAIT):
         window.search_field.setText("annual budget review")
         qtbot.keyClick(window.search_field, Qt.Key.Key_Return)
-    rows = [window.results_model.result(i).path for i in range(window.results_model.rowCount())]
-    window.results_view.setCurrentIndex(window.results_model.index(
-        next(i for i, p in enumerate(rows) if p.endswith("/budget.txt"))))
+    budget = next(r.path for r in window.results_model.results if r.path.endswith("/budget.txt"))
+    window.results_view.setCurrentIndex(window.results_model.index(window.results_model.row_of(budget)))
     with qtbot.waitSignal(window.resultsShown, timeout=WAIT) as shown, \
             qtbot.waitSignal(window.engine.similarityReady, timeout=WAIT) as matrix:
         qtbot.keyClick(window.results_view, Qt.Key.Key_M, Qt.KeyboardModifier.ControlModifier)

@@ -13,6 +13,7 @@ import numpy as np
 
 from indexer.cli.terminal import visible
 from indexer.search.query import Query, listing_header
+from indexer.search.scores import relevance
 from indexer.search.searcher import FileResult, Similarity
 
 SHADES = " ░▒▓█"
@@ -37,15 +38,28 @@ def styled_snippet(result: FileResult) -> str:
     return "".join(pieces)
 
 
+def relevance_label(result: FileResult) -> str:
+    """The relevance the app shows ("73 %"), and "weak" in words for a weak match."""
+    percent = f"{round(relevance(result) * 100):>3} %"
+    return percent if result.match == "good" else f"{percent} weak"
+
+
 def print_results(query: str, results: list[FileResult], notes: list[str]) -> None:
     for note in notes:
         click.echo(visible(note), err=True)
     if not results:
-        click.echo(f"No results for {query!r}.")
+        click.echo(f"No results for {visible(repr(query))}.")
         return
+    good = sum(1 for r in results if r.match == "good")
+    if not good:
+        click.echo(f"No good match for {visible(repr(query))}; closest files:")
     for rank, result in enumerate(results, 1):
+        if rank == good + 1 and good:
+            weaker = len(results) - good
+            click.echo(click.style(f"    {weaker} weaker match{'es' if weaker != 1 else ''}:", dim=True))
         page = f"  (page {result.page})" if result.page else ""
-        click.echo(click.style(f"{rank:>2}. {result.score:.3f}  {visible(result.path)}{page}", bold=True))
+        line = f"{rank:>2}. {relevance_label(result):<10} {visible(result.path)}{page}"
+        click.echo(click.style(line, bold=result.match == "good"))
         click.echo(f"    {styled_snippet(result)}")
         if result.unavailable:
             click.echo(click.style(f"    (out of reach, kept in the index: {result.unavailable})", dim=True))
@@ -68,7 +82,8 @@ def print_listing(query: Query, results: list[FileResult]) -> None:
 
 
 def heatmap(similarity: Similarity, label_width: int = 24) -> str:
-    """Cosine similarities as shaded cells with their values; row and column 0 is the query."""
+    """Cosine similarities as shaded cells with their values; row and column 0 is the query.
+    (The measure is named in the legend: it is not the relevance the result lines show.)"""
     values = similarity.matrix
     off_diagonal = values[~np.eye(len(values), dtype=bool)]
     low, high = (float(off_diagonal.min()), float(off_diagonal.max())) if off_diagonal.size else (0, 1)
@@ -83,5 +98,6 @@ def heatmap(similarity: Similarity, label_width: int = 24) -> str:
             shade = SHADES[min(len(SHADES) - 1, int((value - low) / span * (len(SHADES) - 1) + 0.5))]
             cells.append(f" {shade}{value:.2f}" if i != j else "     ·")
         lines.append(f"{label:<{label_width}} " + "".join(cells))
-    lines.append(f"shades: '{SHADES[1]}' low ({low:.2f}) … '{SHADES[-1]}' high ({high:.2f}); 0 is the query")
+    lines.append(f"cosine similarity of the embeddings (not the relevance above): '{SHADES[1]}' low "
+                 f"({low:.2f}) … '{SHADES[-1]}' high ({high:.2f}); 0 is the query")
     return "\n".join(lines)

@@ -66,6 +66,7 @@ def search(app: App, query: tuple[str, ...], k: int, mode: str | None, rerank: b
                    "reranked": searcher.reranker is not None and rerank is not False and not run.listing,
                    "notes": notes, "listing": run.listing,
                    "ignored": [item.to_dict() for item in run.query.ignored],
+                   "good_matches": sum(1 for r in results if r.match == "good"),
                    "results": [r.to_dict() for r in results]}
         if similarity is not None:
             payload["similarity"] = {"labels": similarity.labels,

@@ -31,8 +31,20 @@ from indexer.config import Config
 from indexer.datadir import DataDir, ModelMismatch
 from indexer.ingest.chunking import sentence_spans
 from indexer.search.highlight import highlight_spans, snippet_window
+from indexer.search.name_only import name_rule, note
 from indexer.search.query import Query, parse
-from indexer.search.scores import StageScores
+from indexer.search.scores import (
+    GOOD,
+    Background,
+    CosineScale,
+    StageScores,
+    dense_evidence,
+    evidence,
+    keyword_evidence,
+    model_scale,
+    relevance_of,
+    rerank_relevance,
+)
 from indexer.store.catalog import Catalog, ChunkRow, Unavailable
 from indexer.store.keyword import KeywordSearch
 from indexer.store.vectors import VectorStore, open_vectors
@@ -41,6 +53,7 @@ if TYPE_CHECKING:
     from indexer.models.protocols import Embedder, Reranker
 
 MODES = ("dense", "keyword", "hybrid")
+BACKGROUND_SAMPLE = 512  # stored embeddings that stand for "unrelated text" of this index
 MAX_MARKED_SENTENCES = 16
 
 
@@ -63,6 +76,9 @@ class Passage:
     scores: StageScores = field(default_factory=StageScores)  # per stage
     highlights: list[tuple[int, int]] = field(default_factory=list)  # query terms, in `snippet`
     best_sentence: tuple[int, int] | None = None  # in `snippet`
+    relevance: float = 0.0  # 0..1, calibrated (`indexer.search.scores`); never increases down the results
+    match: str = "weak"  # "good" when relevance >= scores.GOOD
+    found_by: str = "content"  # "name": a file known only by its name (no text; see `name_only`)
 
 
 @dataclass
@@ -83,11 +99,18 @@ class FileResult(Passage):
 
 @dataclass(frozen=True)
 class Candidate:
-    """A chunk on its way through the stages: its scores so far, and the score that orders it."""
+    """A chunk on its way through the stages: its scores so far, the score of the stage that ordered
+    it (`final`), and its relevance (0..1; candidates are ordered by relevance, then `final`)."""
 
     chunk_id: int
     scores: StageScores
     final: float
+    relevance: float = 0.0
+    found_by: str = "content"
+
+
+def by_relevance(candidates: list[Candidate]) -> list[Candidate]:
+    return sorted(candidates, key=lambda c: (-c.relevance, -c.final))
 
 
 @dataclass
@@ -134,14 +157,6 @@ def _flatten(text: str) -> str:
     return re.sub(r"\s", " ", text)
 
 
-def minmax(scores: dict[int, float]) -> dict[int, float]:
-    if not scores:
-        return {}
-    low, high = min(scores.values()), max(scores.values())
-    span = high - low
-    return {i: (v - low) / span if span > 0 else 1.0 for i, v in scores.items()}
-
-
 class Searcher:
     """The stages of a search over one data dir (read only; one thread at a time)."""
 
@@ -162,6 +177,7 @@ class Searcher:
         self.reranker = reranker
         self.keyword = KeywordSearch(self.catalog)
         self._vectors: VectorStore | None = None
+        self._background: tuple[int, np.ndarray | None] | None = None  # (index size, sample)
 
     def close(self) -> None:
         self.catalog.close()
@@ -223,49 +239,99 @@ class Searcher:
 
     # -- stage 3: fuse -----------------------------------------------------------------------------------
     def fuse(self, query: Query, retrieved: Retrieved, mode: str,
-             query_vector: np.ndarray | None) -> list[Candidate]:
-        """One list, best first. Dense or keyword mode: the retriever's own order and score. Hybrid:
-        convex combination of normalised dense and keyword scores (Bruch et al., 2023), per file.
+             query_vector: np.ndarray | None, rows: dict[int, ChunkRow] | None = None) -> list[Candidate]:
+        """One list, best first by relevance (`indexer.search.scores`), from absolute signals only.
 
-        Dense: cosine, min-max normalised over the candidates; keyword-only candidates get their
-        exact cosine from the stored embedding (0 when not embedded yet). Keyword: BM25 divided
-        by the score of a chunk matching every query word once (see `score_scale`), capped at 1,
-        so weak matches stay weak. Unlike rank fusion, a keyword list of stray matches cannot push
-        a clear dense winner down (cross-lingual queries). A file scores with its best dense and
-        its best keyword chunk (they need not be the same); within a file, chunks rank by their
-        own fused score.
+        Each candidate's signals: its cosine on the model's scale (`cosine_scale`, `dense_evidence`),
+        and the share of the query's words it contains (`QueryTerms.coverage`, IDF-weighted).
+        Dense mode uses the first, keyword mode the second, hybrid both, per file: a
+        file scores with its best dense and its best keyword chunk (they need not be the same), and
+        within a file chunks rank by their own evidence. Keyword-only candidates get their exact
+        cosine from the stored embedding (none when not embedded yet). A file known only by its name
+        follows `name_only`'s rule. `final` keeps each mode's own score: the cosine, BM25, or the
+        fused evidence. `rows` (when given) receives the candidates' chunks.
         """
         dense, keyword = retrieved.dense, retrieved.keyword
-        if mode == "dense":
-            return [Candidate(i, StageScores(dense=s), s) for i, s in dense]
-        if mode == "keyword":
-            return [Candidate(i, StageScores(keyword=s), s) for i, s in keyword]
-        cosine = dict(dense)
-        unscored = [i for i, _ in keyword if i not in cosine]
-        if unscored and query_vector is not None:
+        cosine = dict(dense) if mode != "keyword" else {}
+        keyword_scores = dict(keyword) if mode != "dense" else {}
+        candidates = list(dict.fromkeys([*cosine, *keyword_scores]))
+        unscored = [i for i in keyword_scores if i not in cosine]
+        if mode == "hybrid" and unscored and query_vector is not None:
             stored = self.catalog.stored_embeddings(unscored)
             cosine.update((i, float(v @ query_vector)) for i, v in stored.items())
-        dense_norm = minmax(cosine)
-        scale = self.keyword.score_scale(query) if keyword else 1.0
-        keyword_scores = dict(keyword)
-        keyword_norm = {i: min(1.0, s / scale) for i, s in keyword}
-        candidates = list(dict.fromkeys([*cosine, *keyword_scores]))
-        file_of = self.catalog.file_ids(candidates)
+        found = self.catalog.chunks(candidates)
+        if rows is not None:
+            rows.update(found)
+        scale = self.cosine_scale(query_vector) if mode != "keyword" else None
+        terms = self.keyword.query_terms(query) if mode != "dense" else None
+        dense_of = {i: dense_evidence(c, scale) for i, c in cosine.items()} if scale else {}
+        keyword_of = {i: keyword_evidence(terms.coverage(
+                          found[i].text, "" if found[i].is_name else Path(found[i].path).name))
+                      for i in candidates if i in found} if terms is not None else {}
         best_dense: dict[int, float] = {}
         best_keyword: dict[int, float] = {}
         for i in candidates:
-            f = file_of.get(i)
-            best_dense[f] = max(best_dense.get(f, 0.0), dense_norm.get(i, 0.0))
-            best_keyword[f] = max(best_keyword.get(f, 0.0), keyword_norm.get(i, 0.0))
+            row = found.get(i)
+            if row is None:
+                continue
+            f = row.file_id
+            best_dense[f] = max(best_dense.get(f, 0.0), dense_of.get(i, 0.0))
+            best_keyword[f] = max(best_keyword.get(f, 0.0), keyword_of.get(i, 0.0))
         w_dense, w_keyword = self.config.dense_weight, self.config.keyword_weight
-        fused = {
-            i: w_dense * best_dense[file_of.get(i)] + w_keyword * best_keyword[file_of.get(i)]
-            + 1e-3 * (w_dense * dense_norm.get(i, 0.0) + w_keyword * keyword_norm.get(i, 0.0))
-            for i in candidates
-        }
-        order = sorted(candidates, key=lambda i: -fused[i])
-        return [Candidate(i, StageScores(cosine.get(i), keyword_scores.get(i), fused[i]), fused[i])
-                for i in order]
+        out: list[Candidate] = []
+        for i in candidates:
+            row = found.get(i)
+            if row is None:
+                continue
+            own = evidence(dense_of.get(i), keyword_of.get(i), w_dense, w_keyword)
+            file_evidence = evidence(best_dense[row.file_id] if dense_of else None,
+                                     best_keyword[row.file_id] if keyword_of else None, w_dense, w_keyword)
+            value = relevance_of(file_evidence)
+            found_by = "content"
+            if row.is_name:
+                value, found_by = name_rule(value, query.text, row.text), "name"
+            if mode == "dense":
+                final = cosine[i]
+            elif mode == "keyword":
+                final = keyword_scores[i]
+            else:
+                final = file_evidence + 1e-3 * own
+            scores = StageScores(cosine.get(i), keyword_scores.get(i), final if mode == "hybrid" else None)
+            out.append(Candidate(i, scores, final, value, found_by))
+        return by_relevance(out)
+
+    def cosine_scale(self, query_vector: np.ndarray | None) -> CosineScale | None:
+        """The embedder's measured cosine scale, else this query's background in this index."""
+        scale = model_scale(self.embedder.model_id) if self.embedder is not None else None
+        if scale is not None:
+            return scale
+        background = self.background(query_vector)
+        return background.scale if background is not None else None
+
+    def background(self, query_vector: np.ndarray | None) -> Background | None:
+        """Where this query's cosine to unrelated passages of this index sits (`Background`)."""
+        if query_vector is None:
+            return None
+        sample = self._background_sample()
+        if sample is None:
+            return None
+        return Background.of(sample @ query_vector)
+
+    def _background_sample(self) -> np.ndarray | None:
+        """Up to `BACKGROUND_SAMPLE` stored embeddings drawn at random (fixed seed), drawn again
+        when the index has grown or shrunk by a fifth since."""
+        vectors = self.vectors()
+        size = 0 if vectors is None else vectors.size
+        if size == 0:
+            return None
+        if self._background is not None and abs(self._background[0] - size) <= size / 5:
+            return self._background[1]
+        ids = vectors.ids()
+        pick = np.random.default_rng(0).choice(len(ids), min(len(ids), BACKGROUND_SAMPLE), replace=False)
+        stored = self.catalog.stored_embeddings([int(ids[j]) for j in np.sort(pick)])
+        sample = np.vstack(list(stored.values())).astype(np.float32) if stored else None
+        self._background = (size, sample)
+        return sample
 
     def first_stage(self, text: str, k: int = 10, mode: str | None = None) -> SearchRun:
         """Parse, embed, retrieve and fuse: enough candidates for `k` files (the retrievers are asked
@@ -281,8 +347,9 @@ class Searcher:
             run.vector = self.embed_query(query.text)
         limit = max(100, k * 2)  # candidates per retriever
         while True:
-            run.candidates = self.fuse(query, self.retrieve(query, mode, limit, run.vector), mode, run.vector)
-            run.rows = self.catalog.chunks([c.chunk_id for c in run.candidates])
+            run.rows = {}
+            run.candidates = self.fuse(query, self.retrieve(query, mode, limit, run.vector), mode, run.vector,
+                                       run.rows)
             files = {row.file_id for row in run.rows.values()}
             if len(files) >= k or len(run.candidates) < limit:
                 return run
@@ -292,7 +359,8 @@ class Searcher:
         """A filter-only query's first stage: its k newest matching files, each by its first chunk."""
         newest = self.keyword.newest_files(run.query, run.k)
         run.modified = dict(newest)
-        run.candidates = [Candidate(chunk_id, StageScores(), 0.0) for chunk_id, _ in newest]
+        # every listed file meets the filters, which is all the query asks: a good match, not folded
+        run.candidates = [Candidate(chunk_id, StageScores(), 0.0, 1.0) for chunk_id, _ in newest]
         run.rows = self.catalog.chunks(list(run.modified))
 
     # -- stage 4: rerank ---------------------------------------------------------------------------------
@@ -310,11 +378,19 @@ class Searcher:
             return ranked
         passages = [run.rows[c.chunk_id].text for c in top]
         scores = self._score_pairs(run.query.text, passages, still_wanted, step)
-        rescored = [replace(c, scores=replace(c.scores, rerank=float(r)), final=float(r))
-                    for c, r in zip(top, scores)]
-        rescored.sort(key=lambda c: -c.final)
+        rescored = []
+        for c, r in zip(top, scores):
+            row = run.rows[c.chunk_id]
+            value = rerank_relevance(float(r))
+            if row.is_name:
+                value = name_rule(value, run.query.text, row.text)
+            rescored.append(replace(c, scores=replace(c.scores, rerank=float(r)), final=float(r),
+                                    relevance=value))
+        rescored = by_relevance(rescored)
         floor = min(c.final for c in rescored) if rescored else 0.0
-        rest = [replace(c, final=floor - 1 - n) for n, c in enumerate(ranked[len(top):])]
+        lowest = min(c.relevance for c in rescored) if rescored else 1.0
+        rest = [replace(c, final=floor - 1 - n, relevance=min(c.relevance, lowest))
+                for n, c in enumerate(ranked[len(top):])]
         return rescored + rest
 
     def _score_pairs(self, query: str, passages: list[str], still_wanted: Callable[[], bool] | None,
@@ -351,11 +427,16 @@ class Searcher:
         return list(results.values())
 
     def _passage(self, row: ChunkRow, candidate: Candidate, query: Query) -> Passage:
+        match = "good" if candidate.relevance >= GOOD else "weak"
+        if row.is_name:  # no text to show: say what the file is and how it was found
+            return Passage(row.id, row.page, float(candidate.final), note(row.status, row.reason), 0, 0,
+                           candidate.scores, [], None, candidate.relevance, match, "name")
         spans = highlight_spans(row.text, query)
         window, offset = snippet_window(row.text, spans[0][0] if spans else 0)
         in_window = [(s - offset, e - offset) for s, e in spans if s >= offset and e <= offset + len(window)]
         return Passage(row.id, row.page, float(candidate.final), _flatten(window), row.char_start,
-                       row.char_end, candidate.scores, in_window)
+                       row.char_end, candidate.scores, in_window, None, candidate.relevance, match,
+                       candidate.found_by)
 
     # -- the whole search ----------------------------------------------------------------------------------
     def search(self, text: str, k: int = 10, mode: str | None = None, rerank: bool | None = None,
@@ -386,7 +467,8 @@ class Searcher:
         """Mark each result's passage sentence closest to the query (one embedding batch for all),
         and centre its snippet on that sentence."""
         query_vector = self.query_vector(run)
-        if query_vector is None:
+        results = [r for r in results if r.found_by == "content"]  # a name has no sentences
+        if query_vector is None or not results:
             return
         rows = run.rows
         missing = [r.chunk_id for r in results if r.chunk_id not in rows]

@@ -171,6 +171,8 @@ class SimilarFinder:
                     best.char_start,
                     best.char_end,
                     StageScores(dense=similarity),
+                    relevance=similarity,  # shown as the card's figure; a list of nearest files, not folded
+                    match="good",
                     path=files[other].path,
                     similarity=similarity,
                     source_passage=_passage(rows[source_chunk], pair_score),

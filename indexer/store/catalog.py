@@ -80,6 +80,8 @@ class ChunkRow:
     char_start: int
     char_end: int
     is_name: bool
+    status: str = "indexed"  # the file's: indexed / skipped / error
+    reason: str | None = None  # why a file has no text or could not be read (name chunks)
 
 
 @dataclass
@@ -426,11 +428,12 @@ class Catalog:
             marks = ",".join("?" * len(part))
             rows = self.conn.execute(
                 "SELECT c.id, c.file_id, f.path, c.ordinal, c.text, c.page, c.char_start, c.char_end, "
-                f"c.is_name FROM chunks c JOIN files f ON f.id = c.file_id WHERE c.id IN ({marks})",
+                f"c.is_name, f.status, f.reason FROM chunks c JOIN files f ON f.id = c.file_id "
+                f"WHERE c.id IN ({marks})",
                 part,
             )
             for row in rows:
-                found[row[0]] = ChunkRow(*row[:8], bool(row[8]))
+                found[row[0]] = ChunkRow(*row[:8], bool(row[8]), *row[9:])
         return found
 
     def file_ids(self, ids: Sequence[int]) -> dict[int, int]:

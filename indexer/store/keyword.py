@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from indexer.paths import key
+from indexer.search.coverage import QueryTerms, query_units
 from indexer.search.query import Query, cjk_runs, fts_terms, has_cjk, quote_fts
 
 if TYPE_CHECKING:
@@ -181,10 +182,24 @@ class KeywordSearch:
         return scale or 1.0
 
     def _idf_sum(self, table: str, vocab: str, terms: list[str]) -> float:
+        return sum(self._idfs(table, vocab, terms).values())
+
+    def _idfs(self, table: str, vocab: str, terms: list[str]) -> dict[str, float]:
+        """FTS5's IDF of each term (a term the index lacks gets the highest)."""
         if not terms:
-            return 0.0
+            return {}
         total = self.conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
         known = self._document_frequencies(vocab, terms)
-        return sum(
-            max(1e-6, math.log((total - known.get(t, 0) + 0.5) / (known.get(t, 0) + 0.5))) for t in terms
-        )
+        return {t: max(1e-6, math.log((total - known.get(t, 0) + 0.5) / (known.get(t, 0) + 0.5)))
+                for t in terms}
+
+    def query_terms(self, query: Query) -> QueryTerms:
+        """The query's words and CJK pieces weighted by their IDF here, for `QueryTerms.coverage`."""
+        words, pieces = query_units(query.text)
+        weights = self._idfs("chunks_fts", "chunks_vocab", words)
+        grams = [p for p in pieces if len(p) == 3]
+        weights.update(self._idfs("chunks_trigram", "chunks_trigram_vocab", grams))
+        if len(grams) < len(pieces):  # one- or two-character runs: no trigram statistics, a middling weight
+            middling = max(weights.values(), default=1.0)
+            weights.update({p: middling for p in pieces if len(p) < 3})
+        return QueryTerms(weights, frozenset(pieces))
