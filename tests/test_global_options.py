@@ -181,7 +181,7 @@ def tiny_beir(folder: Path) -> Path:
 def case_eval(data: Path, docs: Path, model: Path, tmp_path: Path) -> None:
     dataset = tiny_beir(tmp_path / "beir")
     assert f"writing the index in {data}" in busy(data, ["eval", str(dataset), "--data-dir", str(data)])
-    assert (data / "docs").is_dir()  # the corpus went to the data dir named, not to the eval cache
+    assert (data.parent / f"{data.name}-corpus").is_dir()  # beside the data dir named, not in the eval cache
 
 
 def case_watch(data: Path, docs: Path, model: Path, tmp_path: Path) -> None:
@@ -281,6 +281,8 @@ def test_eval_without_a_data_dir_uses_its_cache(tmp_path: Path, tiny_model_dir: 
     dataset = tiny_beir(tmp_path / "tiny-beir")
     monkeypatch.delenv("FINDLING_DATA_DIR", raising=False)
     monkeypatch.setattr("platformdirs.user_cache_dir", lambda *a, **k: str(tmp_path / "cache"))
-    result = invoke(["eval", str(dataset), "--json", "--no-rerank", "--model", str(tiny_model_dir)])
+    result = invoke(["eval", str(dataset), "--json", "--no-rerank", "--mode", "keyword",
+                     "--model", str(tiny_model_dir)])
     assert result.exit_code == 0, result.output
-    assert list((tmp_path / "cache" / "eval").iterdir())[0].name.startswith("tiny-beir--")
+    assert json.loads(result.stdout)["ndcg@10"] == 1.0  # the corpus was indexed (not in the data dir)
+    assert sorted(p.name for p in (tmp_path / "cache" / "eval").iterdir())[0].startswith("tiny-beir--")

@@ -37,7 +37,8 @@ def eval_command(ctx: click.Context, dataset: str, split: str, mode: str | None,
         base = Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False)) / "eval"
         app.data = DataDir(ensure_private_dir(base / f"{Path(dataset).resolve().name}--{slug}"))
         app.config = Config.load(app.data.path)
-    docs = app.data.path / "docs"
+    # Beside the data dir, never in it: a data dir's own files are never indexed.
+    docs = app.data.path.with_name(f"{app.data.path.name}-corpus")
     write_corpus(data, docs)
     with app.data.writer_lock("findling eval"):
         index_roots(app, [str(docs)])
