@@ -5,7 +5,6 @@ Both read the group's `--backend` as `ctx.obj.backend` (else `FINDLING_BACKEND`,
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -65,10 +64,14 @@ def export_onnx(app: App, model: str | None, quantize: str, out: Path | None, re
 
     Every index that uses the model then embeds through ONNX Runtime (`--backend auto`, the default).
     """
-    from indexer.models.onnx_export import ExportRefused, export_embedder, export_reranker
+    from indexer.models.onnx_export import (
+        ExportRefused,
+        export_embedder,
+        export_reranker,
+        require_export_needs,
+    )
 
-    if importlib.util.find_spec("onnx") is None:  # the quantizer needs it (the runtime does not)
-        raise click.ClickException("ONNX export needs the `onnx` package: pip install onnx")
+    require_export_needs()  # PyTorch and `onnx` (the torch extra): a plain message without them
 
     chosen = None if quantize == "none" else quantize
     try:
