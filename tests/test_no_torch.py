@@ -89,6 +89,27 @@ def test_the_blocker_blocks() -> None:
     assert result.stdout.split() == ["False", "None"]
 
 
+def test_every_module_imports_without_torch() -> None:
+    """No module of the engine or the app imports the torch extra's packages at import time."""
+    code = BLOCKER + (
+        "import importlib, pkgutil, indexer, desktop\n"
+        "failed = []\n"
+        "for package in (indexer, desktop):\n"
+        "    for module in pkgutil.walk_packages(package.__path__, package.__name__ + '.'):\n"
+        "        if not module.name.endswith('__main__'):\n"
+        "            try:\n"
+        "                importlib.import_module(module.name)\n"
+        "            except ImportError as exc:\n"
+        "                failed.append(f'{module.name}: {exc}')\n"
+        "print('\\n'.join(failed))\n"
+    )
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == ""
+
+
 def test_index_and_search_on_onnx_without_torch(lite: dict[str, str]) -> None:
     index = findling("index", lite["DOCS"], env=lite)
     assert index.returncode == 0, index.stderr
