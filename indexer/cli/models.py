@@ -169,7 +169,10 @@ def _active(app: App, backend: str) -> dict[str, Any]:
 
 def known_models(app: App, backend: str) -> dict[str, Any]:
     """Every model known locally, one entry per model id with its backends, and the active one."""
+    from indexer.models.embedding import TORCH_EXTRA, torch_installed
+
     entries: dict[str, dict[str, Any]] = {}
+    torch_status = "ok" if torch_installed() else f"needs the torch extra: {TORCH_EXTRA}"
 
     def entry(model_id: str, kind: str) -> dict[str, Any]:
         return entries.setdefault(model_id, {"model_id": model_id, "kind": kind, "backends": []})
@@ -178,7 +181,8 @@ def known_models(app: App, backend: str) -> dict[str, Any]:
         rows = entry(model_id, kind)["backends"]
         if any(r["backend"] == "torch" for r in rows):
             return
-        rows.insert(0, {"backend": "torch", "path": str(path), "bytes": _folder_bytes(path), "status": "ok"})
+        rows.insert(0, {"backend": "torch", "path": str(path), "bytes": _folder_bytes(path),
+                        "status": torch_status})
         if shipped := shipped_onnx(path):
             rows.append({"backend": "onnx shipped", "path": str(shipped.file), "status": "ok",
                          "bytes": shipped.file.stat().st_size})
