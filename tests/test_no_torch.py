@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from indexer.config import Config
-from indexer.models.embedding import resolve_model
+from indexer.models.embedding import model_info
 from indexer.models.onnx_export import export_embedder
 from indexer.models.onnx_runtime import MODELS_DIR_ENV
 
@@ -64,7 +64,8 @@ def lite(tmp_path_factory: pytest.TempPathFactory, tiny_e5_dir: Path) -> dict[st
     models = base / "models"
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(MODELS_DIR_ENV, str(models))
-        export_embedder(resolve_model(str(tiny_e5_dir)), None)
+        model = tiny_e5_dir.resolve()
+        export_embedder(model_info(str(model), model), None)  # as a local folder resolves
     return {"FINDLING_DATA_DIR": str(base / "data"), "FINDLING_MODEL": str(tiny_e5_dir),
             MODELS_DIR_ENV: str(models), "FINDLING_BACKEND": "", "HF_HOME": str(base / "hf"),
             "HF_HUB_CACHE": str(base / "hf" / "hub"), "DOCS": str(docs)}
