@@ -1,19 +1,20 @@
-"""Useful in the first minute: how soon keyword search works on a fresh, realistic folder.
+"""The first minute on a home folder: how soon keyword search works, beside Recoll's full index.
 
-Builds a folder like a laptop's documents from what this machine's packages ship (untimed):
-HTML manuals (the Rust book and standard library docs), Python standard library source,
-Debian package READMEs and copyright texts, the PDFs under /usr/share/doc, and multi-page
-PDFs generated from SciFact abstracts: by default at least 2,000 files and 30 MB. Then:
+Builds a laptop-like home folder from what this machine's packages ship (`home_folder.py`,
+untimed; `--folder` reuses one), then in one run:
 
-1. `findling index --phase text FOLDER` as a separate process on a fresh data dir: seconds
-   until the keyword phase is done (process start included), and files/s in that phase;
-   then a keyword search in another process proves results are there.
-2. The embedding phase in this process for `--embed-seconds` (it would take far longer to
-   finish on 30 MB): chunks/s and tokens/s, against a bare `encode` of exactly the same
-   chunk texts with the same embedder in the same run (the ratio should be near 1).
-3. The projected total time: text phase + pending tokens / embedding tokens/s.
+1. `recollindex` (Debian `recoll`, with `poppler-utils` for PDF) on the folder, fresh config:
+   seconds to a complete index, process start included, and peak RSS; skipped with a note
+   when `recollindex` is not installed.
+2. `findling index --phase text FOLDER` as a separate process on a fresh data dir: seconds
+   until the keyword phase is done (process start included), files/s, and peak RSS (the writer
+   and, summed, its worker processes); then keyword searches in another process show results.
+3. Each format's extraction in this one process (`indexer.ingest.extract.extract` per file):
+   seconds per format, to see where the workers spend the phase.
+4. With `--embed-seconds N`: the embedding phase for N s, against a bare `encode` of the same
+   texts with the same embedder (the ratio should be near 1), and the projected total.
 
-    python benchmarks/bench_first_minute.py --model /path/to/multilingual-e5-small [--backend onnx]
+    python benchmarks/bench_first_minute.py [--folder DIR] [--model PATH] [--embed-seconds 120]
 
 Prints one JSON object on stdout.
 """
@@ -21,89 +22,78 @@ Prints one JSON object on stdout.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections import defaultdict
 from pathlib import Path
 
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from home_folder import build_home  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
-RUST_DOCS = Path.home() / ".rustup/toolchains/stable-x86_64-unknown-linux-gnu/share/doc/rust/html"
-PYTHON_LIB = Path(os.__file__).parent
+QUERIES = ("borrow checker lifetime", "parameter expansion", "Sjögren syndrome", "dépendances paquet")
 
 
 def log(message: str) -> None:
     print(f"[first-minute] {message}", file=sys.stderr, flush=True)
 
 
-def _copy(files: list[Path], target: Path, budget: int) -> tuple[int, int]:
-    count = size = 0
-    for i, source in enumerate(files[:budget]):
-        destination = target / f"{i:05d}-{source.name}"
-        try:
-            shutil.copyfile(source, destination)
-        except OSError:
-            continue
-        count += 1
-        size += destination.stat().st_size
-    return count, size
+class PeakRss(threading.Thread):
+    """Polls a process and its descendants: the peak RSS of the process itself and of the tree."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.process = psutil.Process(pid)
+        self.own = self.tree = 0
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.wait(0.05):
+            try:
+                own = self.process.memory_info().rss
+                children = sum(c.memory_info().rss for c in self.process.children(recursive=True))
+            except psutil.Error:
+                continue
+            self.own, self.tree = max(self.own, own), max(self.tree, own + children)
 
 
-def build_folder(target: Path, min_files: int, min_mb: float, scifact: Path) -> dict:
-    """A realistic mixed folder; returns what went in."""
-    parts = {
-        "html": sorted(RUST_DOCS.rglob("*.html")),
-        "code": sorted(p for p in PYTHON_LIB.rglob("*.py") if "site-packages" not in p.parts),
-        "text": sorted(p for p in Path("/usr/share/doc").rglob("*")
-                       if p.is_file() and p.suffix in ("", ".txt", ".md") and not p.is_symlink()),
-        "pdf": sorted(Path("/usr/share/doc").rglob("*.pdf")),
-    }
-    shares = {"html": 0.45, "code": 0.35, "text": 0.15}
-    summary = {}
-    for kind, share in shares.items():
-        folder = target / kind
-        folder.mkdir(parents=True)
-        summary[kind] = _copy(parts[kind], folder, int(min_files * share))
-    (target / "pdf").mkdir()
-    summary["pdf"] = _copy(parts["pdf"], target / "pdf", 50)
-    summary["generated_pdf"] = _generated_pdfs(target / "pdf", scifact, count=max(50, min_files // 20))
-    total = sum(p.stat().st_size for p in target.rglob("*") if p.is_file())
-    extra = 0
-    while total < min_mb * 1e6 and extra < len(parts["html"]):  # top up with more manuals
-        source = parts["html"][int(min_files * shares["html"]) + extra]
-        destination = target / "html" / f"x{extra:05d}-{source.name}"
-        shutil.copyfile(source, destination)
-        total += destination.stat().st_size
-        extra += 1
-    files = sum(1 for p in target.rglob("*") if p.is_file())
-    return {"files": files, "mb": round(total / 1e6, 1), "parts": summary, "top_up_html": extra}
+def timed_process(argv: list[str], env: dict) -> dict:
+    """Run `argv` to its end: wall seconds, exit code, and peak RSS in MB."""
+    started = time.perf_counter()
+    process = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peak = PeakRss(process.pid)
+    peak.start()
+    out, err = process.communicate()
+    seconds = time.perf_counter() - started
+    peak.stopped.set()
+    peak.join()
+    return {"seconds": round(seconds, 2), "exit_code": process.returncode,
+            "peak_rss_mb": round(peak.own / 2**20), "peak_rss_tree_mb": round(peak.tree / 2**20),
+            "stdout": out, "stderr": err}
 
 
-def _generated_pdfs(folder: Path, scifact: Path, count: int) -> tuple[int, int]:
-    from fpdf import FPDF
-
-    abstracts = []
-    with (scifact / "corpus.jsonl").open(encoding="utf-8") as fh:
-        for line in fh:
-            doc = json.loads(line)
-            abstracts.append((doc.get("title", ""), doc.get("text", "")))
-            if len(abstracts) >= count * 4:
-                break
-    size = 0
-    for i in range(count):
-        pdf = FPDF()
-        pdf.set_font("Helvetica", size=11)
-        for title, text in abstracts[i * 4:(i + 1) * 4]:
-            pdf.add_page()
-            safe = (title + "\n\n" + text).encode("latin-1", "replace").decode("latin-1")
-            pdf.multi_cell(0, 6, safe)
-        path = folder / f"paper-{i:04d}.pdf"
-        pdf.output(str(path))
-        size += path.stat().st_size
-    return count, size
+def run_recoll(folder: Path, work: Path) -> dict:
+    """Recoll's complete index of `folder`, in a fresh configuration directory."""
+    if shutil.which("recollindex") is None:
+        return {"skipped": "recollindex is not installed (apt install recoll poppler-utils)"}
+    confdir = work / "recoll"
+    confdir.mkdir()
+    (confdir / "recoll.conf").write_text(f"topdirs = {folder}\nnoaspell = 1\n", encoding="utf-8")
+    path = "/usr/bin:/bin:" + os.environ.get("PATH", "")  # its filters run the system python3 (lxml)
+    env = {**os.environ, "PATH": path, "RECOLL_CONFDIR": str(confdir)}
+    result = timed_process(["recollindex", "-c", str(confdir), "-z"], env)
+    version = subprocess.run(["recollindex", "-v"], capture_output=True, text=True).stdout.strip()
+    return {"version": version, "pdftotext": shutil.which("pdftotext") is not None,
+            **{k: v for k, v in result.items() if k not in ("stdout", "stderr")}}
 
 
 def findling(*args: str, env: dict) -> subprocess.CompletedProcess:
@@ -111,42 +101,82 @@ def findling(*args: str, env: dict) -> subprocess.CompletedProcess:
                           text=True, check=True)
 
 
+def run_findling(folder: Path, data: Path, args: argparse.Namespace) -> tuple[dict, dict]:
+    env = {**os.environ, "FINDLING_DATA_DIR": str(data), "HF_HUB_OFFLINE": "1"}
+    if args.model:
+        env["FINDLING_MODEL"] = args.model
+    argv = [sys.executable, "-m", "indexer.cli", "index", "--phase", "text", str(folder)]
+    result = timed_process(argv, env)
+    if result["exit_code"] != 0:
+        raise SystemExit(f"findling index failed:\n{result['stderr'][-3000:]}")
+    hits = {}
+    for query in QUERIES:
+        found = findling("search", "--mode", "keyword", "--json", query, env=env)
+        hits[query] = len(json.loads(found.stdout)["results"])
+    status = json.loads(findling("status", "--json", env=env).stdout)
+    return {k: v for k, v in result.items() if k not in ("stdout", "stderr")} | {
+        "keyword_results": hits, "files_by_status": status.get("files_by_status") or status.get("files"),
+    }, env
+
+
+def extraction_by_format(folder: Path) -> dict:
+    """Each file's extraction in this process, summed per format (no workers, no writer)."""
+    from indexer.ingest.extract import ExtractionError, extract
+
+    seconds: dict[str, float] = defaultdict(float)
+    files: dict[str, int] = defaultdict(int)
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        kind = path.suffix.lower() or "(none)"
+        kind = kind if kind in (".html", ".pdf", ".docx", ".py", ".txt", ".md") else "other"
+        started = time.perf_counter()
+        with contextlib.suppress(ExtractionError, Exception):  # bad inputs are part of the folder
+            extract(path)
+        seconds[kind] += time.perf_counter() - started
+        files[kind] += 1
+    return {kind: {"files": files[kind], "seconds": round(seconds[kind], 2)} for kind in sorted(files)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="/work/models/multilingual-e5-small")
-    parser.add_argument("--backend", default="auto", help="auto | onnx | torch (when available)")
-    parser.add_argument("--files", type=int, default=2200)
-    parser.add_argument("--mb", type=float, default=30.0)
-    parser.add_argument("--embed-seconds", type=float, default=120.0)
+    parser.add_argument("--folder", type=Path, default=None,
+                        help="a home folder built earlier (or where to build and keep one)")
+    parser.add_argument("--model", default=None, help="the embedder (default: Findling's default model)")
+    parser.add_argument("--backend", default="auto", help="auto | onnx | torch (for --embed-seconds)")
+    parser.add_argument("--embed-seconds", type=float, default=0.0)
     parser.add_argument("--batch-chunks", type=int, default=None,
-                        help="chunks per embedding transaction (default: the pipeline's 256; the app's "
-                             "watcher uses 64)")
+                        help="chunks per embedding transaction (default: the pipeline's 256)")
+    parser.add_argument("--no-extraction", action="store_true", help="skip the per-format extraction pass")
     parser.add_argument("--scifact", type=Path, default=ROOT.parent / "shared" / "data" / "scifact")
-    parser.add_argument("--keep", action="store_true", help="keep the folder and data dir")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="findling-first-minute-"))
-    folder, data = work / "Documents", work / "data"
-    log(f"building the folder in {folder}")
-    built = build_folder(folder, args.files, args.mb, args.scifact)
-    log(f"built {built}")
-    env = {**os.environ, "FINDLING_DATA_DIR": str(data), "FINDLING_MODEL": args.model,
-           "FINDLING_BACKEND": args.backend, "HF_HUB_OFFLINE": "1"}
-
-    started = time.perf_counter()
-    findling("index", "--phase", "text", str(folder), env=env)
-    text_seconds = time.perf_counter() - started
-    hits = json.loads(findling("search", "--mode", "keyword", "--json", "borrow checker lifetime",
-                               env=env).stdout)["results"]
-    log(f"text phase {text_seconds:.1f} s; keyword search found {len(hits)} files")
-
-    report = {"folder": built, "keyword_phase_seconds": round(text_seconds, 1),
-              "keyword_phase_files_per_s": round(built["files"] / text_seconds, 1),
-              "keyword_results_after_text_phase": len(hits)}
-    report.update(measure_embedding(data, args))
-    report["projected_total_minutes"] = round(text_seconds / 60 + report["projected_embedding_minutes"], 1)
-    print(json.dumps(report, indent=2))
-    if not args.keep:
+    folder = args.folder or work / "home"
+    if not folder.exists():
+        log(f"building the home folder in {folder}")
+        built = build_home(folder, args.scifact)
+        (folder.parent / f"{folder.name}.json").write_text(json.dumps(built), encoding="utf-8")
+    built_record = folder.parent / f"{folder.name}.json"
+    built = json.loads(built_record.read_text()) if built_record.exists() else {"files": None}
+    log(f"folder {built}")
+    try:
+        log("recollindex")
+        recoll = run_recoll(folder, work)
+        log(f"recoll {recoll}")
+        log("findling index --phase text")
+        text_phase, env = run_findling(folder, work / "data", args)
+        log(f"findling {text_phase}")
+        report = {"folder": built, "recoll": recoll, "findling_text_phase": text_phase}
+        if "seconds" in recoll:
+            report["findling_vs_recoll"] = round(text_phase["seconds"] / recoll["seconds"], 3)
+        if not args.no_extraction:
+            log("per-format extraction in one process")
+            report["extraction_one_process"] = extraction_by_format(folder)
+        if args.embed_seconds > 0:
+            report.update(measure_embedding(work / "data", args))
+            report["projected_total_minutes"] = round(
+                text_phase["seconds"] / 60 + report["projected_embedding_minutes"], 1)
+        print(json.dumps(report, indent=2))
+    finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
@@ -157,7 +187,7 @@ def measure_embedding(data_dir: Path, args: argparse.Namespace) -> dict:
     from indexer.models.resolution import resolve_model
     from indexer.write.pipeline import Indexer
 
-    info = resolve_model(args.model)
+    info = resolve_model(args.model or Config().model)
     try:
         from indexer.models.onnx_runtime import open_embedder
 

@@ -138,7 +138,7 @@ def test_no_newline_text_and_amplified_epub_index_within_memory(tmp_path: Path, 
     assert proc.returncode == 0, proc.stderr.read().decode()
     files = snapshot(data)
     assert_ordinary_indexed(files, docs)
-    assert files[str(docs / "long.txt")]["status"] == "indexed"
+    assert files[str(docs / "long.txt")]["status"] == "indexed", files[str(docs / "long.txt")]["reason"]
     assert files[str(docs / "long.txt")]["chunks"][-1][3] == 600_000  # chunked to its end
     epub = files[str(docs / "amplified.epub")]
     assert epub["status"] == "error"

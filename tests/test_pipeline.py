@@ -196,3 +196,56 @@ def test_corrupt_vector_file_is_rebuilt_from_catalog(tmp_path: Path, tiny_model_
     assert vectors.read_bytes() == b"garbage"  # a reader never writes
     index_folder(docs, data, tiny_model_dir)  # the writer repairs it
     assert_vectors_match_catalog(data)
+
+
+def _signatures(data_dir: Path) -> dict[str, tuple[bytes, int]]:
+    catalog = DataDir(data_dir).open_catalog(readonly=True)
+    try:
+        return {path: (blob, shingles) for path, blob, shingles in catalog.conn.execute(
+            "SELECT path, minhash, shingles FROM files JOIN file_signatures ON file_id = files.id")}
+    finally:
+        catalog.close()
+
+
+def test_workers_cut_the_chunks_and_signatures_the_writer_would(
+    tmp_path: Path, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from indexer.write import pipeline
+
+    docs = make_docs(tmp_path)
+    for i in range(6):
+        (docs / f"extra-{i}.txt").write_text(LONG_TEXT.replace("topic", f"subject {i}"), encoding="utf-8")
+    config = Config(chunk_tokens=64, chunk_overlap=8)
+    monkeypatch.setattr(pipeline, "WRITER_CHUNKS_UP_TO", 10**6)  # every run chunks in the writer
+    index_folder(docs, tmp_path / "writer", tiny_model_dir, config)
+
+    chunked_here: list[str] = []
+    writer_chunking = pipeline.chunk_extracted
+    monkeypatch.setattr(pipeline, "WRITER_CHUNKS_UP_TO", 0)  # every run chunks in the workers
+    monkeypatch.setattr(pipeline, "chunk_extracted",
+                        lambda item, *args: chunked_here.append(item.path) or writer_chunking(item, *args))
+    index_folder(docs, tmp_path / "workers", tiny_model_dir, config)
+
+    assert chunked_here == []
+    assert_same_index(tmp_path / "workers", tmp_path / "writer")
+    signatures = _signatures(tmp_path / "workers")
+    assert len(signatures) == 9 and all(shingles for _, shingles in signatures.values())
+    assert signatures == _signatures(tmp_path / "writer")
+
+
+def test_without_a_tokenizer_file_the_writer_chunks(
+    tmp_path: Path, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from indexer.models.embedding import TorchEmbedder
+    from indexer.write import pipeline
+
+    docs = make_docs(tmp_path)
+    for i in range(6):
+        (docs / f"extra-{i}.txt").write_text(f"Extra note number {i} about the harbour.", encoding="utf-8")
+    monkeypatch.setattr(TorchEmbedder, "tokenizer_file", property(lambda self: None))
+    chunked_here: list[str] = []
+    writer_chunking = pipeline.chunk_extracted
+    monkeypatch.setattr(pipeline, "chunk_extracted",
+                        lambda item, *args: chunked_here.append(item.path) or writer_chunking(item, *args))
+    report = index_folder(docs, tmp_path / "data", tiny_model_dir)
+    assert report.indexed == 9 and len(chunked_here) == 9

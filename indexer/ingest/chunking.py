@@ -54,7 +54,7 @@ class _Segment:
     start: int  # offsets into the unit text
     end: int
     n_tokens: int
-    token_ends: tuple[int, ...]  # char end (unit offsets) of each token, for hard splits
+    token_ends: tuple[int, ...] = ()  # char end (unit offsets) of each token: only for hard splits
 
 
 def sentence_spans(text: str) -> Iterator[tuple[int, int]]:
@@ -87,12 +87,23 @@ def _batches(spans: Iterable[tuple[int, int]]) -> Iterator[list[tuple[int, int]]
         yield batch
 
 
-def _segments(text: str, tokenizer: Tokenizer) -> Iterator[_Segment]:
-    """The segments of `text` with their tokens, tokenized a bounded batch at a time."""
+def _count_tokens(tokenizer: Tokenizer, texts: list[str]) -> list[int]:
+    """Token counts of `texts`, without the offsets (most segments need only their count)."""
+    encode = getattr(tokenizer, "encode_batch_fast", tokenizer.encode_batch)  # tokenizers >= 0.20.1
+    return [len(enc.ids) for enc in encode(texts, add_special_tokens=False)]
+
+
+def _segments(text: str, tokenizer: Tokenizer, budget: int) -> Iterator[_Segment]:
+    """The segments of `text` with their token counts, tokenized a bounded batch at a time; a
+    segment over `budget` tokens also gets its tokens' end offsets, to be split at them."""
     for batch in _batches(sentence_spans(text)):
-        encodings = tokenizer.encode_batch([text[s:e] for s, e in batch], add_special_tokens=False)
-        for (s, e), enc in zip(batch, encodings):
-            yield _Segment(s, e, len(enc.ids), tuple(s + off[1] for off in enc.offsets))
+        pieces = [text[s:e] for s, e in batch]
+        for (s, e), piece, n_tokens in zip(batch, pieces, _count_tokens(tokenizer, pieces)):
+            if n_tokens <= budget:
+                yield _Segment(s, e, n_tokens)
+                continue
+            offsets = tokenizer.encode(piece, add_special_tokens=False).offsets
+            yield _Segment(s, e, n_tokens, tuple(s + off[1] for off in offsets))
 
 
 def _hard_split(seg: _Segment, budget: int, overlap: int) -> list[_Segment]:
@@ -145,7 +156,7 @@ def chunk_units(
     for unit in units:
         segments = (
             piece
-            for seg in _segments(unit.text, tokenizer)
+            for seg in _segments(unit.text, tokenizer, budget)
             for piece in (_hard_split(seg, budget, overlap) if seg.n_tokens > budget else [seg])
         )
         for group in _pack(segments, budget, overlap):

@@ -1,11 +1,14 @@
-"""One file's work before the catalog: read, hash and extract (in worker processes), then chunk.
+"""One file's work before the catalog: read, hash, extract, chunk and sign (in worker processes).
 
 Reading and extraction parse untrusted content and need no model, so they always run in the
 budgeted worker processes of `indexer.ingest.workers` (a file that exhausts its memory or time is
-recorded as an error and the run goes on); chunking needs only the embedder's tokenizer and
-runs in the writer, over bounded windows of text. A file's text is capped like its size
-(`max_file_mb`), so what reaches the writer is bounded too. Nothing here raises for bad
-input: the reason is recorded on the file instead.
+recorded as an error and the run goes on). Chunking needs only the embedder's tokenizer: when
+the embedder names its tokenizer file (`Embedder.tokenizer_file`), a run of more than a few
+files has the workers load it once and cut the chunks and the file's MinHash signature there
+too, so the writer only writes; otherwise (a live change of one file, a tokenizer without a
+file) the writer chunks, over bounded windows of text, with the very same tokenizer. A file's
+text is capped like its size (`max_file_mb`), so what reaches the writer is bounded too.
+Nothing here raises for bad input: the reason is recorded on the file instead.
 """
 
 from __future__ import annotations
@@ -27,17 +30,24 @@ from indexer.ingest.private_keys import PRIVATE_KEY, is_private_key
 from indexer.ingest.scan import Found
 from indexer.ingest.workers import Budget, Task, TaskFailed, WorkerPool, shared_pool
 from indexer.paths import as_text, display_name, key
+from indexer.similar import signature
 
 if TYPE_CHECKING:
+    from tokenizers import Tokenizer
+
     from indexer.models.protocols import Embedder
 
 LOOKAHEAD = 64
+# Runs of at most this many files chunk in the writer, whose tokenizer is loaded already (a live
+# change stays as fresh as before); longer runs chunk in the workers, which load it once each.
+WRITER_CHUNKS_UP_TO = 4
 _HASH_BLOCK = 1 << 20
 
 
 @dataclass(frozen=True)
 class Prepared:
-    """A file ready to commit: its chunks, or one name chunk when it has no text."""
+    """A file ready to commit: its chunks, or one name chunk when it has no text; `signature`
+    is its MinHash `(blob, shingles)` when a worker computed it (else the catalog does)."""
 
     found: Found
     path: str
@@ -47,6 +57,16 @@ class Prepared:
     reason: str | None
     chunks: list[Chunk]
     name_only: bool
+    signature: tuple[bytes, int] | None = None
+
+
+@dataclass(frozen=True)
+class ChunkSpec:
+    """How workers cut chunks: the tokenizer file the writer's embedder counts with, the budget."""
+
+    tokenizer_file: str
+    budget: int
+    overlap: int
 
 
 @dataclass(frozen=True)
@@ -151,12 +171,34 @@ def read_and_extract(found: Found, max_file_mb: float, known_hashes: set[str] | 
     return Extracted(found, stored, content_hash, extraction.kind, extraction.units)
 
 
-def chunk_extracted(item: Extracted, config: Config, embedder: Embedder) -> Prepared:
-    budget = max(16, min(config.chunk_tokens, embedder.info.max_seq_length - 16))
-    chunks = chunk_units(item.units, embedder.tokenizer, budget, config.chunk_overlap)
+def chunk_budget(config: Config, embedder: Embedder) -> int:
+    """Tokens per chunk: the configured size, within what the model reads."""
+    return max(16, min(config.chunk_tokens, embedder.info.max_seq_length - 16))
+
+
+def chunk_spec(config: Config, embedder: Embedder) -> ChunkSpec | None:
+    """What workers need to chunk like the writer; None when the tokenizer has no file."""
+    file = getattr(embedder, "tokenizer_file", None)
+    if file is None:
+        return None
+    return ChunkSpec(os.fspath(file), chunk_budget(config, embedder), config.chunk_overlap)
+
+
+def _chunked(item: Extracted, tokenizer: Tokenizer, budget: int, overlap: int, sign: bool) -> Prepared:
+    chunks = chunk_units(item.units, tokenizer, budget, overlap)
     if not chunks:
         return _recorded(item.found, "skipped", "no text", item.kind, item.content_hash)
-    return Prepared(item.found, item.path, item.content_hash, item.kind, "indexed", None, chunks, False)
+    signed = None
+    if sign:
+        text = signature.document_text([(c.text, c.char_start, c.char_end) for c in chunks])
+        signed = signature.stored(text)
+    return Prepared(item.found, item.path, item.content_hash, item.kind, "indexed", None, chunks, False,
+                    signed)
+
+
+def chunk_extracted(item: Extracted, config: Config, embedder: Embedder) -> Prepared:
+    """Chunk a file's text here, in the writer (its signature is left to the catalog)."""
+    return _chunked(item, embedder.tokenizer, chunk_budget(config, embedder), config.chunk_overlap, False)
 
 
 def budget_of(config: Config) -> Budget:
@@ -176,20 +218,50 @@ def prepare(found: Found, config: Config, embedder: Embedder) -> Prepared | Unch
 
 
 _worker_known_hashes: frozenset[str] = frozenset()
+_worker_spec: ChunkSpec | None = None
+_worker_tokenizer: tuple[tuple[str, int, int], Tokenizer] | None = None  # (file, mtime, size), tokenizer
 
 
-def _set_known_hashes(known_hashes: frozenset[str]) -> None:
-    """A run's setup in each worker: the catalog's hashes, and a lower priority."""
-    global _worker_known_hashes
-    _worker_known_hashes = known_hashes
+def _set_known_hashes(known_hashes: frozenset[str], spec: ChunkSpec | None = None) -> None:
+    """A run's setup in each worker: the catalog's hashes, how to chunk, and a lower priority."""
+    global _worker_known_hashes, _worker_spec
+    _worker_known_hashes, _worker_spec = known_hashes, spec
     if hasattr(os, "nice"):
         with contextlib.suppress(OSError):
             if os.nice(0) == 0:
                 os.nice(5)  # extraction is background work
 
 
+def _tokenizer_in_worker(file: str) -> Tokenizer | None:
+    """The tokenizer in `file`, loaded once per worker (again if the file changes); None if it
+    cannot be read here (the writer then chunks with its own)."""
+    global _worker_tokenizer
+    # One task at a time per worker, a worker per core: no thread pool, whose thread stacks and
+    # malloc arenas would count against the worker's address-space budget (and abort it there).
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"
+    from tokenizers import Tokenizer
+
+    try:
+        stat = os.stat(file)
+        stamp = (file, stat.st_mtime_ns, stat.st_size)
+        if _worker_tokenizer is None or _worker_tokenizer[0] != stamp:
+            tokenizer = Tokenizer.from_file(file)
+            tokenizer.no_padding()
+            tokenizer.no_truncation()
+            _worker_tokenizer = (stamp, tokenizer)
+    except Exception:  # noqa: BLE001 - tokenizers raises plain Exception on bad JSON
+        return None
+    return _worker_tokenizer[1]
+
+
 def _extract_in_worker(found: Found, max_file_mb: float) -> Outcome:
-    return read_and_extract(found, max_file_mb, _worker_known_hashes)
+    outcome = read_and_extract(found, max_file_mb, _worker_known_hashes)
+    spec = _worker_spec
+    if isinstance(outcome, Extracted) and spec is not None:
+        tokenizer = _tokenizer_in_worker(spec.tokenizer_file)
+        if tokenizer is not None:
+            return _chunked(outcome, tokenizer, spec.budget, spec.overlap, True)
+    return outcome
 
 
 def _collect(found: Found, task: Task) -> Outcome:
@@ -203,13 +275,15 @@ def _collect(found: Found, task: Task) -> Outcome:
 
 
 def extracted_in_order(work: list[Found], config: Config, known_hashes: frozenset[str],
-                       workers: int | None = None) -> Iterator[tuple[Found, Outcome]]:
-    """Read and extract files in the worker processes, yielded in order with a bounded
-    lookahead, so extraction runs ahead of the writer but never piles up in memory."""
+                       workers: int | None = None, spec: ChunkSpec | None = None,
+                       ) -> Iterator[tuple[Found, Outcome]]:
+    """Read and extract files in the worker processes (and chunk them there, given a `spec`),
+    yielded in order with a bounded lookahead, so the workers run ahead of the writer but never
+    pile up in memory."""
     if not work:
         return
     pool = extraction_pool(config, workers)
-    pool.set_setup(_set_known_hashes, known_hashes)
+    pool.set_setup(_set_known_hashes, known_hashes, spec)
     pending: list[tuple[Found, Task]] = []
     try:
         for found in work:

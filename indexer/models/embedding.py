@@ -163,6 +163,11 @@ class TorchEmbedder(PrefixedEncoder):
     def backend(self) -> str:
         return "PyTorch"
 
+    @property
+    def tokenizer_file(self) -> Path | None:
+        file = self.info.path / "tokenizer.json"
+        return file if file.exists() else None
+
     @cached_property
     def tokenizer(self) -> Tokenizer:
         """The model's fast tokenizer, without special tokens or truncation (for chunking)."""

@@ -538,6 +538,10 @@ class OnnxEmbedder(PrefixedEncoder):
         return load_tokenizer(self.onnx.tokenizer_file)
 
     @property
+    def tokenizer_file(self) -> Path:
+        return self.onnx.tokenizer_file
+
+    @property
     def model_id(self) -> str:
         return self.info.model_id
 

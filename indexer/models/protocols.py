@@ -40,6 +40,11 @@ class Embedder(Protocol):
     def tokenizer(self) -> Tokenizer:
         """The model's fast tokenizer without truncation or padding (chunking counts with it)."""
 
+    @property
+    def tokenizer_file(self) -> Path | None:
+        """The `tokenizer.json` that `tokenizer` is read from, so worker processes can chunk with
+        the same tokenizer; None when it comes from elsewhere (the writer then chunks)."""
+
     def encode_queries(self, texts: list[str]) -> np.ndarray:
         """(len(texts), dim) float32, L2-normalised, each text with the model's query prefix."""
 

@@ -89,6 +89,13 @@ def minhash(text: str) -> tuple[np.ndarray, int] | None:
     return signature.astype(np.uint32), len(shingles)
 
 
+def stored(text: str) -> tuple[bytes, int]:
+    """A text's signature as the catalog stores it: (blob, distinct shingles); a text without
+    words gets an empty one, so the backfill does not come back for it."""
+    found = minhash(text)
+    return (b"", 0) if found is None else (to_blob(found[0]), found[1])
+
+
 def to_blob(signature: np.ndarray) -> bytes:
     return np.asarray(signature, dtype="<u4").tobytes()
 

@@ -238,8 +238,10 @@ class Catalog:
         priority: int = 0,
         dev: int | None = None,
         mode: int | None = None,
+        signature: tuple[bytes, int] | None = None,
     ) -> Change:
-        """Store a file and exactly these chunks, keeping old chunk ids whose text is unchanged."""
+        """Store a file and exactly these chunks, keeping old chunk ids whose text is unchanged;
+        `signature` is the file's MinHash `(blob, shingles)` when the caller computed it already."""
         existing = self.file(path)
         change = Change.empty()
         reusable: dict[str, list[int]] = {}
@@ -290,7 +292,7 @@ class Catalog:
         self._delete_chunks(stale)
         change.removed_ids += stale
         summaries.after_put(self.conn, file_id,
-                            ((c.text, c.char_start, c.char_end, c.is_name) for c in chunks))
+                            ((c.text, c.char_start, c.char_end, c.is_name) for c in chunks), signature)
         if change.added_ids or change.removed_ids:
             self.bump_generation()
         return change

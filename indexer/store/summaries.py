@@ -44,14 +44,12 @@ def _vector(blob: bytes) -> np.ndarray:
     return np.frombuffer(blob, dtype=np.float32)
 
 
-def _write_signature(conn: sqlite3.Connection, file_id: int, text: str | None) -> None:
-    """Store the signature of `text`; None (no content) removes it. A text without words keeps an
-    empty signature, so the backfill does not come back for it."""
-    if text is None:
+def _write_signature(conn: sqlite3.Connection, file_id: int, signed: tuple[bytes, int] | None) -> None:
+    """Store a file's signature `(blob, shingles)`; None (no content) removes it."""
+    if signed is None:
         conn.execute("DELETE FROM file_signatures WHERE file_id = ?", (file_id,))
         return
-    found = signature.minhash(text)
-    blob, shingles = (b"", 0) if found is None else (signature.to_blob(found[0]), found[1])
+    blob, shingles = signed
     conn.execute(
         "INSERT OR REPLACE INTO file_signatures (file_id, minhash, shingles) VALUES (?, ?, ?)",
         (file_id, blob, shingles),
@@ -82,10 +80,15 @@ def _refresh_vector(conn: sqlite3.Connection, file_id: int) -> bool:
     return True
 
 
-def after_put(conn: sqlite3.Connection, file_id: int, chunks: Iterable[tuple[str, int, int, bool]]) -> None:
-    """A file's chunks `(text, char_start, char_end, is_name)` were just stored: summarise them."""
+def after_put(conn: sqlite3.Connection, file_id: int, chunks: Iterable[tuple[str, int, int, bool]],
+              computed: tuple[bytes, int] | None = None) -> None:
+    """A file's chunks `(text, char_start, char_end, is_name)` were just stored: summarise them
+    (with the MinHash signature `computed` by a worker, when there is one)."""
     content = [(text, start, end) for text, start, end, is_name in chunks if not is_name]
-    _write_signature(conn, file_id, signature.document_text(content) if content else None)
+    if not content:
+        _write_signature(conn, file_id, None)
+    else:
+        _write_signature(conn, file_id, computed or signature.stored(signature.document_text(content)))
     _refresh_vector(conn, file_id)
 
 
@@ -133,7 +136,7 @@ def backfill(conn: sqlite3.Connection, limit: int = 500) -> int:
         pieces = conn.execute(
             "SELECT text, char_start, char_end FROM chunks WHERE file_id = ? AND is_name = 0", (file_id,)
         ).fetchall()
-        _write_signature(conn, file_id, signature.document_text(pieces))
+        _write_signature(conn, file_id, signature.stored(signature.document_text(pieces)))
     unvectored = [
         r[0]
         for r in conn.execute(

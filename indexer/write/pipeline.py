@@ -23,11 +23,13 @@ import numpy as np
 from indexer.config import Config
 from indexer.datadir import DataDir, ModelMismatch
 from indexer.ingest.prepare import (
+    WRITER_CHUNKS_UP_TO,
     Extracted,
     Prepared,
     Unchanged,
     Vanished,
     chunk_extracted,
+    chunk_spec,
     extracted_in_order,
     prepare,
 )
@@ -295,7 +297,8 @@ class Indexer:
         recent = recently_used() if work else set()
         now_ns = time.time_ns()
         batch: list[tuple[Prepared, int]] = []
-        for found, outcome in extracted_in_order(work, self.config, known_hashes):
+        spec = chunk_spec(self.config, self.embedder) if len(work) > WRITER_CHUNKS_UP_TO else None
+        for found, outcome in extracted_in_order(work, self.config, known_hashes, spec=spec):
             if isinstance(outcome, Vanished):
                 report.vanished.append(outcome.path)
                 self._remove([outcome.path], report, count=False)
@@ -363,7 +366,7 @@ class Indexer:
                 change.extend(self.catalog.put_file(
                     item.path, display_name(item.path), item.found.size, item.found.mtime_ns,
                     item.content_hash, item.kind, item.status, item.reason, new_chunks, priority,
-                    dev=item.found.dev, mode=item.found.mode,
+                    dev=item.found.dev, mode=item.found.mode, signature=item.signature,
                 ))
         self._apply(change)
         for item, _ in batch:
