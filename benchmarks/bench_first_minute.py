@@ -87,12 +87,16 @@ def run_recoll(folder: Path, work: Path) -> dict:
         return {"skipped": "recollindex is not installed (apt install recoll poppler-utils)"}
     confdir = work / "recoll"
     confdir.mkdir()
-    (confdir / "recoll.conf").write_text(f"topdirs = {folder}\nnoaspell = 1\n", encoding="utf-8")
+    # Recoll indexes at nice 19 by default; here at 0, like Findling's writer (its workers run at 5),
+    # so that on a busy machine Recoll is not the one starved.
+    settings = f"topdirs = {folder}\nnoaspell = 1\nidxniceprio = 0\n"
+    (confdir / "recoll.conf").write_text(settings, encoding="utf-8")
     path = "/usr/bin:/bin:" + os.environ.get("PATH", "")  # its filters run the system python3 (lxml)
     env = {**os.environ, "PATH": path, "RECOLL_CONFDIR": str(confdir)}
     result = timed_process(["recollindex", "-c", str(confdir), "-z"], env)
-    version = subprocess.run(["recollindex", "-v"], capture_output=True, text=True).stdout.strip()
-    return {"version": version, "pdftotext": shutil.which("pdftotext") is not None,
+    version = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", "recoll"], capture_output=True,
+                             text=True).stdout.strip() if shutil.which("dpkg-query") else "unknown"
+    return {"version": version, "pdftotext": shutil.which("pdftotext") is not None, "nice": 0,
             **{k: v for k, v in result.items() if k not in ("stdout", "stderr")}}
 
 

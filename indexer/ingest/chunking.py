@@ -14,6 +14,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from indexer.ingest.token_count import counter_for
+
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
 
@@ -87,18 +89,13 @@ def _batches(spans: Iterable[tuple[int, int]]) -> Iterator[list[tuple[int, int]]
         yield batch
 
 
-def _count_tokens(tokenizer: Tokenizer, texts: list[str]) -> list[int]:
-    """Token counts of `texts`, without the offsets (most segments need only their count)."""
-    encode = getattr(tokenizer, "encode_batch_fast", tokenizer.encode_batch)  # tokenizers >= 0.20.1
-    return [len(enc.ids) for enc in encode(texts, add_special_tokens=False)]
-
-
 def _segments(text: str, tokenizer: Tokenizer, budget: int) -> Iterator[_Segment]:
     """The segments of `text` with their token counts, tokenized a bounded batch at a time; a
     segment over `budget` tokens also gets its tokens' end offsets, to be split at them."""
+    counter = counter_for(tokenizer)
     for batch in _batches(sentence_spans(text)):
         pieces = [text[s:e] for s, e in batch]
-        for (s, e), piece, n_tokens in zip(batch, pieces, _count_tokens(tokenizer, pieces)):
+        for (s, e), piece, n_tokens in zip(batch, pieces, counter.counts(pieces)):
             if n_tokens <= budget:
                 yield _Segment(s, e, n_tokens)
                 continue
