@@ -41,6 +41,10 @@ LOOKAHEAD = 64
 # Runs of at most this many files chunk in the writer, whose tokenizer is loaded already (a live
 # change stays as fresh as before); longer runs chunk in the workers, which load it once each.
 WRITER_CHUNKS_UP_TO = 4
+# A worker that chunks holds the tokenizer (about 280 MB for XLM-R's 250k pieces), and on a home
+# folder the writer spends a fifth of the workers' time committing what they make: more workers
+# than this would cost memory for little speed.
+MAX_WORKERS = 4
 _HASH_BLOCK = 1 << 20
 
 
@@ -206,7 +210,9 @@ def budget_of(config: Config) -> Budget:
 
 
 def extraction_pool(config: Config, workers: int | None = None) -> WorkerPool:
-    """The process's extraction workers, with the budget `config` sets."""
+    """The process's extraction workers (a worker per core, at most MAX_WORKERS), with the
+    budget `config` sets."""
+    workers = workers or min(os.cpu_count() or 2, MAX_WORKERS)
     return shared_pool(budget_of(config), workers, preload=(__name__,))
 
 
