@@ -247,3 +247,18 @@ def test_kill_9_of_index_leaves_no_worker_behind(tmp_path: Path, tiny_model_dir:
     for straggler in left:
         straggler.kill()
     assert not left, [p.cmdline() for p in left]
+
+
+def test_what_a_setup_loads_is_not_counted_against_the_tasks_budget() -> None:
+    import worker_tasks
+
+    from indexer.ingest.workers import Budget, TaskFailed, WorkerPool
+
+    pool = WorkerPool(1, Budget(memory_mb=64, timeout_s=60), preload=("worker_tasks",))
+    try:
+        pool.set_setup(worker_tasks.hold_megabytes, 150)  # more than the whole task budget
+        assert pool.submit(worker_tasks.allocate_megabytes, 40).result() == 150
+        with pytest.raises(TaskFailed, match="too large to index"):  # the budget still holds for tasks
+            pool.submit(worker_tasks.allocate_megabytes, 200).result()
+    finally:
+        pool.close()

@@ -89,3 +89,18 @@ def parser_fails_once(found: Found, max_file_mb: float) -> prepare.Outcome:
         return prepare.read_and_extract(found, max_file_mb)
     finally:
         prepare.extract = real
+
+
+_held: list[bytearray] = []
+
+
+def hold_megabytes(megabytes: int) -> None:
+    """A setup that keeps `megabytes` allocated (as a loaded tokenizer would)."""
+    _held.extend(bytearray(1 << 20) for _ in range(megabytes))
+
+
+def allocate_megabytes(megabytes: int) -> int:
+    """A task that allocates `megabytes` for a moment; returns what the setup holds, in MB."""
+    scratch = [bytearray(1 << 20) for _ in range(megabytes)]
+    del scratch
+    return len(_held)

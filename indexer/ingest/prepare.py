@@ -229,9 +229,12 @@ _worker_tokenizer: tuple[tuple[str, int, int], Tokenizer] | None = None  # (file
 
 
 def _set_known_hashes(known_hashes: frozenset[str], spec: ChunkSpec | None = None) -> None:
-    """A run's setup in each worker: the catalog's hashes, how to chunk, and a lower priority."""
+    """A run's setup in each worker: the catalog's hashes, how to chunk (the tokenizer loaded
+    here, outside the tasks' memory budget), and a lower priority."""
     global _worker_known_hashes, _worker_spec
     _worker_known_hashes, _worker_spec = known_hashes, spec
+    if spec is not None:
+        _tokenizer_in_worker(spec.tokenizer_file)
     if hasattr(os, "nice"):
         with contextlib.suppress(OSError):
             if os.nice(0) == 0:

@@ -105,6 +105,7 @@ class _Worker:
     started: float = 0.0
     killed_for: str | None = None
     idle_since: float = 0.0
+    in_setup: bool = False  # running a setup: its memory is not the task's
 
 
 @dataclass
@@ -141,7 +142,8 @@ class WorkerPool:
 
     def set_setup(self, fn: Callable, *args: Any) -> None:
         """Have every worker run `fn(*args)` before its next task (per-run state, such as the
-        hashes already in the catalog)."""
+        hashes already in the catalog, or a tokenizer to load). What the setup allocates is not
+        the tasks': the worker's memory budget starts again from its size after the setup."""
         with self._lock:
             self._state.setup = (self._state.setup[0] + 1, fn, args)
 
@@ -205,7 +207,7 @@ class WorkerPool:
                 try:
                     if worker.setup != setup[0] and setup[1] is not None:
                         worker.conn.send(("setup", setup[1], setup[2]))
-                        worker.setup = setup[0]
+                        worker.setup, worker.in_setup = setup[0], True
                     worker.conn.send(("task", task.fn, task.args))
                 except (OSError, pickle.PicklingError, AttributeError, TypeError) as exc:
                     task._finish(error=TaskFailed(f"could not hand the file to a worker: {exc}"))
@@ -232,6 +234,10 @@ class WorkerPool:
         if not worker.ready:
             worker.ready, worker.base_rss = True, pickle.loads(message)
             worker.idle_since = time.monotonic()
+            return
+        if message[:1] == _REBASED:  # a setup ran: the budget counts from the worker's new size
+            worker.base_rss, worker.in_setup = pickle.loads(memoryview(message)[1:]), False
+            worker.started = time.monotonic()
             return
         task, worker.task = worker.task, None
         worker.idle_since = time.monotonic()
@@ -273,7 +279,7 @@ class WorkerPool:
         for worker in [w for w in self._workers if w.task is not None]:
             if timeout and now - worker.started > timeout:
                 worker.killed_for = f"extraction timed out after {timeout:g} s"
-            elif memory and self._rss(worker) - worker.base_rss > memory:
+            elif memory and not worker.in_setup and self._rss(worker) - worker.base_rss > memory:
                 worker.killed_for = out_of_memory_reason(self.budget.memory_mb)
             if worker.killed_for:
                 self._retire(worker, worker.killed_for)
@@ -305,8 +311,9 @@ class WorkerPool:
 
 
 # -- the worker process -------------------------------------------------------------------------
-# A reply is one of these bytes followed by a pickle: the value, or the reason of a failure.
-_OK, _FAILED, _OUT_OF_MEMORY = b"K", b"F", b"M"
+# A reply is one of these bytes followed by a pickle: the value, or the reason of a failure;
+# after a setup, the worker's new RSS.
+_OK, _FAILED, _OUT_OF_MEMORY, _REBASED = b"K", b"F", b"M", b"B"
 
 
 def out_of_memory_reason(memory_mb: int) -> str:
@@ -327,6 +334,8 @@ def worker_main(conn: Connection, memory_mb: int, preload: tuple[str, ...], pare
             kind, fn, args = conn.recv()
         except (EOFError, OSError):
             return
+        if kind == "setup":
+            lift_memory_limit()  # what a setup loads is not a task's; the budget starts after it
         try:
             reply = _OK + pickle.dumps(fn(*args), protocol=pickle.HIGHEST_PROTOCOL)
         except MemoryError:
@@ -334,7 +343,8 @@ def worker_main(conn: Connection, memory_mb: int, preload: tuple[str, ...], pare
         except Exception as exc:  # noqa: BLE001 - a task's failure is reported, the worker goes on
             reply = _FAILED + pickle.dumps(f"{type(exc).__name__}: {exc}")
         if kind == "setup":
-            continue
+            limit_memory(memory_mb)
+            reply = _REBASED + pickle.dumps(psutil.Process().memory_info().rss)
         try:
             conn.send_bytes(reply)
         except OSError:  # the pool is gone
@@ -355,6 +365,16 @@ def limit_memory(memory_mb: int) -> None:
     if hard != resource.RLIM_INFINITY:
         limit = min(limit, hard)
     resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+
+
+def lift_memory_limit() -> None:
+    """Undo `limit_memory` (up to the hard limit) until it is applied again."""
+    if not sys.platform.startswith("linux"):
+        return
+    import resource
+
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    resource.setrlimit(resource.RLIMIT_AS, (hard, hard))
 
 
 def die_with_parent(parent_pid: int) -> None:
