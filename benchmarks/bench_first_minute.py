@@ -150,6 +150,7 @@ def main() -> None:
     parser.add_argument("--batch-chunks", type=int, default=None,
                         help="chunks per embedding transaction (default: the pipeline's 256)")
     parser.add_argument("--no-extraction", action="store_true", help="skip the per-format extraction pass")
+    parser.add_argument("--no-recoll", action="store_true", help="time Findling alone (before/after pairs)")
     parser.add_argument("--scifact", type=Path, default=ROOT.parent / "shared" / "data" / "scifact")
     args = parser.parse_args()
 
@@ -164,7 +165,7 @@ def main() -> None:
     log(f"folder {built}")
     try:
         log("recollindex")
-        recoll = run_recoll(folder, work)
+        recoll = {"skipped": "--no-recoll"} if args.no_recoll else run_recoll(folder, work)
         log(f"recoll {recoll}")
         log("findling index --phase text")
         text_phase, env = run_findling(folder, work / "data", args)
