@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
 
-CACHE_WORDS = 200_000  # the caches are emptied when they hold this many pre-tokens, or texts
+CACHE_WORDS = 100_000  # each cache is emptied when it holds this many pre-tokens, or texts
 CACHED_TEXT_CHARS = 300  # texts up to this long are cached whole
 
 
