@@ -425,12 +425,18 @@ class Catalog:
     def ocr_counts(self) -> dict[str, int]:
         return ocr_results.counts(self.conn)
 
+    def ocr_failures(self) -> list[tuple[str, str | None]]:
+        return ocr_results.failures(self.conn)
+
     def ocr_seconds_per_file(self) -> float | None:
         return ocr_results.seconds_per_file(self.conn)
 
     def put_ocr_result(self, content_hash: str, status: str, reason: str | None, result_json: str,
                        seconds: float) -> None:
         ocr_results.put(self.conn, content_hash, status, reason, result_json, seconds)
+
+    def set_ocr_state(self, file_id: int, state: str | None) -> None:
+        self.conn.execute("UPDATE files SET ocr = ? WHERE id = ?", (state, file_id))
 
     def stored_chunks(self, file_id: int) -> list[ocr_results.StoredChunk]:
         return ocr_results.stored_chunks(self.conn, file_id)

@@ -70,6 +70,12 @@ def counts(conn: sqlite3.Connection) -> dict[str, int]:
             "no_text": found.get("no_text", 0), "errors": found.get("error", 0)}
 
 
+def failures(conn: sqlite3.Connection) -> list[tuple[str, str | None]]:
+    """(path, reason) of the files OCR could not read, by path."""
+    return conn.execute("SELECT f.path, r.reason FROM files f JOIN ocr_results r ON r.hash = f.hash "
+                        "WHERE f.ocr = 'error' ORDER BY f.path").fetchall()
+
+
 def seconds_per_file(conn: sqlite3.Connection) -> float | None:
     """The mean time of the last 50 files read (for an ETA), or None before any."""
     row = conn.execute("SELECT avg(seconds) FROM (SELECT seconds FROM ocr_results WHERE seconds > 0 "

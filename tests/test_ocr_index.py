@@ -1,0 +1,147 @@
+"""The OCR phase: images and scanned PDF pages found by what they say, read once per content."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from helpers import embedder_for
+from ocr_images import needs_latin_font, needs_ocr, scanned_pdf, text_image
+
+from indexer.config import Config
+from indexer.datadir import DataDir
+from indexer.search.searcher import Searcher
+from indexer.write.pipeline import Indexer
+
+pytestmark = [needs_ocr, needs_latin_font]
+
+
+def index(data: Path, model: Path, folder: Path, **settings) -> object:
+    with DataDir(data).writer_lock(), Indexer(DataDir(data), Config(**settings),
+                                              embedder_for(str(model))) as ix:
+        return ix.run([str(folder)])
+
+
+def catalog_rows(data: Path, sql: str) -> list[tuple]:
+    catalog = DataDir(data).open_catalog(readonly=True)
+    try:
+        return catalog.conn.execute(sql).fetchall()
+    finally:
+        catalog.close()
+
+
+def search(data: Path, model: Path, text: str):
+    searcher = Searcher(DataDir(data), embedder_for(str(model)), Config(reranker=""))
+    try:
+        return searcher.search(text, k=5, mode="keyword")
+    finally:
+        searcher.close()
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("ocr") / "docs"
+    folder.mkdir()
+    text_image(["Quittance de loyer", "Montant payé 712 euros"]).save(folder / "Screenshot 15-09-51.png")
+    scanned_pdf(folder / "scan.pdf", [None, ["Contrat de location", "Garantie locative"]],
+                text_layer={0: "Page one of the contract carries a real text layer with plenty of words."})
+    scanned_pdf(folder / "born-digital.pdf", [None],
+                text_layer={0: "A report typed in a word processor: its text layer is enough to index it."})
+    (folder / "notes.txt").write_text("Plain notes about the garden.")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def indexed(corpus: Path, tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path):
+    data = tmp_path_factory.mktemp("ocr-data") / "data"
+    report = index(data, tiny_model_dir, corpus)
+    return data, report
+
+
+def test_an_image_is_found_by_its_text_and_loses_its_name_chunk(indexed, corpus: Path,
+                                                                  tiny_model_dir: Path) -> None:
+    data, report = indexed
+    top = search(data, tiny_model_dir, "quittance loyer")[0]
+    assert Path(top.path).name == "Screenshot 15-09-51.png"
+    assert (top.source, top.found_by) == ("ocr", "content") and "Quittance de loyer" in top.snippet
+    assert json.loads(json.dumps(top.to_dict()))["source"] == "ocr"
+    rows = catalog_rows(data, "SELECT f.status, f.reason, f.ocr, c.source, c.is_name, c.embedding IS NULL "
+                              "FROM files f JOIN chunks c ON c.file_id = f.id "
+                              "WHERE f.name LIKE 'Screenshot%'")
+    assert rows == [("indexed", None, "text", "ocr", 0, 0)]  # embedded, no name chunk left
+
+
+def test_a_scanned_page_is_read_and_its_hit_names_the_page(indexed, tiny_model_dir: Path) -> None:
+    data, _ = indexed
+    top = search(data, tiny_model_dir, "garantie locative")[0]
+    assert (Path(top.path).name, top.page, top.source) == ("scan.pdf", 2, "ocr")
+    sources = catalog_rows(data, "SELECT c.page, c.source FROM chunks c JOIN files f ON f.id = c.file_id "
+                                 "WHERE f.name = 'scan.pdf' ORDER BY c.ordinal")
+    assert sources == [(1, "text"), (2, "ocr")]  # page 1 has its text layer: not read again
+
+
+def test_a_text_layer_pdf_is_not_read(indexed) -> None:
+    data, report = indexed
+    rows = catalog_rows(data, "SELECT f.ocr, r.reason, (SELECT count(*) FROM chunks c WHERE c.file_id = f.id "
+                              "AND c.source = 'ocr') FROM files f JOIN ocr_results r ON r.hash = f.hash "
+                              "WHERE f.name = 'born-digital.pdf'")
+    assert rows == [("none", "every page has a text layer", 0)]
+    assert report.ocr_read == 3 and report.ocr_text == 2
+
+
+def test_a_copy_or_a_move_is_never_read_again(indexed, corpus: Path, tiny_model_dir: Path,
+                                              tmp_path: Path) -> None:
+    data, _ = indexed
+    work = tmp_path / "docs"
+    shutil.copytree(corpus, work)
+    copied_data = tmp_path / "data"
+    shutil.copytree(data, copied_data)
+    catalog = DataDir(copied_data).open_catalog()
+    catalog.close()
+    report = index(copied_data, tiny_model_dir, work)  # a new folder: the same contents again
+    assert report.ocr_read == 0 and report.indexed == 4
+    top = search(copied_data, tiny_model_dir, "quittance loyer")
+    assert {Path(r.path).parent for r in top if r.source == "ocr"} >= {work}
+    (work / "Screenshot 15-09-51.png").rename(work / "renamed.png")
+    assert index(copied_data, tiny_model_dir, work).ocr_read == 0
+
+
+def test_bad_images_are_recorded_and_the_run_goes_on(tmp_path: Path, tiny_model_dir: Path) -> None:
+    from PIL import Image
+
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    Image.new("1", (10_000, 10_000)).save(folder / "bomb.png")
+    Image.effect_noise((400, 300), 60).convert("RGB").save(folder / "cut.jpg", quality=90)
+    (folder / "cut.jpg").write_bytes((folder / "cut.jpg").read_bytes()[:3000])
+    Image.new("RGB", (40, 40), "white").save(folder / "icon.png")
+    Image.effect_noise((640, 480), 20).convert("RGB").save(folder / "blank.png")
+    data = tmp_path / "data"
+    index(data, tiny_model_dir, folder)
+    rows = {name: (status, reason) for name, status, reason in
+            catalog_rows(data, "SELECT name, status, reason FROM files")}
+    assert rows["bomb.png"] == rows["cut.jpg"] == ("skipped", "image file")  # still found by name
+    assert rows["icon.png"] == ("skipped", "too small to hold text (40×40 px)")
+    assert rows["blank.png"] == ("skipped", "no text found")
+    catalog = DataDir(data).open_catalog(readonly=True)
+    try:
+        assert catalog.ocr_counts() == {"pending": 0, "done": 0, "no_text": 2, "errors": 2}
+        failed = dict((Path(path).name, reason) for path, reason in catalog.ocr_failures())
+    finally:
+        catalog.close()
+    assert failed["bomb.png"].startswith("image too large: 10000×10000 pixels, over the 40 MP cap")
+    assert failed["cut.jpg"].startswith("corrupt or truncated image")
+
+
+def test_a_file_over_the_time_cap_kills_the_worker_and_is_recorded(tmp_path: Path,
+                                                                   tiny_model_dir: Path) -> None:
+    folder = tmp_path / "slow"
+    folder.mkdir()
+    text_image(["Une longue page"] * 4, size=(1600, 1200)).save(folder / "page.png")
+    data = tmp_path / "data"
+    index(data, tiny_model_dir, folder, ocr_timeout_s=0.05)
+    assert catalog_rows(data, "SELECT f.status, f.ocr, r.reason FROM files f JOIN ocr_results r "
+                              "ON r.hash = f.hash") == [
+        ("skipped", "error", "OCR failed: OCR timed out after 0.05 s")]
