@@ -145,3 +145,36 @@ def test_a_file_over_the_time_cap_kills_the_worker_and_is_recorded(tmp_path: Pat
     assert catalog_rows(data, "SELECT f.status, f.ocr, r.reason FROM files f JOIN ocr_results r "
                               "ON r.hash = f.hash") == [
         ("skipped", "error", "OCR failed: OCR timed out after 0.05 s")]
+
+
+def test_the_watcher_reads_a_new_image_live_in_its_ocr_phase(tmp_path: Path, tiny_model_dir: Path) -> None:
+    import time
+
+    from indexer.write.watcher import WatchCallbacks, Watcher, WatchOptions
+
+    folder = tmp_path / "live"
+    folder.mkdir()
+    (folder / "note.txt").write_text("A note about the garden.")
+    data = tmp_path / "data"
+    phases: list[str | None] = []
+    watcher = Watcher(DataDir(data), Config(), embedder_for(str(tiny_model_dir)), [str(folder)],
+                      WatchOptions(debounce=0.05, low_priority=False, battery=lambda: None),
+                      WatchCallbacks(on_status=lambda status: phases.append(status.phase)))
+    watcher.start()
+    try:
+        deadline = time.monotonic() + 60
+        while watcher.status().state != "idle" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        text_image(["Facture du plombier", "Total 348 euros"]).save(folder / "receipt.png")
+        while time.monotonic() < deadline:
+            rows = catalog_rows(data, "SELECT f.ocr, count(c.id), sum(c.embedding IS NULL) FROM files f "
+                                      "JOIN chunks c ON c.file_id = f.id WHERE f.name = 'receipt.png'")
+            if rows and rows[0][0] == "text" and rows[0][2] == 0:
+                break
+            time.sleep(0.1)
+    finally:
+        watcher.stop()
+    assert rows[0][0] == "text", rows
+    assert "ocr" in phases
+    top = search(data, tiny_model_dir, "facture plombier")[0]
+    assert (Path(top.path).name, top.source) == ("receipt.png", "ocr")
