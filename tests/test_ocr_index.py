@@ -178,3 +178,33 @@ def test_the_watcher_reads_a_new_image_live_in_its_ocr_phase(tmp_path: Path, tin
     assert "ocr" in phases
     top = search(data, tiny_model_dir, "facture plombier")[0]
     assert (Path(top.path).name, top.source) == ("receipt.png", "ocr")
+
+
+def test_cli_phases_status_and_a_reindex_that_never_reads_again(tmp_path: Path, tiny_model_dir: Path) -> None:
+    from click.testing import CliRunner
+
+    from indexer.cli import cli
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    text_image(["Attestation d'assurance", "Habitation 2024"]).save(folder / "scan.png")
+    data = tmp_path / "data"
+
+    def run(*args: str) -> str:
+        result = CliRunner().invoke(cli, ["--data-dir", str(data), "--model", str(tiny_model_dir), *args],
+                                    catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        return result.stdout
+
+    run("index", str(folder), "--phase", "embed")  # text and embeddings only: the image waits
+    status = json.loads(run("status", "--json"))["ocr"]
+    assert (status["pending"], status["done"], status["available"]) == (1, 0, True)
+    run("index", str(folder))
+    status = json.loads(run("status", "--json"))["ocr"]
+    assert (status["pending"], status["done"], status["no_text"], status["errors"]) == (0, 1, 0, 0)
+    before = catalog_rows(data, "SELECT hash, result, done_at FROM ocr_results")
+    run("reindex")
+    assert catalog_rows(data, "SELECT hash, result, done_at FROM ocr_results") == before
+    assert json.loads(run("status", "--json"))["ocr"]["pending"] == 0
+    found = json.loads(run("search", "attestation assurance", "--json", "--mode", "keyword"))["results"]
+    assert (Path(found[0]["path"]).name, found[0]["source"]) == ("scan.png", "ocr")
