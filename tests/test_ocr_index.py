@@ -208,3 +208,24 @@ def test_cli_phases_status_and_a_reindex_that_never_reads_again(tmp_path: Path, 
     assert json.loads(run("status", "--json"))["ocr"]["pending"] == 0
     found = json.loads(run("search", "attestation assurance", "--json", "--mode", "keyword"))["results"]
     assert (Path(found[0]["path"]).name, found[0]["source"]) == ("scan.png", "ocr")
+
+
+def test_the_preview_marks_the_recognised_passage_on_the_page_and_the_image(indexed,
+                                                                           tiny_model_dir: Path) -> None:
+    from desktop.preview import PdfPreview, load_preview
+
+    data, _ = indexed
+    page_hit = search(data, tiny_model_dir, "garantie locative")[0]
+    shown = load_preview(page_hit, "garantie locative", data)
+    assert isinstance(shown, PdfPreview) and (shown.page, shown.pages) == (2, 2)
+    # the page picture is 874 × 1240 px, the second line drawn at y = 30 + 80 (40 px text)
+    scale = shown.image.height() / 1240
+    tops = sorted(r.top() / scale for r in shown.passage_rects)
+    assert len(tops) == 2 and 15 < tops[0] < 45 and 95 < tops[1] < 125
+    assert shown.term_rects and all(shown.passage_rects[1].contains(r.center()) for r in shown.term_rects)
+
+    image_hit = search(data, tiny_model_dir, "montant")[0]
+    shown = load_preview(image_hit, "montant", data)
+    assert isinstance(shown, PdfPreview) and shown.image.width() == 800
+    (term,) = shown.term_rects
+    assert 25 < term.left() < 45 and 85 < term.top() < 110  # "Montant" starts line 2, at (30, 94)
