@@ -135,3 +135,27 @@ def test_too_small_to_hold_text(tmp_path: Path) -> None:
     Image.new("RGB", (32, 32), "white").save(tmp_path / "icon.png")
     result = ocr_file(str(tmp_path / "icon.png"), "image", 48)
     assert (result.status, result.reason) == ("no_text", "too small to hold text (32×32 px)")
+
+
+@needs_ocr
+@needs_latin_font
+def test_camera_photos_get_a_cheap_look_first(tmp_path: Path) -> None:
+    """A camera photo without text is judged by the detector alone on a small draft decode (no full
+    read); one with text (a whiteboard) still is read in full."""
+    from PIL import Image
+
+    from indexer.ingest.ocr.task import engine, ocr_file
+
+    exif = Image.Exif()
+    exif[0x010F], exif[0x0110] = "Findling", "Test Camera"
+    rng = np.random.default_rng(3)
+    field = Image.fromarray(rng.integers(0, 255, (4, 6, 3), dtype=np.uint8)).resize((2400, 1600))
+    field.save(tmp_path / "IMG_0001.jpg", exif=exif)
+    board = text_image(["Réunion lundi 9h"], size=(2400, 1600), px=140)
+    board.save(tmp_path / "IMG_0002.jpg", exif=exif)
+    before = engine().calls
+    nothing = ocr_file(str(tmp_path / "IMG_0001.jpg"), "image", 48)
+    assert (nothing.status, engine().calls) == ("no_text", before)
+    assert (nothing.pages[0].width, nothing.pages[0].height) == (2400, 1600)
+    read = ocr_file(str(tmp_path / "IMG_0002.jpg"), "image", 48)
+    assert engine().calls == before + 1 and "Réunion lundi" in read.units()[0].text

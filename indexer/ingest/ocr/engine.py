@@ -82,7 +82,18 @@ class OcrEngine:
         small = _shrunk(rgb, PREPASS_MAX_SIDE)
         out = self._engine(_bgr(small), use_det=True, use_cls=False, use_rec=False)
         boxes = getattr(out, "boxes", None)
-        return boxes is not None and len(boxes) > 0
+        if boxes is None:
+            return False
+        height, width = small.shape[:2]
+        return any(_line_like(np.asarray(box).reshape(-1, 2), width, height) for box in boxes)
+
+
+def _line_like(points: np.ndarray, width: int, height: int) -> bool:
+    """A box that could hold a line of text: not most of the picture (the detector takes a sky or
+    a wall's gradient for one huge "line")."""
+    box_w = float(points[:, 0].max() - points[:, 0].min())
+    box_h = float(points[:, 1].max() - points[:, 1].min())
+    return box_h <= 0.3 * height and box_w * box_h <= 0.2 * width * height
 
 
 def _bgr(rgb: np.ndarray) -> np.ndarray:

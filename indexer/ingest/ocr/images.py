@@ -23,7 +23,8 @@ from indexer.ingest.extract.opening import open_regular
 
 MAX_PIXELS = 40_000_000  # per frame, after a JPEG's draft downscale
 MAX_PAGES = 50  # pages of a TIFF
-MULTI_PAGE_FORMATS = {"TIFF", "MPO"}
+MULTI_PAGE_FORMATS = {"TIFF"}  # an MPO (a camera's JPEG with previews) is read by its first picture
+PHOTO_PIXELS = 2_000_000  # a JPEG this large counts as a photo even without a camera's EXIF
 
 
 class ImageError(Exception):
@@ -39,12 +40,36 @@ class Frame:
     rgb: np.ndarray
     scale: float
     camera: bool  # EXIF says a camera took it (a photo: the "no text" pre-pass applies)
+    full_size: tuple[int, int] | None = None  # (width, height) of the oriented original, for a glance
 
 
 def image_size(path: Path) -> tuple[int, int]:
     """(width, height) from the header alone."""
     with open_regular(path) as fh, _opened(fh) as image:
         return image.size
+
+
+def glance(path: Path, max_side: int) -> Frame | None:
+    """A small picture of a camera photo for the "no text" pre-pass (None when `path` is not one):
+    a JPEG decoded in draft mode at 1/2 to 1/8 scale costs a fraction of a full decode."""
+    with open_regular(path) as fh, _opened(fh) as image:
+        camera = _taken_by_camera(image)
+        if image.format != "JPEG" or not (camera or image.size[0] * image.size[1] >= PHOTO_PIXELS):
+            return None
+        width, height = image.size
+        reduce = next((r for r in (8, 4, 2) if max(width, height) // r >= max_side), 1)
+        image.draft("RGB", (width // reduce, height // reduce))
+        ensure_fits(image.size[0] * image.size[1] * 12, f"a {width}×{height} image")
+        try:
+            image.load()
+            oriented = ImageOps.exif_transpose(image) or image
+            turned = (oriented.size[0] > oriented.size[1]) != (width > height)  # EXIF turned it a quarter
+            full = (height, width) if turned else (width, height)
+            oriented.thumbnail((max_side, max_side))
+            return Frame(None, np.ascontiguousarray(_to_rgb(oriented)), full[0] / oriented.size[0], camera,
+                         full)
+        except (OSError, SyntaxError, ValueError) as exc:
+            raise ImageError(f"corrupt or truncated image: {exc}") from exc
 
 
 def frames(path: Path, max_pixels: int = MAX_PIXELS) -> Iterator[Frame]:

@@ -15,12 +15,11 @@ from pathlib import Path
 import pypdfium2 as pdfium
 
 from indexer.ingest.budget import OverBudget
-from indexer.ingest.ocr.engine import OcrEngine
-from indexer.ingest.ocr.images import Frame, ImageError, frames, image_size
+from indexer.ingest.ocr.engine import PREPASS_MAX_SIDE, OcrEngine
+from indexer.ingest.ocr.images import ImageError, frames, glance, image_size
 from indexer.ingest.ocr.pdf_pages import OCR_DPI, pages_to_read
 from indexer.ingest.ocr.result import ERROR, NO_TEXT, NOTHING_TO_READ, OcrResult, found_text
 
-PHOTO_PIXELS = 2_000_000  # a JPEG this large is treated as a photo (the pre-pass applies)
 _engine: OcrEngine | None = None
 
 
@@ -63,17 +62,13 @@ def _read_image(path: Path, min_side_px: int) -> OcrResult:
     width, height = image_size(path)
     if min(width, height) < min_side_px:
         return OcrResult(NO_TEXT, f"too small to hold text ({width}×{height} px)")
+    small = glance(path, PREPASS_MAX_SIDE)  # a camera photo: most have no text, a cheap look decides
+    if small is not None and not engine().has_text(small.rgb):
+        return found_text([(None, *small.full_size, [])], None)
     pages = []
     for frame in frames(path):
-        lines = [] if _photo(frame, path) and not engine().has_text(frame.rgb) else engine().read(frame.rgb)
+        lines = engine().read(frame.rgb)
         h, w = frame.rgb.shape[:2]
         pages.append((frame.page, round(w * frame.scale), round(h * frame.scale),
                       [(ln.text, tuple(v * frame.scale for v in ln.box), ln.score) for ln in lines]))
     return found_text(pages, None)
-
-
-def _photo(frame: Frame, path: Path) -> bool:
-    """A camera photo: most have no text, so a cheap look at low resolution decides first."""
-    big_jpeg = path.suffix.lower() in (".jpg", ".jpeg", ".heic", ".heif") and \
-        frame.rgb.shape[0] * frame.rgb.shape[1] >= PHOTO_PIXELS
-    return frame.camera or big_jpeg
