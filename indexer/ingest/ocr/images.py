@@ -43,8 +43,23 @@ class Frame:
     full_size: tuple[int, int] | None = None  # (width, height) of the oriented original, for a glance
 
 
+HEIF_SUFFIXES = (".heic", ".heif")
+
+
+def _heif_decoder(path: Path) -> None:
+    """Register pillow-heif's decoder for HEIC/HEIF when it is installed; else say how to get it."""
+    if path.suffix.lower() not in HEIF_SUFFIXES:
+        return
+    try:
+        import pillow_heif
+    except ImportError as exc:
+        raise ImageError("HEIC/HEIF photos need a decoder: pip install pillow-heif") from exc
+    pillow_heif.register_heif_opener()
+
+
 def image_size(path: Path) -> tuple[int, int]:
     """(width, height) from the header alone."""
+    _heif_decoder(path)
     with open_regular(path) as fh, _opened(fh) as image:
         return image.size
 
