@@ -28,9 +28,11 @@ def text_image(lines: list[str], size: tuple[int, int] = (800, 360), font: Path 
     return image
 
 
-def scanned_pdf(path: Path, pages: list[list[str] | None], text_layer: dict[int, str] | None = None) -> Path:
+def scanned_pdf(path: Path, pages: list[list[str] | None], text_layer: dict[int, str] | None = None,
+                invisible: bool = False) -> Path:
     """A PDF whose pages are pictures of `pages` (None: a blank page with no image), at 150 dpi
-    on A5, with no text layer except the text of `text_layer` (page index → text)."""
+    on A5, with no text layer except the text of `text_layer` (page index → text), drawn
+    invisibly (as an OCR layer) with `invisible`."""
     from fpdf import FPDF
 
     pdf = FPDF(format="A5")
@@ -44,6 +46,8 @@ def scanned_pdf(path: Path, pages: list[list[str] | None], text_layer: dict[int,
             picture.unlink()
         if text_layer and index in text_layer:
             pdf.set_font("helvetica", size=12)
+            if invisible:
+                pdf.text_mode = "INVISIBLE"
             pdf.set_xy(10, 180)
             pdf.multi_cell(120, 6, text_layer[index])
     pdf.output(str(path))

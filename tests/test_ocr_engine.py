@@ -159,3 +159,22 @@ def test_camera_photos_get_a_cheap_look_first(tmp_path: Path) -> None:
     assert (nothing.pages[0].width, nothing.pages[0].height) == (2400, 1600)
     read = ocr_file(str(tmp_path / "IMG_0002.jpg"), "image", 48)
     assert engine().calls == before + 1 and "Réunion lundi" in read.units()[0].text
+
+
+@needs_latin_font
+def test_which_pdf_pages_need_ocr(tmp_path: Path) -> None:
+    """Per page: a picture without a text layer is read; a picture carrying an invisible OCR layer,
+    a typed page and a blank page are not."""
+    pytest.importorskip("fpdf")
+    from ocr_images import scanned_pdf
+
+    from indexer.ingest.ocr.pdf_pages import OCR_DPI, pages_to_read
+
+    layer = "Contrat de location, page deux, avec sa couche de texte invisible."
+    scanned_pdf(tmp_path / "mixed.pdf", [["Page un"], ["Page deux"], None, None],
+                text_layer={1: layer, 3: "A page typed in a word processor, no picture on it at all."})
+    scanned_pdf(tmp_path / "ocrd.pdf", [["Page un"]], text_layer={0: layer}, invisible=True)
+    read = list(pages_to_read(tmp_path / "mixed.pdf"))
+    assert [number for number, _ in read] == [1]
+    assert abs(read[0][1].shape[1] - 148 / 25.4 * OCR_DPI) < 1.5  # A5 at 150 dpi: 874 px wide
+    assert list(pages_to_read(tmp_path / "ocrd.pdf")) == []
