@@ -21,7 +21,9 @@ import numpy as np
 # recognition of a 150 dpi A4 page on a loaded machine), and 960 saved only ~10% while shrinking
 # a tall receipt's small print below what the detector finds.
 DETECT_MAX_SIDE = 1280
-REC_BATCH = 16  # lines recognised per call (RapidOCR's 6 was ~10% slower on one thread, measured)
+# Lines recognised per call: RapidOCR's 6. 16 was ~10% faster on an idle moment but raised a page's
+# peak RSS from ~590 to ~850 MB; 1 saved little (~530 MB, dominated by the detector).
+REC_BATCH = 6
 PREPASS_MAX_SIDE = 640  # the "no text" pre-pass for photos: the detector alone, at this size
 MODEL_FILES = {  # the wheel's own models (PP-OCRv6 small: multilingual Latin, Chinese, Japanese)
     "Det": "PP-OCRv6_det_small.onnx",
