@@ -229,3 +229,48 @@ def test_the_preview_marks_the_recognised_passage_on_the_page_and_the_image(inde
     assert isinstance(shown, PdfPreview) and shown.image.width() == 800
     (term,) = shown.term_rects
     assert 25 < term.left() < 45 and 85 < term.top() < 110  # "Montant" starts line 2, at (30, 94)
+
+
+def test_kill_9_during_ocr_loses_at_most_the_file_in_flight(tmp_path: Path, tiny_model_dir: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from helpers import descendants, survivors
+
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    for number in range(6):
+        picture = text_image([f"Relevé numéro {number}", "Banque populaire"], size=(640, 240))
+        picture.save(folder / f"r{number}.png")
+    data = tmp_path / "data"
+    env = {**os.environ, "FINDLING_DATA_DIR": str(data), "FINDLING_MODEL": str(tiny_model_dir)}
+    proc = subprocess.Popen([sys.executable, "-m", "indexer.cli", "index", str(folder)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def read() -> int:
+        try:
+            return len(catalog_rows(data, "SELECT hash FROM ocr_results"))
+        except Exception:  # noqa: BLE001 - not created yet
+            return 0
+
+    deadline = time.monotonic() + 90
+    while read() < 2 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    workers = descendants(proc.pid)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    left = survivors(workers, within_s=5)
+    for straggler in left:
+        straggler.kill()
+    assert not left, "the OCR worker outlived the killed index"
+    at_kill = read()
+    assert 2 <= at_kill < 6, f"kill landed outside the OCR phase ({at_kill} files read)"
+    judged = catalog_rows(data, "SELECT count(*) FROM files WHERE ocr = 'text'")[0][0]
+    assert judged == at_kill  # each read file was committed with its result, nothing half-done
+    report = index(data, tiny_model_dir, folder)
+    assert report.ocr_read == 6 - at_kill  # resumed: what was read is not read again
+    assert catalog_rows(data, "SELECT count(*) FROM files WHERE ocr = 'text' "
+                              "AND status = 'indexed'") == [(6,)]
