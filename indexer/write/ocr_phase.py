@@ -26,6 +26,7 @@ from indexer.ingest.chunking import chunk_units
 from indexer.ingest.extract import OCR_IMAGE_EXTENSIONS
 from indexer.ingest.ocr.availability import ocr_installed
 from indexer.ingest.ocr.result import ERROR, NO_TEXT, TEXT, OcrResult
+from indexer.ingest.prepare import chunk_budget
 from indexer.ingest.workers import Budget, TaskFailed, WorkerPool
 from indexer.paths import display_name, os_path
 from indexer.store.catalog import Change, FileRow, NewChunk, from_blob
@@ -100,8 +101,8 @@ def apply_result(catalog: Catalog, config: Config, embedder: Embedder, row: File
               for i, c in enumerate(own)]
     status, reason = row.status, row.reason
     if result.status == TEXT:
-        budget = max(16, min(config.chunk_tokens, embedder.info.max_seq_length - 16))
-        read = chunk_units(result.units(), embedder.tokenizer, budget, config.chunk_overlap)
+        read = chunk_units(result.units(), embedder.tokenizer, chunk_budget(config, embedder),
+                           config.chunk_overlap)
         known = catalog.embeddings_by_hash(c.hash for c in read)
         chunks += [NewChunk(len(own) + i, c.text, c.page, c.char_start, c.char_end, c.n_tokens, c.hash,
                             from_blob(known[c.hash]) if c.hash in known else None, source="ocr")
