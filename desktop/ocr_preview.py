@@ -9,6 +9,7 @@ boxes). PDF pages are rendered as for any PDF preview; image files are decoded a
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,11 +18,22 @@ from PySide6.QtCore import QRectF
 from PySide6.QtGui import QImage
 
 if TYPE_CHECKING:
-    from desktop.preview import PdfPreview
     from indexer.ingest.ocr.result import OcrLine, OcrPage, OcrResult
     from indexer.search.searcher import FileResult
 
 MAX_WIDTH_PX = 1400  # an image is shown at most this wide (a photo's 4000 px are not needed)
+
+
+@dataclass
+class OcrPicture:
+    """The picture to show (`desktop.preview` shows it as a page) and the marks on it, in its pixels."""
+
+    image: QImage
+    page: int
+    pages: int
+    passage_rects: list[QRectF]
+    term_rects: list[QRectF]
+    note: str
 
 
 def stored_result(data_dir: Path, chunk_id: int) -> OcrResult | None:
@@ -61,9 +73,8 @@ def term_rects(lines: list[OcrLine], rects: list[QRectF], query: str) -> list[QR
     return found
 
 
-def ocr_preview(result: FileResult, query: str, data_dir: Path) -> PdfPreview | None:
+def ocr_preview(result: FileResult, query: str, data_dir: Path, page_width_px: int) -> OcrPicture | None:
     """The page or image of an OCR passage with its lines marked; None when no result is stored."""
-    from desktop.preview import PAGE_WIDTH_PX, PdfPreview
     from indexer.paths import os_path
 
     stored = stored_result(data_dir, result.chunk_id)
@@ -76,14 +87,14 @@ def ocr_preview(result: FileResult, query: str, data_dir: Path) -> PdfPreview | 
     if page is None:
         return None
     if path.suffix.lower() == ".pdf":
-        image, pages = _pdf_page(path, page.page or 1, PAGE_WIDTH_PX)
+        image, pages = _pdf_page(path, page.page or 1, page_width_px)
     else:
         image, pages = _image(path, page.page)
     scale = image.width() / max(1, page.width)
     lines = [ln for p, ln in stored.lines_between(result.char_start, result.char_end) if p is page]
     rects = line_rects(page, lines, scale)
     note = "" if rects else "The passage could not be located on the picture."
-    return PdfPreview(image, page.page or 1, pages, rects, term_rects(lines, rects, query),
+    return OcrPicture(image, page.page or 1, pages, rects, term_rects(lines, rects, query),
                       note or "Text recognised by OCR: it may contain reading errors.")
 
 
@@ -114,9 +125,9 @@ def _image(path: Path, page: int | None) -> tuple[QImage, int]:
 def _pdf_page(path: Path, page: int, width_px: int) -> tuple[QImage, int]:
     import pypdfium2 as pdfium
 
-    from desktop.preview import pdfium_lock
+    from indexer.ingest.extract.pdf import PDFIUM_LOCK
 
-    with pdfium_lock(), path.open("rb") as fh:
+    with PDFIUM_LOCK, path.open("rb") as fh:
         pdf = pdfium.PdfDocument(fh)
         try:
             pdf_page = pdf[max(0, min(len(pdf) - 1, page - 1))]

@@ -214,9 +214,10 @@ def load_preview(result: FileResult, query: str, data_dir: Path | None = None
         if getattr(result, "source", "text") == "ocr" and data_dir is not None:
             from desktop.ocr_preview import ocr_preview
 
-            shown = ocr_preview(result, query, data_dir)
+            shown = ocr_preview(result, query, data_dir, PAGE_WIDTH_PX)
             if shown is not None:
-                return shown
+                return PdfPreview(shown.image, shown.page, shown.pages, shown.passage_rects,
+                                  shown.term_rects, shown.note)
         if path.suffix.lower() == ".pdf" and result.page:
             return pdf_preview(path, result.page, result.char_start, result.char_end, result.snippet, query)
         return text_preview(path, result.char_start, result.char_end, result.snippet, query)

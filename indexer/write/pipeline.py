@@ -419,6 +419,10 @@ class Indexer:
                 on_batch(done, max(total, done))
         return done
 
+    def ocr_can_run(self) -> bool:
+        """OCR is on in the config and installed here."""
+        return OcrRun(self.catalog, self.config, self.embedder).available()
+
     def ocr_pending(self, report: Report | None = None, should_stop: Callable[[], bool] | None = None,
                     on_file: Callable[[int, int, str], None] | None = None) -> int:
         """Read the pending images and scanned pages (`indexer.write.ocr_phase`), most wanted first,

@@ -401,6 +401,9 @@ class Watcher:
         """Read images and scanned pages (`Indexer.ocr_pending`) once every passage is embedded:
         a file per transaction, yielding as embedding does; their text is embedded next."""
         counts = indexer.catalog.ocr_counts()
+        self._ocr_pending = False
+        if not counts["pending"] or not indexer.ocr_can_run():
+            return  # nothing to read, or OCR is off or not installed (`findling status` says so)
         judged = counts["done"] + counts["no_text"] + counts["errors"]
         self._set_state("running", total=0, phase="ocr")
         started = time.monotonic()
