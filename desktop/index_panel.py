@@ -58,6 +58,8 @@ def progress_text(progress: IndexProgress) -> str:
             text = f"Re-embedding with {progress.current} (search keeps the old model until it is done)"
         elif progress.unit == "passages":
             text = "Embedding passages (keyword search already works)"
+        elif progress.unit == "images":
+            text = "Reading text in images and scans (OCR)"
         text += f": {progress.done:,} / {progress.total:,} {progress.unit}"
         eta = format_eta(progress.eta_seconds)
         if eta:

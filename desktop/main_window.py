@@ -155,7 +155,7 @@ class MainWindow(QMainWindow):
         left_layout.addWidget(self.count)
 
         # tabs
-        self.preview = PreviewPane()
+        self.preview = PreviewPane(data_dir=engine.data_path)
         self.similarity = SimilarityView()
         self.index_panel = IndexPanel(engine)
         self.duplicates = DuplicatesView(engine)

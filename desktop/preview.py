@@ -203,12 +203,21 @@ def pdf_preview(path: Path, page: int, char_start: int, char_end: int, snippet: 
     return PdfPreview(image, page, pages, passage_rects, term_rects, note)
 
 
-def load_preview(result: FileResult, query: str) -> TextPreview | PdfPreview | PreviewError:
-    """The preview of `result` (runs in a worker thread); never raises."""
+def load_preview(result: FileResult, query: str, data_dir: Path | None = None
+                 ) -> TextPreview | PdfPreview | PreviewError:
+    """The preview of `result` (runs in a worker thread); never raises. A passage read by OCR
+    shows its page or image with the recognised lines marked (`desktop.ocr_preview`)."""
     path = Path(os_path(result.path))
     try:
         if not path.exists():
             return PreviewError(f"{result.path} no longer exists.")
+        if getattr(result, "source", "text") == "ocr" and data_dir is not None:
+            from desktop.ocr_preview import ocr_preview
+
+            shown = ocr_preview(result, query, data_dir, PAGE_WIDTH_PX)
+            if shown is not None:
+                return PdfPreview(shown.image, shown.page, shown.pages, shown.passage_rects,
+                                  shown.term_rects, shown.note)
         if path.suffix.lower() == ".pdf" and result.page:
             return pdf_preview(path, result.page, result.char_start, result.char_end, result.snippet, query)
         return text_preview(path, result.char_start, result.char_end, result.snippet, query)
@@ -221,12 +230,14 @@ class _Delivery(QObject):
 
 
 class _PreviewJob(QRunnable):
-    def __init__(self, generation: int, result: FileResult, query: str, delivery: _Delivery) -> None:
+    def __init__(self, generation: int, result: FileResult, query: str, delivery: _Delivery,
+                 data_dir: Path | None) -> None:
         super().__init__()
         self.generation, self.result, self.query, self.delivery = generation, result, query, delivery
+        self.data_dir = data_dir
 
     def run(self) -> None:
-        self.delivery.ready.emit(self.generation, load_preview(self.result, self.query))
+        self.delivery.ready.emit(self.generation, load_preview(self.result, self.query, self.data_dir))
 
 
 class PdfPageView(QWidget):
@@ -292,8 +303,9 @@ class PreviewPane(QWidget):
 
     loaded = Signal(object)  # the preview shown (TextPreview | PdfPreview | PreviewError)
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, data_dir: Path | None = None) -> None:
         super().__init__(parent)
+        self.data_dir = data_dir  # the index, for passages read by OCR (their boxes are stored there)
         self._generation = 0
         self._delivery = _Delivery()
         self._delivery.ready.connect(self._show)
@@ -343,7 +355,8 @@ class PreviewPane(QWidget):
         self.note.hide()
         self.message.setText("Loading the preview…")
         self.stack.setCurrentWidget(self.message)
-        QThreadPool.globalInstance().start(_PreviewJob(self._generation, result, query, self._delivery))
+        QThreadPool.globalInstance().start(_PreviewJob(self._generation, result, query, self._delivery,
+                                                       self.data_dir))
 
     def _show(self, generation: int, preview: TextPreview | PdfPreview | PreviewError) -> None:
         if generation != self._generation:

@@ -24,7 +24,8 @@ class IndexProgress:
     eta_seconds: float | None = None
     queued: int = 0
     pause_reason: str | None = None
-    unit: str = "files"  # what done/total count: files (reading, keywords) or passages (embedding)
+    unit: str = "files"  # what done/total count: files (reading, keywords), passages (embedding) or
+    # images (OCR: images and scanned PDFs)
 
     @property
     def working(self) -> bool:
@@ -37,10 +38,11 @@ class IndexProgress:
 
 
 def status_unit(status: WatchStatus) -> str:
-    """What the watcher counts: its embedding phase counts passages and names no current file."""
+    """What the watcher counts: its embedding phase counts passages and names no current file; its
+    OCR phase counts images (and scanned PDFs)."""
     phase = getattr(status, "phase", None)
     if phase is not None:
-        return "passages" if phase == "embed" else "files"
+        return {"embed": "passages", "ocr": "images"}.get(phase, "files")
     return "passages" if status.state == "running" and status.total and status.current is None else "files"
 
 

@@ -83,6 +83,14 @@ def reranker_problem(name: str) -> str:
     return f"The reranker {name} is not available ({found}), so reranking is off."
 
 
+def ocr_note() -> str:
+    """Why OCR cannot run here and how to turn it on, or "" when it can."""
+    from indexer.ingest.ocr.availability import ocr_unavailable_reason
+
+    missing = ocr_unavailable_reason()
+    return f"Not available: {missing}" if missing else ""
+
+
 class SettingsDialog(QDialog):
     """Edits a copy of the config; `values()` gives the new config and backend."""
 
@@ -138,6 +146,18 @@ class SettingsDialog(QDialog):
         self.download_status.setWordWrap(True)
         self.download_status.hide()
         self._download: ModelDownload | None = None
+        self.ocr = QCheckBox("Read the text in images and scanned PDF pages (OCR)")
+        self.ocr.setChecked(config.ocr)
+        self.ocr.setToolTip("Runs after the other files are indexed, in the background, one file at a time")
+        self.ocr_min_side = QSpinBox()
+        self.ocr_min_side.setRange(1, 10_000)
+        self.ocr_min_side.setSuffix(" px")
+        self.ocr_min_side.setValue(config.ocr_min_side_px)
+        self.ocr_min_side.setToolTip("Icons, thumbnails and other small pictures are skipped")
+        self.ocr_note = QLabel(ocr_note())
+        self.ocr_note.setWordWrap(True)
+        self.ocr_note.setStyleSheet("color:#8a4b00")
+        self.ocr_note.setVisible(bool(self.ocr_note.text()))
         self.start_at_login = QCheckBox("Start Findling at login (in the tray)")
         self.start_at_login.setChecked(autostart.supported() and autostart.enabled(data_dir))
         self.start_at_login.setEnabled(autostart.supported())
@@ -157,6 +177,9 @@ class SettingsDialog(QDialog):
         form.addRow("Backend", self.backend)
         form.addRow("CPU threads", self.threads)
         form.addRow("Pause indexing on battery below", self.battery)
+        form.addRow("Text in pictures", self.ocr)
+        form.addRow("", self.ocr_note)
+        form.addRow("Skip pictures smaller than", self.ocr_min_side)
         form.addRow("", self.start_at_login)
         note = QLabel("Settings are saved to the index's config.toml, shared with the `findling` command.")
         note.setWordWrap(True)
@@ -182,6 +205,8 @@ class SettingsDialog(QDialog):
             reranker="" if reranker == NO_RERANKER else reranker,
             threads=self.threads.value(),
             battery_pause_below=self.battery.value(),
+            ocr=self.ocr.isChecked(),
+            ocr_min_side_px=self.ocr_min_side.value(),
         )
         return config, self.backend.currentText()
 

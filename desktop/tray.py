@@ -35,7 +35,7 @@ def status_line(progress: IndexProgress) -> str:
         reason = progress.pause_reason
         return f"Paused: {reason}" if reason not in (None, "paused") else "Paused"
     if progress.working and progress.total:
-        what = "Embedding" if progress.unit == "passages" else "Indexing"
+        what = {"passages": "Embedding", "images": "Reading images (OCR)"}.get(progress.unit, "Indexing")
         percent = 100 * progress.done // max(progress.total, 1)
         return f"{what}: {progress.done:,} / {progress.total:,} {progress.unit} ({percent}%)"
     return progress_text(progress)

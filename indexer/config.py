@@ -196,6 +196,11 @@ class Config:
     # per-file budget of the extraction workers (indexer/ingest/workers.py); 0 turns one off
     extract_memory_mb: int = 512
     extract_timeout_s: float = 120.0
+    # text recognition of images and scanned PDF pages (the `ocr` extra; indexer/ingest/ocr/)
+    ocr: bool = True
+    ocr_roots: list[str] = field(default_factory=list)  # empty: every root
+    ocr_min_side_px: int = 100  # smaller pictures (icons, thumbnails) are skipped with a reason
+    ocr_timeout_s: float = 120.0  # per file; the OCR worker is killed past it (0: no limit)
     backend: str = "auto"  # auto | onnx | torch
     embed_batch_size: int = 32
     threads: int = 0  # 0: let the libraries decide

@@ -64,6 +64,8 @@ RULES: dict[str, Callable[[Any], str | None]] = {
     "keyword_weight": _at_least(0),
     "battery_pause_below": _between(0, 100),
     "poll_interval": _positive,
+    "ocr_min_side_px": _at_least(1),
+    "ocr_timeout_s": _at_least(0),
 }
 
 _TYPE_NAMES = {"list[str]": "a list of strings, like [\"~/Documents\"]", "bool": "true or false",

@@ -406,3 +406,30 @@ def test_quit_from_the_tray_quits_even_though_closing_the_window_only_hides_it( 
     finally:
         shell.engine.shutdown()
         shell.tray.hide()
+
+
+def test_tray_and_panel_say_when_images_are_read() -> None:
+    from desktop.index_panel import progress_text
+    from desktop.progress import status_unit
+    from indexer.write.watcher import WatchStatus
+
+    status = WatchStatus("running", 0, 3, 12, "/p/scan.png", None, None, 0, phase="ocr")
+    assert status_unit(status) == "images"
+    reading = IndexProgress("running", 3, 12, unit="images")
+    assert tray_module.status_line(reading) == "Reading images (OCR): 3 / 12 images (25%)"
+    assert progress_text(reading) == "Reading text in images and scans (OCR): 3 / 12 images"
+
+
+def test_settings_turn_ocr_off_and_say_how_to_install_it(qtbot, monkeypatch) -> None:  # noqa: ANN001
+    from desktop.settings import SettingsDialog
+    from indexer.config import Config
+    from indexer.ingest.ocr import availability
+
+    monkeypatch.setattr(availability, "ocr_installed", lambda: False)
+    dialog = SettingsDialog(Config(), "auto")
+    qtbot.addWidget(dialog)
+    assert dialog.ocr.isChecked() and "pip install 'findling[ocr]'" in dialog.ocr_note.text()
+    dialog.ocr.setChecked(False)
+    dialog.ocr_min_side.setValue(64)
+    config, _ = dialog.values()
+    assert (config.ocr, config.ocr_min_side_px) == (False, 64)

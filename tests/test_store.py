@@ -123,3 +123,43 @@ def test_re_embedding_is_staged_resumed_per_model_and_swapped_in_at_once(tmp_pat
                    for v in catalog.stored_embeddings([i for i, _ in rest]).values())
     finally:
         catalog.close()
+
+
+def test_m007_gives_chunks_a_source_and_keeps_ocr_results_by_content_hash(tmp_path: Path) -> None:
+    """Schema 6 → 7: every chunk gets its source (text; name for name chunks), nothing re-embeds, and an
+    OCR result kept for a hash goes with the last file of that hash."""
+    data = DataDir(tmp_path / "data")
+    data.path.mkdir()
+    shutil.copy(fixture_path(6, "346e203"), data.catalog_path)
+    conn = sqlite3.connect(data.catalog_path)
+    with conn:  # an image file of the old release: skipped, found by its name
+        conn.execute("INSERT INTO files (path, name, size, mtime_ns, hash, kind, status, reason, "
+                     "n_chunks, indexed_at) VALUES ('/fixture/scan.png', 'scan.png', 5, 1, 'h-scan', "
+                     "'image', 'skipped', 'image file', 1, 0)")
+        conn.execute("INSERT INTO chunks (file_id, ordinal, text, char_start, char_end, n_tokens, hash, "
+                     "is_name) VALUES (last_insert_rowid(), 0, 'scan.png', 0, 8, 1, 'n-scan', 1)")
+    conn.close()
+    embeddings = raw(data.catalog_path, "SELECT id, hash, embedding FROM chunks ORDER BY id")
+    catalog = Catalog(data.catalog_path)
+    try:
+        assert "m007_chunk_sources_and_ocr_results" in applied(catalog.conn)
+        assert raw(data.catalog_path, "SELECT id, hash, embedding FROM chunks ORDER BY id") == embeddings
+        sources = dict(raw(data.catalog_path, "SELECT text, source FROM chunks"))
+        assert sources.pop("scan.png") == "name" and set(sources.values()) == {"text"}
+        assert catalog.ocr_counts() == {"pending": 1, "done": 0, "no_text": 0, "errors": 0}  # read next run
+        garden = catalog.file("/fixture/docs/garden.txt")
+        with catalog.transaction():
+            catalog.put_ocr_result(garden.hash, "no_text", "no text found", "{}", 0.5)
+            catalog.put_ocr_result("h-scan", "no_text", "no text found", "{}", 0.5)
+            catalog.conn.execute("INSERT INTO files (path, name, size, mtime_ns, hash, status, indexed_at) "
+                                 "VALUES ('/fixture/copy.txt', 'copy.txt', 1, 1, ?, 'indexed', 0)",
+                                 (garden.hash,))
+            catalog.delete_file("/fixture/docs/garden.txt")
+            catalog.delete_file("/fixture/scan.png")
+        assert catalog.ocr_cached(garden.hash) == "{}"  # a copy of that content remains
+        assert catalog.ocr_cached("h-scan") is None  # the last file of its hash went
+        with catalog.transaction():
+            catalog.conn.execute("UPDATE files SET hash = 'edited' WHERE path = '/fixture/copy.txt'")
+        assert catalog.ocr_cached(garden.hash) is None
+    finally:
+        catalog.close()

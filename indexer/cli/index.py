@@ -13,8 +13,6 @@ from indexer.search.searcher import EmptyIndex
 
 
 def index_roots(app: App, roots: list[str], phase: str = "all") -> None:
-    from tqdm import tqdm
-
     from indexer.write.pipeline import Indexer
 
     embedder = app.embedder()
@@ -24,14 +22,10 @@ def index_roots(app: App, roots: list[str], phase: str = "all") -> None:
             report = indexer.run(roots, phase="text")
         finally:
             progress.close()
-        if phase == "all":
-            pending = indexer.catalog.embedding_progress()[1]
-            bar = tqdm(total=pending, desc="Embedding", unit="chunk", file=sys.stderr, dynamic_ncols=True,
-                       disable=pending == 0)
-            try:
-                indexer.embed_pending(report, on_batch=lambda done, total: bar.update(done - bar.n))
-            finally:
-                bar.close()
+        if phase in ("embed", "all"):
+            embed_with_bar(indexer, report)
+        if phase == "all" and ocr_with_bar(indexer, report):
+            embed_with_bar(indexer, report, "Embedding the recognised text")
         report.chunks_pending = indexer.catalog.embedding_progress()[1]
     for path in report.vanished:
         say(f"Vanished while indexing (not indexed): {path}")
@@ -41,21 +35,56 @@ def index_roots(app: App, roots: list[str], phase: str = "all") -> None:
         f"{report.skipped} skipped, {report.errors} errors, {report.moved} moved, "
         f"{report.removed} removed" + (f", {report.kept} kept (folder unavailable)" if report.kept else "")
         + f"; {report.chunks_embedded} chunks embedded, "
-        f"{report.chunks_reused} reused, {report.chunks_pending} waiting to be embedded.")
+        f"{report.chunks_reused} reused, {report.chunks_pending} waiting to be embedded."
+        + (f" OCR: {report.ocr_read} files read, {report.ocr_text} with text." if report.ocr_read else ""))
     if report.errors:
         say("Run `findling status` to see the files in error and why.")
 
 
+def embed_with_bar(indexer, report, desc: str = "Embedding") -> None:
+    from tqdm import tqdm
+
+    pending = indexer.catalog.embedding_progress()[1]
+    bar = tqdm(total=pending, desc=desc, unit="chunk", file=sys.stderr, dynamic_ncols=True,
+               disable=pending == 0)
+    try:
+        indexer.embed_pending(report, on_batch=lambda done, total: bar.update(done - bar.n))
+    finally:
+        bar.close()
+
+
+def ocr_with_bar(indexer, report) -> int:
+    """The OCR phase with its bar; says once how to turn OCR on when it is not installed."""
+    from tqdm import tqdm
+
+    from indexer.ingest.ocr.availability import ocr_unavailable_reason
+
+    pending = indexer.catalog.ocr_counts()["pending"]
+    if not pending or not indexer.config.ocr:
+        return 0
+    missing = ocr_unavailable_reason()
+    if missing:
+        say(f"{pending} images or PDFs wait for text recognition: {missing}")
+        return 0
+    bar = tqdm(total=pending, desc="Reading images (OCR)", unit="file", file=sys.stderr, dynamic_ncols=True)
+    try:
+        return indexer.ocr_pending(report, on_file=lambda done, total, path: bar.update(done - bar.n))
+    finally:
+        bar.close()
+
+
 @click.command()
 @click.argument("paths", nargs=-1, type=click.Path(exists=True))
-@click.option("--phase", type=click.Choice(["text", "all"]), default="all", show_default=True,
-              help="'text' stops after the keyword phase (fast); 'all' also embeds.")
+@click.option("--phase", type=click.Choice(["text", "embed", "all"]), default="all", show_default=True,
+              help="'text' stops after the keyword phase (fast); 'embed' also embeds; 'all' also reads "
+                   "images and scanned pages (OCR) and embeds their text.")
 @click.pass_obj
 def index(app: App, paths: tuple[str, ...], phase: str) -> None:
     """Index PATHS (added to the configured roots), or every configured root.
 
-    Text and keyword search come first; embeddings fill in behind, most wanted files first.
-    An interrupted run resumes where it stopped.
+    Text and keyword search come first; embeddings fill in behind, most wanted files first; then
+    images and scanned PDF pages are read (OCR) and their text embedded. An interrupted run
+    resumes where it stopped.
     """
     new_roots = [os.path.abspath(p) for p in paths]
     roots = new_roots or app.config.roots

@@ -44,6 +44,21 @@ def model_status(in_use: dict) -> str:
     return line
 
 
+def ocr_status(enabled: bool, counts: dict[str, int]) -> dict:
+    """The OCR figures and whether OCR runs here (`available`), with the reason when it does not."""
+    from indexer.ingest.ocr.availability import ocr_unavailable_reason
+
+    missing = ocr_unavailable_reason()
+    reason = "off in the settings (ocr = false)" if not enabled else missing
+    return {**counts, "available": reason is None, "reason": reason}
+
+
+def ocr_line(ocr: dict) -> str:
+    counts = (f"{ocr['done']} files read with text, {ocr['no_text']} without text, {ocr['errors']} failed, "
+              f"{ocr['pending']} waiting")
+    return counts if ocr["available"] else f"{counts}; not running: {ocr['reason']}"
+
+
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
 @click.pass_obj
@@ -73,6 +88,9 @@ def status(app: App, as_json: bool) -> None:
     if app.data.exists():
         info.update(chunks_embedded=stats.chunks_embedded, chunks_pending=stats.chunks_pending,
                     embedding_eta_s=stats.embedding_eta_s)
+    info["ocr"] = ocr_status(app.config.ocr, stats.ocr)
+    info["ocr"].update(eta_s=stats.ocr_eta_s,
+                       error_files=[{"path": path, "reason": reason} for path, reason in stats.ocr_failed])
     if as_json:
         click.echo(json.dumps(info, ensure_ascii=False))
         return
@@ -89,10 +107,13 @@ def status(app: App, as_json: bool) -> None:
         eta = info["embedding_eta_s"]
         click.echo("Embedding: keyword search works now; meaning search fills in"
                    + (f", about {eta // 60} min {eta % 60} s left" if eta else "") + ".")
+    click.echo(visible(f"OCR:      {ocr_line(info['ocr'])}"))
     click.echo(f"Size:     catalog {info['catalog_bytes'] / 1e6:.1f} MB, "
                f"vector index {info['index_bytes'] / 1e6:.1f} MB")
     for error in info["error_files"]:
         click.echo(visible(f"  error: {error['path']}: {error['reason']}"))
+    for failed in info["ocr"]["error_files"]:
+        click.echo(visible(f"  OCR failed: {failed['path']}: {failed['reason']}"))
     for skipped in info["skipped_files"][:SKIPPED_SHOWN]:
         click.echo(visible(f"  skipped: {skipped['path']}: {skipped['reason'] or 'no reason recorded'}"))
     if len(info["skipped_files"]) > SKIPPED_SHOWN:

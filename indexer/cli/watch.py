@@ -86,6 +86,10 @@ def watch(app: App, paths: tuple[str, ...], threads: int | None, debounce: float
             left = f"; {batch.report.chunks_pending} wait" if batch.report.chunks_pending else ", all done"
             say(f"Embedded {batch.report.chunks_embedded} passages in {batch.seconds:.1f} s{left}.")
             return
+        if batch.kind == "ocr":
+            say(f"Read {batch.report.ocr_read} images or scanned PDFs (OCR) in {batch.seconds:.1f} s, "
+                f"{batch.report.ocr_text} with text.")
+            return
         for change in batch.changes:
             say(describe(change))
 

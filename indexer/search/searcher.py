@@ -79,6 +79,7 @@ class Passage:
     relevance: float = 0.0  # 0..1, calibrated (`indexer.search.scores`); never increases down the results
     match: str = "weak"  # "good" when relevance >= scores.GOOD
     found_by: str = "content"  # "name": a file known only by its name (no text; see `name_only`)
+    source: str = "text"  # where the passage's text came from: text, ocr (read from pixels) or name
 
 
 @dataclass
@@ -430,13 +431,13 @@ class Searcher:
         match = "good" if candidate.relevance >= GOOD else "weak"
         if row.is_name:  # no text to show: say what the file is and how it was found
             return Passage(row.id, row.page, float(candidate.final), note(row.status, row.reason), 0, 0,
-                           candidate.scores, [], None, candidate.relevance, match, "name")
+                           candidate.scores, [], None, candidate.relevance, match, "name", "name")
         spans = highlight_spans(row.text, query)
         window, offset = snippet_window(row.text, spans[0][0] if spans else 0)
         in_window = [(s - offset, e - offset) for s, e in spans if s >= offset and e <= offset + len(window)]
         return Passage(row.id, row.page, float(candidate.final), _flatten(window), row.char_start,
                        row.char_end, candidate.scores, in_window, None, candidate.relevance, match,
-                       candidate.found_by)
+                       candidate.found_by, row.source)
 
     # -- the whole search ----------------------------------------------------------------------------------
     def search(self, text: str, k: int = 10, mode: str | None = None, rerank: bool | None = None,

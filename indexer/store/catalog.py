@@ -21,7 +21,7 @@ import sqlite_utils
 
 from indexer.private import create_private
 from indexer.search.query import has_cjk
-from indexer.store import summaries
+from indexer.store import ocr_results, summaries
 from indexer.store.migrations import SCHEMA_VERSION, migrate
 
 CATALOG_FILE = "catalog.sqlite"
@@ -67,6 +67,11 @@ class NewChunk:
     hash: str
     embedding: np.ndarray | None
     is_name: bool = False
+    source: str = "text"  # text | ocr | name (a name chunk's source is always "name")
+
+    @property
+    def origin(self) -> str:
+        return "name" if self.is_name else self.source
 
 
 @dataclass(frozen=True)
@@ -82,6 +87,7 @@ class ChunkRow:
     is_name: bool
     status: str = "indexed"  # the file's: indexed / skipped / error
     reason: str | None = None  # why a file has no text or could not be read (name chunks)
+    source: str = "text"  # text | ocr | name
 
 
 @dataclass
@@ -239,18 +245,20 @@ class Catalog:
         dev: int | None = None,
         mode: int | None = None,
         signature: tuple[bytes, int] | None = None,
+        ocr: str | None = None,
     ) -> Change:
         """Store a file and exactly these chunks, keeping old chunk ids whose text is unchanged;
-        `signature` is the file's MinHash `(blob, shingles)` when the caller computed it already."""
+        `signature` is the file's MinHash `(blob, shingles)` when the caller computed it already;
+        `ocr` is its OCR state (`indexer.store.ocr_results`; None: OCR does not apply)."""
         existing = self.file(path)
         change = Change.empty()
         reusable: dict[str, list[int]] = {}
         if existing:
             self.conn.execute(
                 "UPDATE files SET name=?, size=?, mtime_ns=?, hash=?, kind=?, status=?, reason=?, "
-                "n_chunks=?, indexed_at=?, priority=max(priority, ?), dev=?, mode=? WHERE id=?",
+                "n_chunks=?, indexed_at=?, priority=max(priority, ?), dev=?, mode=?, ocr=? WHERE id=?",
                 (name, size, mtime_ns, content_hash, kind, status, reason, len(chunks), time.time(),
-                 priority, dev, mode, existing.id),
+                 priority, dev, mode, ocr, existing.id),
             )
             file_id = existing.id
             for chunk_id, chunk_hash, _ in self.old_chunks(file_id):
@@ -258,26 +266,28 @@ class Catalog:
         else:
             file_id = self.conn.execute(
                 "INSERT INTO files (path, name, size, mtime_ns, hash, kind, status, reason, n_chunks, "
-                "indexed_at, priority, dev, mode) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "indexed_at, priority, dev, mode, ocr) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (path, name, size, mtime_ns, content_hash, kind, status, reason, len(chunks), time.time(),
-                 priority, dev, mode),
+                 priority, dev, mode, ocr),
             ).lastrowid
         for chunk in chunks:
             kept = reusable.get(chunk.hash)
             if kept:
                 chunk_id = kept.pop(0)
                 self.conn.execute(
-                    "UPDATE chunks SET ordinal=?, page=?, char_start=?, char_end=?, is_name=? WHERE id=?",
-                    (chunk.ordinal, chunk.page, chunk.char_start, chunk.char_end, chunk.is_name, chunk_id),
+                    "UPDATE chunks SET ordinal=?, page=?, char_start=?, char_end=?, is_name=?, source=? "
+                    "WHERE id=?",
+                    (chunk.ordinal, chunk.page, chunk.char_start, chunk.char_end, chunk.is_name,
+                     chunk.origin, chunk_id),
                 )
                 self.conn.execute("UPDATE chunks_fts SET name=? WHERE rowid=?", (name, chunk_id))
                 continue
             blob = None if chunk.embedding is None else to_blob(chunk.embedding)
             chunk_id = self.conn.execute(
                 "INSERT INTO chunks (file_id, ordinal, text, page, char_start, char_end, n_tokens, hash, "
-                "is_name, embedding) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "is_name, embedding, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (file_id, chunk.ordinal, chunk.text, chunk.page, chunk.char_start, chunk.char_end,
-                 chunk.n_tokens, chunk.hash, chunk.is_name, blob),
+                 chunk.n_tokens, chunk.hash, chunk.is_name, blob, chunk.origin),
             ).lastrowid
             self.conn.execute(
                 "INSERT INTO chunks_fts (rowid, text, name) VALUES (?, ?, ?)", (chunk_id, chunk.text, name)
@@ -405,6 +415,39 @@ class Catalog:
         with self.transaction():
             return summaries.backfill(self.conn, limit)
 
+    # -- OCR (schema 7; `indexer.store.ocr_results`) ------------------------------------------
+    def ocr_cached(self, content_hash: str | None) -> str | None:
+        return ocr_results.cached(self.conn, content_hash)
+
+    def ocr_pending(self, limit: int = 1, skip: tuple[int, ...] = ()) -> list[ocr_results.PendingFile]:
+        return ocr_results.next_pending(self.conn, limit, skip)
+
+    def ocr_counts(self) -> dict[str, int]:
+        return ocr_results.counts(self.conn)
+
+    def ocr_failures(self) -> list[tuple[str, str | None]]:
+        return ocr_results.failures(self.conn)
+
+    def ocr_seconds_per_file(self) -> float | None:
+        return ocr_results.seconds_per_file(self.conn)
+
+    def put_ocr_result(self, content_hash: str, status: str, reason: str | None, result_json: str,
+                       seconds: float) -> None:
+        ocr_results.put(self.conn, content_hash, status, reason, result_json, seconds)
+
+    def set_ocr_state(self, file_id: int, state: str | None) -> None:
+        self.conn.execute("UPDATE files SET ocr = ? WHERE id = ?", (state, file_id))
+
+    def stored_chunks(self, file_id: int) -> list[ocr_results.StoredChunk]:
+        return ocr_results.stored_chunks(self.conn, file_id)
+
+    def ocr_result_of_chunk(self, chunk_id: int) -> str | None:
+        return ocr_results.result_of_chunk(self.conn, chunk_id)
+
+    def file_by_id(self, file_id: int) -> FileRow | None:
+        row = self.conn.execute(f"SELECT {_FILE_COLUMNS} FROM files WHERE id = ?", (file_id,)).fetchone()
+        return _file_row(row) if row else None
+
     # -- reads for search and the vector index ---------------------------------------------------
     def iter_embeddings(self, batch: int = 20_000) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """(ids, vectors) of every embedded chunk, in id order, in batches."""
@@ -430,7 +473,7 @@ class Catalog:
             marks = ",".join("?" * len(part))
             rows = self.conn.execute(
                 "SELECT c.id, c.file_id, f.path, c.ordinal, c.text, c.page, c.char_start, c.char_end, "
-                f"c.is_name, f.status, f.reason FROM chunks c JOIN files f ON f.id = c.file_id "
+                f"c.is_name, f.status, f.reason, c.source FROM chunks c JOIN files f ON f.id = c.file_id "
                 f"WHERE c.id IN ({marks})",
                 part,
             )

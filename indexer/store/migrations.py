@@ -158,7 +158,41 @@ def m006_file_vectors_and_signatures(db: Database) -> None:
     """)
 
 
-SCHEMA_VERSION = 6  # the number of migrations: tests/test_store.py checks it
+@MIGRATIONS()
+def m007_chunk_sources_and_ocr_results(db: Database) -> None:
+    """Schema 7 (OCR, issue 18): where a chunk's text came from (`source`: text, ocr or name), each
+    file's OCR state (`files.ocr`: NULL when OCR does not apply; pending, text, no_text, error or
+    none), and OCR results kept by content hash (`ocr_results`), so a copy, a move or a reindex
+    never runs OCR again. A result goes with the last file of its hash (two triggers). Images and
+    PDFs indexed before become pending, so the next run reads them; no embedding is touched."""
+    chunks, files = db["chunks"].columns_dict, db["files"].columns_dict
+    if "source" not in chunks:
+        db["chunks"].add_column("source", str, not_null_default="text")
+        db.execute("UPDATE chunks SET source = 'name' WHERE is_name = 1")
+    if "ocr" not in files:
+        db["files"].add_column("ocr", str)
+        db.execute("UPDATE files SET ocr = 'pending' WHERE kind IN ('image', 'pdf') AND hash IS NOT NULL "
+                   "AND status != 'error'")
+    _run(db, """
+        CREATE INDEX IF NOT EXISTS files_ocr_pending ON files(priority, mtime_ns) WHERE ocr = 'pending';
+        CREATE TABLE IF NOT EXISTS ocr_results (
+            hash TEXT PRIMARY KEY,
+            status TEXT NOT NULL CHECK (status IN ('text', 'no_text', 'error', 'none')),
+            reason TEXT,
+            result TEXT NOT NULL,
+            seconds REAL NOT NULL DEFAULT 0,
+            done_at REAL NOT NULL
+        )
+    """)
+    for event, when in (("DELETE", "old.hash IS NOT NULL"),
+                        ("UPDATE OF hash", "old.hash IS NOT NULL AND old.hash IS NOT new.hash")):
+        name = "ocr_results_after_file_" + event.split()[0].lower()
+        db.execute(f"CREATE TRIGGER IF NOT EXISTS {name} AFTER {event} ON files WHEN {when} BEGIN "
+                   "DELETE FROM ocr_results WHERE hash = old.hash "
+                   "AND NOT EXISTS (SELECT 1 FROM files WHERE hash = old.hash); END")
+
+
+SCHEMA_VERSION = 7  # the number of migrations: tests/test_store.py checks it
 
 
 def migrate(conn: sqlite3.Connection) -> list[str]:

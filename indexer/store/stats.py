@@ -27,6 +27,9 @@ class IndexStats:
     catalog_bytes: int = 0  # measured only when asked for (`sizes=True`)
     index_bytes: int = 0
     skipped_files: list[tuple[str, str | None]] = field(default_factory=list)  # (path, reason), by path
+    ocr: dict[str, int] = field(default_factory=lambda: {"pending": 0, "done": 0, "no_text": 0, "errors": 0})
+    ocr_eta_s: int | None = 0  # from the recent seconds per file; None: unknown; 0: nothing pending
+    ocr_failed: list[tuple[str, str | None]] = field(default_factory=list)  # (path, reason), by path
 
 
 def file_size(path: Path) -> int:
@@ -49,7 +52,12 @@ def index_stats(data: DataDir, sizes: bool = False) -> IndexStats:
                            [(f.path, f.reason) for f in catalog.files_with_status("error")],
                            [(u.path, u.reason) for u in catalog.unavailable()],
                            embedded, pending, eta if pending else 0,
-                           skipped_files=[(f.path, f.reason) for f in catalog.files_with_status("skipped")])
+                           skipped_files=[(f.path, f.reason) for f in catalog.files_with_status("skipped")],
+                           ocr=catalog.ocr_counts(), ocr_failed=catalog.ocr_failures())
+        per_file = catalog.ocr_seconds_per_file()
+        pending_ocr = stats.ocr["pending"]
+        stats = replace(stats, ocr_eta_s=(round(pending_ocr * per_file) if per_file else None)
+                        if pending_ocr else 0)
     finally:
         catalog.close()
     if not sizes:

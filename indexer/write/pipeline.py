@@ -22,6 +22,7 @@ import numpy as np
 
 from indexer.config import Config
 from indexer.datadir import DataDir, ModelMismatch
+from indexer.ingest.ocr.result import OcrResult
 from indexer.ingest.prepare import (
     WRITER_CHUNKS_UP_TO,
     Extracted,
@@ -41,6 +42,7 @@ from indexer.store.catalog import Catalog, Change, FileRow, NewChunk, Unavailabl
 from indexer.store.vectors import VectorStore, open_vectors
 from indexer.write.availability import Availability, unreadable_reason
 from indexer.write.control import RunControl
+from indexer.write.ocr_phase import OcrRun, apply_result, ocr_state
 
 BATCH_CHUNKS = 256
 BATCH_FILES = 128
@@ -87,6 +89,8 @@ class Report:
     interrupted: bool = False  # stopped at a commit point (a `RunControl`) before the end
     unavailable: list[Unavailable] = field(default_factory=list)  # folders out of reach, files kept
     kept: int = 0  # files kept because their folder is unavailable
+    ocr_read: int = 0  # files the OCR engine read (a result kept for their content is not read again)
+    ocr_text: int = 0  # of the files OCR judged, those with text
 
     def count(self, status: str) -> None:
         attribute = "errors" if status == "error" else status
@@ -206,7 +210,8 @@ class Indexer:
             should_stop: Callable[[], bool] | None = None, within: Iterable[str] | None = None) -> Report:
         """Bring the catalog in line with the files below `roots` (files or folders).
 
-        `phase="text"` stops after the keyword phase; "all" also embeds every pending chunk.
+        `phase="text"` stops after the keyword phase; "embed" also embeds every pending chunk;
+        "all" then reads images and scanned pages (OCR) and embeds their text.
         A path that no longer exists is removed; a vanished path given together with its new
         path (a move) keeps its chunks and embeddings. Nothing is removed that could not be read
         (`indexer.availability`): `within` names the indexed folders the paths belong to (the
@@ -261,7 +266,9 @@ class Indexer:
             self.save_vectors()
             return report  # stopped between two batches; a later run picks up the rest
         self._remove(list(missing), report)
-        if phase == "all":
+        if phase in ("embed", "all"):
+            self.embed_pending(report, should_stop)
+        if phase == "all" and self.ocr_pending(report, should_stop):
             self.embed_pending(report, should_stop)
         self.backfill_summaries(should_stop)
         report.chunks_pending = self.catalog.embedding_progress()[1]
@@ -355,6 +362,7 @@ class Indexer:
         self._record_model(with_dim=False)
         stored = self.catalog.embeddings_by_hash(c.hash for p, _ in batch for c in p.chunks)
         change = Change.empty()
+        final: dict[str, str] = {}  # a status changed by an OCR result kept for the same content
         with self.catalog.transaction():
             for item, priority in batch:
                 new_chunks = [
@@ -363,14 +371,20 @@ class Indexer:
                     for i, c in enumerate(item.chunks)
                 ]
                 report.chunks_reused += sum(1 for c in new_chunks if c.embedding is not None)
+                ocr = ocr_state(self.config, item.path, item.kind, item.content_hash)
                 change.extend(self.catalog.put_file(
                     item.path, display_name(item.path), item.found.size, item.found.mtime_ns,
                     item.content_hash, item.kind, item.status, item.reason, new_chunks, priority,
-                    dev=item.found.dev, mode=item.found.mode, signature=item.signature,
+                    dev=item.found.dev, mode=item.found.mode, signature=item.signature, ocr=ocr,
                 ))
+                cached = self.catalog.ocr_cached(item.content_hash) if ocr else None
+                if cached is not None:  # this content was read before (a copy): never read again
+                    change.extend(apply_result(self.catalog, self.config, self.embedder,
+                                               self.catalog.file(item.path), OcrResult.from_json(cached)))
+                    final[item.path] = self.catalog.file(item.path).status
         self._apply(change)
         for item, _ in batch:
-            report.count(item.status)
+            report.count(final.get(item.path, item.status))
             self.progress.advance(item.path, len(item.chunks))
 
     def embed_pending(self, report: Report | None = None, should_stop: Callable[[], bool] | None = None,
@@ -403,6 +417,38 @@ class Indexer:
                 report.chunks_embedded += len(texts)
             if on_batch:
                 on_batch(done, max(total, done))
+        return done
+
+    def ocr_can_run(self) -> bool:
+        """OCR is on in the config and installed here."""
+        return OcrRun(self.catalog, self.config, self.embedder).available()
+
+    def ocr_pending(self, report: Report | None = None, should_stop: Callable[[], bool] | None = None,
+                    on_file: Callable[[int, int, str], None] | None = None) -> int:
+        """Read the pending images and scanned pages (`indexer.write.ocr_phase`), most wanted first,
+        one file per transaction; `should_stop` and the control are asked between files, and
+        `on_file(done, total, path)` after each. Returns the number of files judged."""
+        run = OcrRun(self.catalog, self.config, self.embedder)
+        if not run.available():
+            return 0
+        total = self.catalog.ocr_counts()["pending"]
+        done, gone = 0, ()
+        while not (should_stop and should_stop()) and self._go_on():
+            pending = run.next_file(gone)
+            if pending is None:
+                break
+            self._record_model(with_dim=False)
+            status = run.one(pending, self._apply)
+            if status is not None:
+                done += 1
+                if report is not None and status == "text":
+                    report.ocr_text += 1
+            else:
+                gone += (pending.id,)
+            if on_file:
+                on_file(done, max(total, done), pending.path)
+        if report is not None:
+            report.ocr_read += run.read
         return done
 
     def prioritize(self, path: str) -> bool:

@@ -51,7 +51,7 @@ BATCH_PATHS = 48
 # Chunks per embedding transaction in the watcher: small enough that a stop, a pause or an
 # opened file waits a few seconds at most, large enough for length-sorted batches to pay.
 EMBED_BATCH_CHUNKS = 64
-Phase = Literal["text", "embed"]
+Phase = Literal["text", "embed", "ocr"]
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,8 @@ class WatchStatus:
     queue_peak: int  # the most paths ever queued at once (bounded by `max_queue`)
     roots: tuple[str, ...] = ()
     polling: tuple[str, ...] = ()  # roots watched by polling
-    phase: Phase | None = None  # while working: reading files (text) or embedding passages (embed)
+    phase: Phase | None = None  # while working: reading files (text), embedding passages (embed)
+    # or reading images and scanned pages (ocr: `done`/`total` count files, over the whole index)
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,8 @@ class PathChange:
 class Batch:
     """One finished run: the reconcile or rescan of whole roots, or a batch of live changes."""
 
-    kind: Literal["reconcile", "live", "embed"]  # embed: passages embedded (report.chunks_embedded)
+    kind: Literal["reconcile", "live", "embed", "ocr"]  # embed: passages embedded (report.chunks_embedded);
+    # ocr: files read (report.ocr_read)
     paths: tuple[str, ...]
     report: Report
     changes: list[PathChange] = field(default_factory=list)
@@ -162,6 +164,7 @@ class Watcher:
         self._last_error: str | None = None
         self._reconciling = False
         self._embeddings_pending = False
+        self._ocr_pending = True  # the index may hold files waiting for OCR from an earlier run
         self._phase: Phase | None = None
         self._wanted: deque[str] = deque()  # files to embed next, from `prioritize`
 
@@ -279,6 +282,9 @@ class Watcher:
             if self._embeddings_pending:
                 self._embed(indexer)
                 continue
+            if self._ocr_pending:
+                self._ocr(indexer)
+                continue
             self._set_state("idle")
             due = self._pending.next_due()
             self._pending.wait(1.0 if due is None else min(1.0, due - time.monotonic()))
@@ -391,6 +397,36 @@ class Watcher:
         if self.callbacks.on_batch and report.chunks_embedded:
             self.callbacks.on_batch(Batch("embed", (), report, [], time.monotonic() - started))
 
+    def _ocr(self, indexer: Indexer) -> None:
+        """Read images and scanned pages (`Indexer.ocr_pending`) once every passage is embedded:
+        a file per transaction, yielding as embedding does; their text is embedded next."""
+        counts = indexer.catalog.ocr_counts()
+        self._ocr_pending = False
+        if not counts["pending"] or not indexer.ocr_can_run():
+            return  # nothing to read, or OCR is off or not installed (`findling status` says so)
+        judged = counts["done"] + counts["no_text"] + counts["errors"]
+        self._set_state("running", total=0, phase="ocr")
+        started = time.monotonic()
+        report = Report()
+
+        def progress(done: int, _total: int, path: str) -> None:
+            with self._lock:
+                self._done, self._total, self._current = judged + done, judged + counts["pending"], path
+            self._emit()
+
+        try:
+            indexer.ocr_pending(report, should_stop=self._yield_now, on_file=progress)
+        except Exception as exc:  # noqa: BLE001 - the next change tries again
+            self._error(f"Text recognition failed ({type(exc).__name__}: {exc}); "
+                        "retried with the next change.")
+            self._ocr_pending = False
+            return
+        # Yielded (a live change, a pause, a stop): come back once that is done; else finished.
+        self._ocr_pending = self._yield_now() and indexer.catalog.ocr_counts()["pending"] > 0
+        self._embeddings_pending = indexer.catalog.embedding_progress()[1] > 0
+        if self.callbacks.on_batch and report.ocr_read:
+            self.callbacks.on_batch(Batch("ocr", (), report, [], time.monotonic() - started))
+
     def _embedded(self, done: int, total: int) -> None:
         with self._lock:
             self._done, self._total, self._current = done, total, None
@@ -434,6 +470,7 @@ class Watcher:
         if report.interrupted:  # stopped: the next start reconciles what is left
             return False
         self._embeddings_pending = report.chunks_pending > 0
+        self._ocr_pending = True
         changes = _changes(before, _rows(indexer.catalog, paths, folders))
         if self.callbacks.on_batch:
             self.callbacks.on_batch(Batch("reconcile" if reconcile else "live", tuple(paths), report, changes,

@@ -15,7 +15,7 @@ from indexer.ingest.extract.office import extract_docx, extract_epub, extract_od
 from indexer.ingest.extract.pdf import extract_pdf
 from indexer.ingest.extract.text import Extraction, ExtractionError, TextUnit, extract_text
 
-__all__ = ["Extraction", "ExtractionError", "TextUnit", "extract"]
+__all__ = ["OCR_IMAGE_EXTENSIONS", "Extraction", "ExtractionError", "TextUnit", "extract"]
 
 Extractor = Callable[[Path], Extraction]
 
@@ -36,7 +36,7 @@ _TEXT_EXTENSIONS = {
 }
 _SKIPPED_EXTENSIONS = {
     "image": (
-        ".png .jpg .jpeg .gif .webp .bmp .tif .tiff .ico .icns .heic .heif .avif .svg .psd"
+        ".png .jpg .jpeg .jpe .gif .webp .bmp .tif .tiff .ico .icns .heic .heif .avif .svg .psd"
         " .xcf .raw .cr2 .nef .arw .dng"
     ),
     "media": (
@@ -53,6 +53,11 @@ _SKIPPED_EXTENSIONS = {
         " .parquet .h5 .doc .xls .ppt .xlsx .pptx .ods .odp"
     ),
 }
+
+# Images the OCR phase reads (Pillow decodes them; `indexer.ingest.ocr`): they are skipped here as
+# "image file" and read by OCR later. HEIC/HEIF and AVIF only where Pillow has a decoder for them.
+_OCR_IMAGES = ".png .jpg .jpeg .jpe .gif .webp .bmp .tif .tiff .heic .heif .avif"
+OCR_IMAGE_EXTENSIONS = frozenset(_OCR_IMAGES.split())
 
 REGISTRY: dict[str, Extractor] = {
     **{
