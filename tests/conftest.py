@@ -11,11 +11,13 @@ _SESSION_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "QT_QPA_PLAT
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _offline_session_env() -> Iterator[None]:
-    """Forbid hub downloads and use Qt's offscreen platform for the whole session."""
+def _offline_session_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Forbid hub downloads and use Qt's offscreen platform for the whole session, with a models
+    directory of its own (never the user's, where a real converted model may wait)."""
     with pytest.MonkeyPatch.context() as mp:
         for name, value in _SESSION_ENV.items():
             mp.setenv(name, value)
+        mp.setenv("FINDLING_MODELS_DIR", str(tmp_path_factory.mktemp("findling-models")))
         # huggingface_hub reads HF_HUB_OFFLINE once at import; cover an import during collection.
         from huggingface_hub import constants
 
