@@ -158,7 +158,19 @@ def m006_file_vectors_and_signatures(db: Database) -> None:
     """)
 
 
-SCHEMA_VERSION = 6  # the number of migrations: tests/test_store.py checks it
+@MIGRATIONS()
+def m007_page_labels_and_attachments(db: Database) -> None:
+    """Schema 7: what a chunk's page is called (`chunks.page_label`: a sheet's name, a slide's title,
+    a message's subject), and files carried inside another (`files.parent_id`: a mail's attachments,
+    under the path `message.eml#name`). Both start empty: no chunk or embedding changes."""
+    if "page_label" not in db["chunks"].columns_dict:
+        db.execute("ALTER TABLE chunks ADD COLUMN page_label TEXT")
+    if "parent_id" not in db["files"].columns_dict:
+        db.execute("ALTER TABLE files ADD COLUMN parent_id INTEGER REFERENCES files(id) ON DELETE CASCADE")
+    db.execute("CREATE INDEX IF NOT EXISTS files_parent ON files(parent_id) WHERE parent_id IS NOT NULL")
+
+
+SCHEMA_VERSION = 7  # the number of migrations: tests/test_store.py checks it
 
 
 def migrate(conn: sqlite3.Connection) -> list[str]:
