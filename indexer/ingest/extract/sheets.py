@@ -57,13 +57,15 @@ class SheetText:
             if len(lines) >= MAX_SHEET_ROWS:
                 self.cuts.append(f"sheet {name!r} after {MAX_SHEET_ROWS:,} rows")
                 break
-            if self.cells + len(cells) > MAX_CELLS:
-                cells = cells[:MAX_CELLS - self.cells]
+            room = MAX_CELLS - self.cells
+            if room < len(cells):
                 self.cuts.append(f"sheet {name!r} at row {len(lines) + 1:,} (the {MAX_CELLS:,}-cell budget)")
+                if room:
+                    lines.append("\t".join(cells[:room]))
+                    self.cells += room
+                break
             lines.append("\t".join(cells))
             self.cells += len(cells)
-            if self.full:
-                break
         if lines:
             self.units.append(TextUnit("\n".join(lines), number, name))
 
