@@ -117,8 +117,8 @@ def make_odp(path: Path, slides: int = 2) -> Path:
 
 
 def make_rtf(path: Path, paragraphs: int = 1) -> Path:
-    """Accents as \\'XX escapes in cp1252 and as \\uN escapes."""
-    body = "".join(rf"{sentence(i)}\par " for i in range(paragraphs - 1))
+    """Accents as \\'XX escapes in cp1252 and as \\uN escapes; paragraphs of 40 words, some bold."""
+    body = "".join(rf"{{\b {sentence(i, 4)}}} {sentence(i, 36)}\par " for i in range(paragraphs - 1))
     path.write_bytes(
         rb"{\rtf1\ansi\ansicpg1252\deff0{\fonttbl{\f0 Times New Roman;}}{\info{\title Hidden}}"
         rb"\f0 " + body.encode() + rb"Cr\'e8me br\u251?l\u233?e au caf\'e9\par Na\'efve r\'e9sum\'e9\par}")

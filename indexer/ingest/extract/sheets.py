@@ -4,9 +4,16 @@ One unit per sheet with text, its page the sheet's number (1-based, in workbook 
 label the sheet's name; a row is a line, its non-empty cells joined by tabs; a formula gives its
 cached value (what the sheet shows). A sheet is read row by row and cut at `MAX_SHEET_ROWS` rows,
 a workbook at `MAX_CELLS` cells, with a note saying what was left out, so a million-row sheet costs
-the budget, not the sheet. Why openpyxl and not python-calamine for XLSX: calamine loads a whole
-sheet before its first row (1.8 s and +80 MB for 1 M cells, whatever the budget), openpyxl's
-read-only mode streams it (`benchmarks/bench_formats.py`).
+the budget, not the sheet.
+
+Why openpyxl's read-only mode for XLSX and not python-calamine, though calamine reads a 10k-cell
+workbook about 10x faster (19.7 against 1.9 files/s, `benchmarks/bench_formats.py`, loaded 2-core
+machine): calamine loads a whole sheet before its first row, so its memory follows the sheet (a
+1,048,576-row column: 89 MB peak against 65 MB, +72 MB for 1 M cells, so ten such columns would
+pass the 512 MB extraction budget) and no budget can cut it; openpyxl streams, and stops at the budget. Extraction is not
+what a workbook's indexing waits for: its ~300k characters take tens of seconds to embed. calamine
+also needs Python 3.11 (the project supports 3.10). xlrd (pure Python, maintained for .xls only)
+reads legacy workbooks; ODS is streamed with the stdlib parser and the archive guards.
 """
 
 from __future__ import annotations
