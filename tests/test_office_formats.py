@@ -307,3 +307,38 @@ def test_pages_in_words() -> None:
     assert page_text("/a/b.pdf", 5) == "page 5" and page_text("/a/b.txt", None) == ""
     assert (page_badge("/a/b.ods", 1, "Accounts"), page_badge("/a/b.odp", 4, "Plan"),
             page_badge("/a/b.pdf", 5)) == ("Accounts", "slide 4", "p. 5")
+
+
+# -- hostile archives ----------------------------------------------------------------------------
+LAUGHS = ('<?xml version="1.0"?><!DOCTYPE p [<!ENTITY a "hahahahahahahahahaha">'
+          + "".join(f'<!ENTITY {chr(98 + i)} "{("&" + chr(97 + i) + ";") * 10}">' for i in range(8))
+          + ']><p:sld xmlns:p="http://schemas.openxmlformats.org/presentationml/2006/main">&i;</p:sld>')
+
+
+def _replaced(source: Path, target: Path, member: str, data: bytes) -> Path:
+    import zipfile
+
+    with zipfile.ZipFile(source) as old, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as new:
+        for info in old.infolist():
+            new.writestr(info.filename, data if info.filename == member else old.read(info))
+    return target
+
+
+def test_zip_bombs_and_entity_expansion_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from indexer.ingest import budget
+    from indexer.ingest.budget import OverBudget
+    from indexer.ingest.extract import ExtractionError, office
+
+    xlsx = make_xlsx(tmp_path / "plain.xlsx")
+    bomb = _replaced(xlsx, tmp_path / "bomb.xlsx", "docProps/app.xml", b" " * (40 * 2**20))  # 40 MiB of air
+    monkeypatch.setattr(budget, "_budget_bytes", 64 * 2**20)
+    with pytest.raises(OverBudget, match=r"too large to index: docProps/app.xml inflates to 40 MiB"):
+        extract(bomb)
+    monkeypatch.setattr(office, "_MAX_PART_BYTES", 2**20)  # a streamed part is cut off as it inflates
+    ods = make_ods(tmp_path / "plain.ods", rows=3000)
+    with pytest.raises(ExtractionError, match=r"corrupt ODS: content.xml is too large"):
+        extract(ods)
+    laughs = _replaced(make_pptx(tmp_path / "plain.pptx"), tmp_path / "laughs.pptx", "ppt/slides/slide1.xml",
+                       LAUGHS.encode())
+    with pytest.raises(ExtractionError, match=r"corrupt PPTX: .*(amplification|entit)"):
+        extract(laughs)

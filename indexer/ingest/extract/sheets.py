@@ -10,16 +10,18 @@ Why openpyxl's read-only mode for XLSX and not python-calamine, though calamine 
 workbook about 10x faster (19.7 against 1.9 files/s, `benchmarks/bench_formats.py`, loaded 2-core
 machine): calamine loads a whole sheet before its first row, so its memory follows the sheet (a
 1,048,576-row column: 89 MB peak against 65 MB, +72 MB for 1 M cells, so ten such columns would
-pass the 512 MB extraction budget) and no budget can cut it; openpyxl streams, and stops at the budget. Extraction is not
-what a workbook's indexing waits for: its ~300k characters take tens of seconds to embed. calamine
-also needs Python 3.11 (the project supports 3.10). xlrd (pure Python, maintained for .xls only)
-reads legacy workbooks; ODS is streamed with the stdlib parser and the archive guards.
+pass the 512 MB extraction budget) and no budget can cut it; openpyxl streams, and stops at the
+budget. Extraction is not what a workbook's indexing waits for: its ~300k characters take tens of
+seconds to embed. calamine also needs Python 3.11 (the project supports 3.10). xlrd (pure Python,
+maintained for .xls only) reads legacy workbooks; ODS is streamed with the stdlib parser and the
+archive guards.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import warnings
 import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -109,7 +111,9 @@ def extract_xlsx(path: Path) -> Extraction:
     import openpyxl  # only the workers that meet a workbook pay for it
     from openpyxl.utils.exceptions import InvalidFileException
 
-    with reading("XLSX"), open_regular(path) as fh:
+    # openpyxl warns about parts it does not read (data validation, conditional formats): not ours to say
+    with reading("XLSX"), open_regular(path) as fh, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         with zipfile.ZipFile(fh) as archive:
             check_parts(archive, "XLSX", _xlsx_streamed)
         fh.seek(0)
