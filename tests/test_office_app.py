@@ -52,3 +52,16 @@ def test_the_header_and_the_card_name_the_sheet(qtbot, indexed: Path, tiny_model
     model.set_results([top], "Travel item")
     described = model.data(model.index(0), Qt.ItemDataRole.AccessibleTextRole)
     assert "sample.xlsx, sheet 2 “Travel”, in " in described
+
+
+def test_open_and_reveal_an_attachment_act_on_its_mail(office: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    from desktop import actions
+
+    seen: list[tuple[str, str]] = []
+    monkeypatch.setattr(actions, "open_location",
+                        lambda target: seen.append(("open", target)) or actions.Launch(True))
+    monkeypatch.setattr(actions, "_show_items_dbus", lambda target: seen.append(("reveal", target)) or True)
+    eml = str(office / "harbour.eml")
+    assert actions.open_file(f"{eml}#figures.xlsx", page=2).ok
+    assert actions.reveal_in_folder(f"{eml}#figures.xlsx").ok
+    assert seen == [("open", eml), ("reveal", eml)]
