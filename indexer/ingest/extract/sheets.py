@@ -7,7 +7,7 @@ a workbook at `MAX_CELLS` cells, with a note saying what was left out, so a mill
 the budget, not the sheet.
 
 Why openpyxl's read-only mode for XLSX and not python-calamine, though calamine reads a 10k-cell
-workbook about 10x faster (19.7 against 1.9 files/s, `benchmarks/bench_formats.py`, loaded 2-core
+workbook 10-20x faster (41 against 2.2 files/s, `benchmarks/bench_formats.py` on a loaded 2-core
 machine): calamine loads a whole sheet before its first row, so its memory follows the sheet (a
 1,048,576-row column: 89 MB peak against 65 MB, +72 MB for 1 M cells, so ten such columns would
 pass the 512 MB extraction budget) and no budget can cut it; openpyxl streams, and stops at the

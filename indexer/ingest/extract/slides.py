@@ -5,7 +5,7 @@ One unit per slide, in show order: its text (shapes, tables, grouped shapes), th
 notes after a "Notes:" line; the page is the slide's number and the label its title. Why not
 python-pptx: it reads the same XML through lxml with none of the zip-bomb guards, and would add
 lxml, Pillow and XlsxWriter (~39 MB) to a plain install for no text it finds that this misses;
-it is also slower (12.8 against 60 decks/s of 30 slides, `benchmarks/bench_formats.py`).
+it is also slower (33 against 74 decks/s of 30 slides, `benchmarks/bench_formats.py`).
 """
 
 from __future__ import annotations
