@@ -26,7 +26,7 @@ from pathlib import Path
 
 from PySide6.QtGui import QGuiApplication
 
-from indexer.paths import os_path, readable
+from indexer.paths import file_on_disk, os_path, readable
 
 # Viewer (the desktop entry's name, lower case, without .desktop) → how to ask it for a 1-based page.
 PAGE_ARGUMENTS: dict[str, list[str]] = {
@@ -141,8 +141,9 @@ def open_location(target: str) -> Launch:
 
 
 def open_file(path: str, page: int | None = None) -> Launch:
-    """Open the file of `path` with its default application; a PDF at `page` where the viewer accepts one."""
-    target = os_path(path)
+    """Open the file of `path` with its default application; a PDF at `page` where the viewer accepts one.
+    An attachment (`mail.eml#a.pdf`) opens its mail."""
+    target = file_on_disk(path)
     if page and target.lower().endswith(".pdf"):
         command = page_command(target, page, default_pdf_viewer())
         if command and run_launcher(command).ok:
@@ -151,8 +152,8 @@ def open_file(path: str, page: int | None = None) -> Launch:
 
 
 def reveal_in_folder(path: str) -> Launch:
-    """Show the file of `path` selected in the file manager (or at least its folder)."""
-    target = os_path(path)
+    """Show the file of `path` selected in the file manager (or at least its folder); an attachment's mail."""
+    target = file_on_disk(path)
     if sys.platform == "darwin":
         return run_launcher(["open", "-R", target])
     if sys.platform == "win32":

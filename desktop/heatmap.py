@@ -26,11 +26,12 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.results import snippet_html
+from indexer.search.pages import page_text
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from indexer.search.searcher import FileResult, Similarity
+    from indexer.search.searcher import FileResult, Passage, Similarity
 
 # viridis, sampled: perceptually even, readable in grey, colour-blind safe
 PALETTE = ["#440154", "#482878", "#3e4989", "#31688e", "#26828e", "#1f9e89", "#35b779", "#6ece58",
@@ -382,9 +383,10 @@ class SimilarityView(QWidget):
         if index == 0:
             return f"<p style='font-size:15px'>{html.escape(self.query)}</p>"
         result = self.results[index - 1]
-        page = f"<p style='color:gray'>page {result.page}</p>" if result.page else ""
+        place = html.escape(page_text(result.path, result.page, result.page_label))
+        page = f"<p style='color:gray'>{place}</p>" if place else ""
         body = snippet_html(result, self.query)
-        more = "".join(f"<p><span style='color:gray'>{f'page {p.page}: ' if p.page else ''}</span>"
+        more = "".join(f"<p><span style='color:gray'>{_place(result.path, p)}</span>"
                        f"{snippet_html(p, self.query)}</p>" for p in result.passages[:2])
         if more:
             more = f"<hr><p style='color:gray'>Other passages of this file (not in the matrix):</p>{more}"
@@ -396,3 +398,9 @@ class SimilarityView(QWidget):
         self.dialog = ComparisonDialog(labels[i], self._passage_html(i), labels[j], self._passage_html(j),
                                        float(self.heatmap.matrix[i][j]), self)
         self.dialog.show()
+
+
+def _place(path: str, passage: Passage) -> str:
+    """'page 3: ', 'sheet 2 “Budget”: ' before a passage's snippet; '' without a page."""
+    place = page_text(path, passage.page, passage.page_label)
+    return f"{html.escape(place)}: " if place else ""

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 
 from desktop.results import folder_label, marked_html
 from indexer.paths import os_path
+from indexer.search.pages import page_text
 
 if TYPE_CHECKING:
     from indexer.search.searcher import FileResult
@@ -72,12 +73,13 @@ def _flat(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
-def document_text(path: Path) -> tuple[str, list[tuple[int, int | None]], str]:
+def document_text(path: Path, attachment: str | None = None) -> tuple[str, list[tuple[int, int | None]], str]:
     """The text the chunk offsets refer to (units joined by a blank line), each unit's (start, page),
-    and the file's kind."""
+    and the file's kind; of the mail's `attachment` of that name when one is given."""
     from indexer.ingest.extract import extract
+    from indexer.ingest.extract.mail import attachment_extraction
 
-    extraction = extract(path)
+    extraction = attachment_extraction(path, attachment) if attachment else extract(path)
     starts, offset = [], 0
     for unit in extraction.units:
         starts.append((offset, unit.page))
@@ -98,17 +100,32 @@ def locate_passage(text: str, char_start: int, char_end: int, snippet: str) -> t
     return 0, 0, note
 
 
-def text_preview(path: Path, char_start: int, char_end: int, snippet: str, query: str) -> TextPreview:
-    """The passage with CONTEXT_CHARS of context on either side, query terms highlighted."""
+def _unit_bounds(text: str, starts: list[tuple[int, int | None]], position: int) -> tuple[int, int]:
+    """The span of the paged unit (a sheet, a slide, a message) holding `position`; all of `text`
+    for unpaged text, so the context of a passage never runs into the next sheet or slide."""
+    ends = [start - 2 for start, _ in starts[1:]] + [len(text)]
+    for (start, page), end in zip(starts, ends):
+        if page is not None and start <= position <= end:
+            return start, end
+    return 0, len(text)
+
+
+def text_preview(path: Path, char_start: int, char_end: int, snippet: str, query: str,
+                 attachment: str | None = None) -> TextPreview:
+    """The passage with CONTEXT_CHARS of context on either side (within its sheet, slide or message),
+    query terms highlighted."""
     from indexer.search.highlight import highlight_spans
     from indexer.search.query import parse
 
-    text, _, kind = document_text(path)
+    text, starts, kind = document_text(path, attachment)
     if not text:
         return TextPreview("", "This file has no text to show.")
     start, end, note = locate_passage(text, char_start, char_end, snippet)
-    context_start = max(0, start - CONTEXT_CHARS)
-    if context_start > 0:
+    unit_start, unit_end = _unit_bounds(text, starts, start)
+    text = text[:unit_end]
+    end = min(end, unit_end)
+    context_start = max(unit_start, start - CONTEXT_CHARS)
+    if context_start > unit_start:
         newline = text.find("\n", context_start, start)
         context_start = newline + 1 if newline >= 0 else context_start
     context_end = min(len(text), end + CONTEXT_CHARS)
@@ -124,7 +141,7 @@ def text_preview(path: Path, char_start: int, char_end: int, snippet: str, query
         terms = highlight_spans(part, query_obj)
         pieces.append(marked_html(part, terms, passage, TERM_STYLE, PASSAGE_STYLE))
     pieces.insert(1, '<a name="passage"></a>')
-    more_before = "…\n" if context_start > 0 else ""
+    more_before = "…\n" if context_start > unit_start else ""
     more_after = "\n…" if context_end < len(text) else ""
     font = "font-family:monospace;" if kind in MONOSPACE_KINDS else ""
     body = f"{more_before}{''.join(pieces)}{more_after}"
@@ -207,20 +224,21 @@ def load_preview(result: FileResult, query: str, data_dir: Path | None = None
                  ) -> TextPreview | PdfPreview | PreviewError:
     """The preview of `result` (runs in a worker thread); never raises. A passage read by OCR
     shows its page or image with the recognised lines marked (`desktop.ocr_preview`)."""
-    path = Path(os_path(result.path))
+    path = Path(os_path(result.container or result.path))
+    attachment = result.path[len(result.container) + 1:] if result.container else None
     try:
         if not path.exists():
-            return PreviewError(f"{result.path} no longer exists.")
-        if getattr(result, "source", "text") == "ocr" and data_dir is not None:
+            return PreviewError(f"{result.container or result.path} no longer exists.")
+        if getattr(result, "source", "text") == "ocr" and data_dir is not None and not attachment:
             from desktop.ocr_preview import ocr_preview
 
             shown = ocr_preview(result, query, data_dir, PAGE_WIDTH_PX)
             if shown is not None:
                 return PdfPreview(shown.image, shown.page, shown.pages, shown.passage_rects,
                                   shown.term_rects, shown.note)
-        if path.suffix.lower() == ".pdf" and result.page:
+        if path.suffix.lower() == ".pdf" and result.page and not attachment:
             return pdf_preview(path, result.page, result.char_start, result.char_end, result.snippet, query)
-        return text_preview(path, result.char_start, result.char_end, result.snippet, query)
+        return text_preview(path, result.char_start, result.char_end, result.snippet, query, attachment)
     except Exception as exc:  # noqa: BLE001 - any reading problem is shown in the pane
         return PreviewError(f"No preview: {type(exc).__name__}: {exc}")
 
@@ -349,7 +367,8 @@ class PreviewPane(QWidget):
     def show_result(self, result: FileResult, query: str) -> None:
         self._generation += 1
         name = html.escape(Path(result.path).name)
-        page = f" · page {result.page}" if result.page else ""
+        place = page_text(result.path, result.page, result.page_label)
+        page = f" · {html.escape(place)}" if place else ""
         self.title.setText(f"<b style='font-size:15px'>{name}</b>{page}<br>"
                            f"<span style='color:gray'>{html.escape(folder_label(result.path))}</span>")
         self.note.hide()

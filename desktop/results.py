@@ -26,6 +26,7 @@ from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelInde
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPalette, QTextDocument, QTextOption
 from PySide6.QtWidgets import QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
 
+from indexer.search.pages import page_badge, page_text
 from indexer.search.scores import relevance
 
 if TYPE_CHECKING:
@@ -252,7 +253,7 @@ class ResultsModel(QAbstractListModel):
         if role == RelevanceRole:
             return relevance(result)
         if role == Qt.ItemDataRole.AccessibleTextRole:
-            page = f", page {result.page}" if result.page else ""
+            page = f", {page_text(result.path, result.page, result.page_label)}" if result.page else ""
             return (f"{Path(result.path).name}{page}, in {folder_label(result.path)}, "
                     f"{relevance_text(result)}: {result.snippet}")
         return None
@@ -396,7 +397,7 @@ class ResultDelegate(QStyledItemDelegate):
             painter.setPen(dim)
             painter.drawText(QRect(bar.right() + 6, inner.top(), percent_w, name_h),
                              Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, percent)
-        page = f"p. {result.page}" if result.page else ""
+        page = page_badge(result.path, result.page, result.page_label)
         page_w = QFontMetrics(small_font).horizontalAdvance(page) + 12 if page else 0
         name_w = bar.left() - inner.left() - page_w - 10
         painter.setFont(name_font)

@@ -62,3 +62,20 @@ def _encodable(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+ATTACHMENT_MARK = "#"  # `message.eml#report.pdf`: the attachment report.pdf of message.eml
+
+
+def file_on_disk(stored: str) -> str:
+    """The OS path of the file a key names on disk: its own, or for an attachment (`mail.eml#a.pdf`,
+    which is no file) the file that carries it, so Open and Reveal act on the mail."""
+    target = os_path(stored)
+    if os.path.lexists(target):
+        return target
+    folder, name = os.path.split(target)
+    while ATTACHMENT_MARK in name:
+        name = name.rsplit(ATTACHMENT_MARK, 1)[0]
+        if os.path.isfile(os.path.join(folder, name)):
+            return os.path.join(folder, name)
+    return target

@@ -163,3 +163,40 @@ def test_m007_gives_chunks_a_source_and_keeps_ocr_results_by_content_hash(tmp_pa
         assert catalog.ocr_cached(garden.hash) is None
     finally:
         catalog.close()
+
+
+def test_a_schema6_catalog_gets_page_labels_and_attachments_without_re_embedding(tmp_path: Path) -> None:
+    """m008: `chunks.page_label` and `files.parent_id` added to the last release's catalog, empty; the
+    upgraded catalog stores a workbook's sheet names and a mail's attachments, which go with their mail."""
+    from indexer.store.catalog import NewChunk
+
+    data = DataDir(tmp_path / "data")
+    data.path.mkdir()
+    shutil.copy(fixture_path(6, "346e203"), data.catalog_path)
+    embeddings = raw(data.catalog_path, "SELECT id, hash, embedding FROM chunks ORDER BY id")
+    catalog = Catalog(data.catalog_path)
+    try:
+        assert "m008_page_labels_and_attachments" in applied(catalog.conn)
+        assert raw(data.catalog_path, "SELECT id, hash, embedding FROM chunks ORDER BY id") == embeddings
+        assert raw(data.catalog_path, "SELECT count(*) FROM chunks WHERE page_label IS NOT NULL") == [(0,)]
+        assert {f.parent_id for f in catalog.files()} == {None}
+        vector = hash_embedding("plumber invoice")
+        with catalog.transaction():
+            catalog.put_file("/fixture/docs/budget.xlsx", "budget.xlsx", 10, 1, "h1", "xlsx", "indexed", None,
+                             [NewChunk(0, "plumber invoice 120", 2, 0, 19, 3, "c1", vector,
+                                       page_label="Travel")])
+            catalog.put_file("/fixture/docs/m.eml", "m.eml", 10, 1, "h2", "eml", "indexed", None,
+                             [NewChunk(0, "From: ana", None, 0, 9, 3, "c2", vector)])
+            mail = catalog.file("/fixture/docs/m.eml")
+            catalog.put_file("/fixture/docs/m.eml#a.txt", "m.eml#a.txt", 3, 1, "h3", "text", "indexed", None,
+                             [NewChunk(0, "attached words", None, 0, 14, 2, "c3", vector)], parent_id=mail.id)
+        ids = [chunk_id for chunk_id, in catalog.conn.execute("SELECT id FROM chunks")]
+        rows = {row.path: row for row in catalog.chunks(ids).values()}
+        sheet = rows["/fixture/docs/budget.xlsx"]
+        assert (sheet.page, sheet.page_label, sheet.container) == (2, "Travel", None)
+        assert rows["/fixture/docs/m.eml#a.txt"].container == "/fixture/docs/m.eml"
+        with catalog.transaction():
+            catalog.delete_file("/fixture/docs/m.eml")
+        assert catalog.file("/fixture/docs/m.eml#a.txt") is None
+    finally:
+        catalog.close()

@@ -12,6 +12,7 @@ import click
 import numpy as np
 
 from indexer.cli.terminal import visible
+from indexer.search.pages import page_text
 from indexer.search.query import Query, listing_header
 from indexer.search.scores import relevance
 from indexer.search.searcher import FileResult, Similarity
@@ -57,7 +58,7 @@ def print_results(query: str, results: list[FileResult], notes: list[str]) -> No
         if rank == good + 1 and good:
             weaker = len(results) - good
             click.echo(click.style(f"    {weaker} weaker match{'es' if weaker != 1 else ''}:", dim=True))
-        page = f"  (page {result.page})" if result.page else ""
+        page = f"  ({page_text(result.path, result.page, result.page_label)})" if result.page else ""
         line = f"{rank:>2}. {relevance_label(result):<10} {visible(result.path)}{page}"
         click.echo(click.style(line, bold=result.match == "good"))
         click.echo(f"    {styled_snippet(result)}")

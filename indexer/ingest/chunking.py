@@ -41,6 +41,7 @@ class Chunk:
     char_start: int
     char_end: int
     n_tokens: int
+    page_label: str | None = None  # what the page is called: a sheet's name, a slide's title
 
     @property
     def hash(self) -> str:
@@ -159,6 +160,6 @@ def chunk_units(
         for group in _pack(segments, budget, overlap):
             start, end = group[0].start, group[-1].end
             chunks.append(Chunk(unit.text[start:end], unit.page, base + start, base + end,
-                                sum(seg.n_tokens for seg in group)))
+                                sum(seg.n_tokens for seg in group), unit.label))
         base += len(unit.text) + len(UNIT_SEPARATOR)
     return chunks

@@ -17,19 +17,20 @@ import contextlib
 import hashlib
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from indexer.config import Config
 from indexer.ingest.budget import OverBudget
 from indexer.ingest.chunking import Chunk, chunk_units
-from indexer.ingest.extract import ExtractionError, TextUnit, extract
+from indexer.ingest.extract import Attachment, Extraction, ExtractionError, TextUnit, extract
 from indexer.ingest.extract.opening import open_regular
 from indexer.ingest.private_keys import PRIVATE_KEY, is_private_key
 from indexer.ingest.scan import Found
 from indexer.ingest.workers import Budget, Task, TaskFailed, WorkerPool, shared_pool
-from indexer.paths import as_text, display_name, key
+from indexer.paths import ATTACHMENT_MARK, as_text, display_name, key
 from indexer.similar import signature
 
 if TYPE_CHECKING:
@@ -62,6 +63,7 @@ class Prepared:
     chunks: list[Chunk]
     name_only: bool
     signature: tuple[bytes, int] | None = None
+    children: tuple[Prepared, ...] = ()  # the files it carries (a mail's attachments)
 
 
 @dataclass(frozen=True)
@@ -75,13 +77,15 @@ class ChunkSpec:
 
 @dataclass(frozen=True)
 class Extracted:
-    """A file's text, not yet chunked."""
+    """A file's text, not yet chunked; `note` says what was left out of it."""
 
     found: Found
     path: str
     content_hash: str
     kind: str
     units: list[TextUnit]
+    note: str | None = None
+    attachments: tuple[Attachment, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -166,13 +170,18 @@ def read_and_extract(found: Found, max_file_mb: float, known_hashes: set[str] | 
     except Exception as exc:  # noqa: BLE001 - a parser bug must not stop the run
         return _recorded(found, "error", f"unexpected error while reading: {type(exc).__name__}: {exc}",
                          content_hash=content_hash)
-    text_chars = sum(len(u.text) for u in extraction.units)
+    text_chars = sum(len(u.text) for e in _with_attachments(extraction) for u in e.units)
     if text_chars > max_bytes:
         return _recorded(found, "error", f"too large to index: {text_chars / 2**20:,.0f} MB of text, "
                          f"over the {max_file_mb:g} MB size cap", extraction.kind, content_hash)
     if not any(u.text.strip() for u in extraction.units):
         return _recorded(found, "skipped", extraction.skip_reason or "no text", extraction.kind, content_hash)
-    return Extracted(found, stored, content_hash, extraction.kind, extraction.units)
+    return Extracted(found, stored, content_hash, extraction.kind, extraction.units, extraction.note,
+                     extraction.attachments)
+
+
+def _with_attachments(extraction: Extraction) -> list[Extraction]:
+    return [extraction, *(a.extraction for a in extraction.attachments if a.extraction)]
 
 
 def chunk_budget(config: Config, embedder: Embedder) -> int:
@@ -189,15 +198,35 @@ def chunk_spec(config: Config, embedder: Embedder) -> ChunkSpec | None:
 
 
 def _chunked(item: Extracted, tokenizer: Tokenizer, budget: int, overlap: int, sign: bool) -> Prepared:
+    """Chunk a file's text, and its attachments' (each a file of its own, `container#name`)."""
+    children = tuple(_chunked(attached, tokenizer, budget, overlap, sign) if isinstance(attached, Extracted)
+                     else attached for attached in map(partial(_attached, item), item.attachments))
     chunks = chunk_units(item.units, tokenizer, budget, overlap)
-    if not chunks:
-        return _recorded(item.found, "skipped", "no text", item.kind, item.content_hash)
+    if not chunks:  # no text of its own: found by its name, its attachments kept
+        return replace(_recorded(item.found, "skipped", "no text", item.kind, item.content_hash),
+                       children=children)
     signed = None
     if sign:
         text = signature.document_text([(c.text, c.char_start, c.char_end) for c in chunks])
         signed = signature.stored(text)
-    return Prepared(item.found, item.path, item.content_hash, item.kind, "indexed", None, chunks, False,
-                    signed)
+    return Prepared(item.found, item.path, item.content_hash, item.kind, "indexed", item.note, chunks, False,
+                    signed, children)
+
+
+def _attached(item: Extracted, attachment: Attachment) -> Extracted | Prepared:
+    """An attachment as a file of its own kind, found as `container#name`, dated as its container:
+    its text to chunk, or its record when it has none."""
+    path = f"{item.found.path}{ATTACHMENT_MARK}{attachment.name}"
+    found = Found(path, attachment.size, item.found.mtime_ns)
+    extraction = attachment.extraction
+    if extraction is None:
+        return _recorded(found, "error", attachment.error or "could not be read",
+                         content_hash=attachment.content_hash)
+    if not any(u.text.strip() for u in extraction.units):
+        return _recorded(found, "skipped", extraction.skip_reason or "no text", extraction.kind,
+                         attachment.content_hash)
+    return Extracted(found, key(found.path), attachment.content_hash, extraction.kind, extraction.units,
+                     extraction.note)
 
 
 def chunk_extracted(item: Extracted, config: Config, embedder: Embedder) -> Prepared:

@@ -57,7 +57,11 @@ TYPE_ALIASES: dict[str, tuple[str, ...]] = {
     "audio": ("mp3", "m4a", "wav", "flac", "ogg", "oga", "opus", "aac", "aiff"),
     "video": ("mp4", "m4v", "mkv", "avi", "mov", "wmv", "webm", "mpg", "mpeg"),
     "archive": ("zip", "gz", "tgz", "bz2", "xz", "zst", "tar", "7z", "rar"),
-    "spreadsheet": ("csv", "tsv", "xlsx", "xls", "ods"),
+    "spreadsheet": ("csv", "tsv", "xlsx", "xlsm", "xls", "ods"),
+    "presentation": ("pptx", "pptm", "ppsx", "odp", "ppt"),
+    "slides": ("pptx", "pptm", "ppsx", "odp", "ppt"),
+    "mail": ("eml", "mbox"),
+    "email": ("eml", "mbox"),
     "code": ("py", "js", "ts", "go", "rs", "java", "c", "h", "cpp", "cs", "rb", "php", "sh", "sql"),
 }
 # Extensions `type:` knows without a dot: what the indexer reads, and common files it knows by name.
@@ -70,7 +74,7 @@ dockerfile proto graphql tf nix el vim html htm xhtml docx odt epub doc xls xlsx
 png jpg jpeg gif webp bmp tif tiff ico icns heic heif avif svg psd xcf raw cr2 nef arw dng mp3 mp4
 m4a m4v mkv avi mov wmv flv webm mpg mpeg wav flac ogg oga ogv opus aac aiff mid midi zip gz tgz
 bz2 xz zst lz lzma tar 7z rar jar war apk deb rpm cab iso dmg img exe dll so dylib bin msi db
-sqlite sqlite3 ttf otf woff woff2 ipynb rtf pages key numbers eml mbox ics vcf
+sqlite sqlite3 ttf otf woff woff2 ipynb rtf pages key numbers eml mbox ics vcf xlsm pptm ppsx
 """.split())  # noqa: SIM905 - a word list reads best as text
 DATE_HELP = 'use 2024, 2024-03, 2024-03-15, today, yesterday or "last week"'
 _RELATIVE_DAYS = {"last week": 7, "past week": 7, "last month": 30, "past month": 30,

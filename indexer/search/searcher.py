@@ -80,11 +80,13 @@ class Passage:
     match: str = "weak"  # "good" when relevance >= scores.GOOD
     found_by: str = "content"  # "name": a file known only by its name (no text; see `name_only`)
     source: str = "text"  # where the passage's text came from: text, ocr (read from pixels) or name
+    page_label: str | None = None  # what `page` is called: a sheet's name, a slide's title, a subject
 
 
 @dataclass
 class FileResult(Passage):
     path: str = ""
+    container: str | None = None  # the file that carries this one (`message.eml` of `message.eml#a.pdf`)
     passages: list[Passage] = field(default_factory=list)  # more passages of the same file
     unavailable: str | None = None  # why its folder is out of reach (kept in the index), else None
     modified_ns: int | None = None  # the file's mtime, in a filter-only listing (newest first)
@@ -420,7 +422,7 @@ class Searcher:
             if result is None:
                 if len(results) < run.k:
                     passage = self._passage(row, candidate, run.query)
-                    results[row.file_id] = FileResult(**vars(passage), path=row.path,
+                    results[row.file_id] = FileResult(**vars(passage), path=row.path, container=row.container,
                                                       unavailable=_out_of_reach(row.path, out_of_reach),
                                                       modified_ns=(run.modified or {}).get(row.id))
             elif len(result.passages) < passages_per_file:
@@ -431,13 +433,14 @@ class Searcher:
         match = "good" if candidate.relevance >= GOOD else "weak"
         if row.is_name:  # no text to show: say what the file is and how it was found
             return Passage(row.id, row.page, float(candidate.final), note(row.status, row.reason), 0, 0,
-                           candidate.scores, [], None, candidate.relevance, match, "name", "name")
+                           candidate.scores, [], None, candidate.relevance, match, "name", "name",
+                           row.page_label)
         spans = highlight_spans(row.text, query)
         window, offset = snippet_window(row.text, spans[0][0] if spans else 0)
         in_window = [(s - offset, e - offset) for s, e in spans if s >= offset and e <= offset + len(window)]
         return Passage(row.id, row.page, float(candidate.final), _flatten(window), row.char_start,
                        row.char_end, candidate.scores, in_window, None, candidate.relevance, match,
-                       candidate.found_by, row.source)
+                       candidate.found_by, row.source, row.page_label)
 
     # -- the whole search ----------------------------------------------------------------------------------
     def search(self, text: str, k: int = 10, mode: str | None = None, rerank: bool | None = None,

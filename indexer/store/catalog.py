@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import sqlite_utils
 
+from indexer.paths import display_name
 from indexer.private import create_private
 from indexer.search.query import has_cjk
 from indexer.store import ocr_results, summaries
@@ -44,6 +45,7 @@ class FileRow:
     n_chunks: int
     dev: int | None = None  # st_dev when last seen (None: indexed before schema 4)
     mode: int | None = None  # st_mode when last seen
+    parent_id: int | None = None  # the file that carries this one (a mail's attachment), else None
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,7 @@ class NewChunk:
     hash: str
     embedding: np.ndarray | None
     is_name: bool = False
+    page_label: str | None = None  # what its page is called: a sheet's name, a slide's title
     source: str = "text"  # text | ocr | name (a name chunk's source is always "name")
 
     @property
@@ -88,6 +91,8 @@ class ChunkRow:
     status: str = "indexed"  # the file's: indexed / skipped / error
     reason: str | None = None  # why a file has no text or could not be read (name chunks)
     source: str = "text"  # text | ocr | name
+    page_label: str | None = None
+    container: str | None = None  # the path of the file that carries this one (a mail), else None
 
 
 @dataclass
@@ -120,7 +125,7 @@ def _file_row(row: sqlite3.Row | tuple) -> FileRow:
     return FileRow(*row)
 
 
-_FILE_COLUMNS = "id, path, size, mtime_ns, hash, kind, status, reason, n_chunks, dev, mode"
+_FILE_COLUMNS = "id, path, size, mtime_ns, hash, kind, status, reason, n_chunks, dev, mode, parent_id"
 
 
 class Catalog:
@@ -246,19 +251,22 @@ class Catalog:
         mode: int | None = None,
         signature: tuple[bytes, int] | None = None,
         ocr: str | None = None,
+        parent_id: int | None = None,
     ) -> Change:
         """Store a file and exactly these chunks, keeping old chunk ids whose text is unchanged;
         `signature` is the file's MinHash `(blob, shingles)` when the caller computed it already;
-        `ocr` is its OCR state (`indexer.store.ocr_results`; None: OCR does not apply)."""
+        `ocr` is its OCR state (`indexer.store.ocr_results`; None: OCR does not apply);
+        `parent_id`: the file that carries this one (an attachment); None for a file on disk."""
         existing = self.file(path)
         change = Change.empty()
         reusable: dict[str, list[int]] = {}
         if existing:
             self.conn.execute(
                 "UPDATE files SET name=?, size=?, mtime_ns=?, hash=?, kind=?, status=?, reason=?, "
-                "n_chunks=?, indexed_at=?, priority=max(priority, ?), dev=?, mode=?, ocr=? WHERE id=?",
+                "n_chunks=?, indexed_at=?, priority=max(priority, ?), dev=?, mode=?, ocr=?, parent_id=? "
+                "WHERE id=?",
                 (name, size, mtime_ns, content_hash, kind, status, reason, len(chunks), time.time(),
-                 priority, dev, mode, ocr, existing.id),
+                 priority, dev, mode, ocr, parent_id, existing.id),
             )
             file_id = existing.id
             for chunk_id, chunk_hash, _ in self.old_chunks(file_id):
@@ -266,28 +274,29 @@ class Catalog:
         else:
             file_id = self.conn.execute(
                 "INSERT INTO files (path, name, size, mtime_ns, hash, kind, status, reason, n_chunks, "
-                "indexed_at, priority, dev, mode, ocr) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "indexed_at, priority, dev, mode, ocr, parent_id) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (path, name, size, mtime_ns, content_hash, kind, status, reason, len(chunks), time.time(),
-                 priority, dev, mode, ocr),
+                 priority, dev, mode, ocr, parent_id),
             ).lastrowid
         for chunk in chunks:
             kept = reusable.get(chunk.hash)
             if kept:
                 chunk_id = kept.pop(0)
                 self.conn.execute(
-                    "UPDATE chunks SET ordinal=?, page=?, char_start=?, char_end=?, is_name=?, source=? "
-                    "WHERE id=?",
+                    "UPDATE chunks SET ordinal=?, page=?, char_start=?, char_end=?, is_name=?, source=?, "
+                    "page_label=? WHERE id=?",
                     (chunk.ordinal, chunk.page, chunk.char_start, chunk.char_end, chunk.is_name,
-                     chunk.origin, chunk_id),
+                     chunk.origin, chunk.page_label, chunk_id),
                 )
                 self.conn.execute("UPDATE chunks_fts SET name=? WHERE rowid=?", (name, chunk_id))
                 continue
             blob = None if chunk.embedding is None else to_blob(chunk.embedding)
             chunk_id = self.conn.execute(
                 "INSERT INTO chunks (file_id, ordinal, text, page, char_start, char_end, n_tokens, hash, "
-                "is_name, embedding, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "is_name, embedding, source, page_label) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (file_id, chunk.ordinal, chunk.text, chunk.page, chunk.char_start, chunk.char_end,
-                 chunk.n_tokens, chunk.hash, chunk.is_name, blob, chunk.origin),
+                 chunk.n_tokens, chunk.hash, chunk.is_name, blob, chunk.origin, chunk.page_label),
             ).lastrowid
             self.conn.execute(
                 "INSERT INTO chunks_fts (rowid, text, name) VALUES (?, ?, ?)", (chunk_id, chunk.text, name)
@@ -308,10 +317,13 @@ class Catalog:
         return change
 
     def move_file(self, old_path: str, new_path: str, name: str, mtime_ns: int) -> None:
-        """Give a file its new path; its chunks and embeddings stay as they are."""
+        """Give a file (and the files it carries) its new path; chunks and embeddings stay as they are."""
         row = self.file(old_path)
         if row is None:
             return
+        for child in self.children(row.id):
+            child_path = new_path + child.path[len(old_path):]
+            self.move_file(child.path, child_path, display_name(child_path), mtime_ns)
         self.conn.execute("DELETE FROM files WHERE path = ? AND id != ?", (new_path, row.id))
         self.conn.execute(
             "UPDATE files SET path=?, name=?, mtime_ns=?, indexed_at=? WHERE id=?",
@@ -356,11 +368,25 @@ class Catalog:
             [(u.path, u.reason, now) for u in found],
         )
 
+    def children(self, file_id: int) -> list[FileRow]:
+        """The files `file_id` carries (a mail's attachments), by path."""
+        rows = self.conn.execute(f"SELECT {_FILE_COLUMNS} FROM files WHERE parent_id = ? ORDER BY path",
+                                 (file_id,))
+        return [_file_row(r) for r in rows]
+
+    def delete_children(self, file_id: int, keep: Iterable[str] = ()) -> list[int]:
+        """Delete the files `file_id` carries, except those at the paths `keep`; their chunk ids."""
+        keep = set(keep)
+        return [chunk_id for child in self.children(file_id) if child.path not in keep
+                for chunk_id in self.delete_file(child.path)]
+
     def delete_file(self, path: str) -> list[int]:
+        """Delete a file, the files it carries, their chunks; the chunk ids removed."""
         row = self.file(path)
         if row is None:
             return []
-        ids = [r[0] for r in self.conn.execute("SELECT id FROM chunks WHERE file_id=?", (row.id,))]
+        ids = self.delete_children(row.id)
+        ids += [r[0] for r in self.conn.execute("SELECT id FROM chunks WHERE file_id=?", (row.id,))]
         self._delete_chunks(ids)
         self.conn.execute("DELETE FROM files WHERE id=?", (row.id,))
         if ids:
@@ -473,7 +499,8 @@ class Catalog:
             marks = ",".join("?" * len(part))
             rows = self.conn.execute(
                 "SELECT c.id, c.file_id, f.path, c.ordinal, c.text, c.page, c.char_start, c.char_end, "
-                f"c.is_name, f.status, f.reason, c.source FROM chunks c JOIN files f ON f.id = c.file_id "
+                "c.is_name, f.status, f.reason, c.source, c.page_label, p.path FROM chunks c "
+                "JOIN files f ON f.id = c.file_id LEFT JOIN files p ON p.id = f.parent_id "
                 f"WHERE c.id IN ({marks})",
                 part,
             )

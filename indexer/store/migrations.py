@@ -192,7 +192,19 @@ def m007_chunk_sources_and_ocr_results(db: Database) -> None:
                    "AND NOT EXISTS (SELECT 1 FROM files WHERE hash = old.hash); END")
 
 
-SCHEMA_VERSION = 7  # the number of migrations: tests/test_store.py checks it
+@MIGRATIONS()
+def m008_page_labels_and_attachments(db: Database) -> None:
+    """Schema 8: what a chunk's page is called (`chunks.page_label`: a sheet's name, a slide's title,
+    a message's subject), and files carried inside another (`files.parent_id`: a mail's attachments,
+    under the path `message.eml#name`). Both start empty: no chunk or embedding changes."""
+    if "page_label" not in db["chunks"].columns_dict:
+        db.execute("ALTER TABLE chunks ADD COLUMN page_label TEXT")
+    if "parent_id" not in db["files"].columns_dict:
+        db.execute("ALTER TABLE files ADD COLUMN parent_id INTEGER REFERENCES files(id) ON DELETE CASCADE")
+    db.execute("CREATE INDEX IF NOT EXISTS files_parent ON files(parent_id) WHERE parent_id IS NOT NULL")
+
+
+SCHEMA_VERSION = 8  # the number of migrations: tests/test_store.py checks it
 
 
 def migrate(conn: sqlite3.Connection) -> list[str]:

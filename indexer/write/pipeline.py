@@ -250,7 +250,7 @@ class Indexer:
             row.path: row
             for root in map(key, roots)
             for row in (self.catalog.files(under=root) + [r for r in [self.catalog.file(root)] if r])
-            if row.path not in seen
+            if row.path not in seen and row.parent_id is None  # attachments go with their mail
         }
         judged = [os.path.abspath(r) for r in within] if within is not None else self._judging_roots(roots)
         availability = Availability(judged, unreadable, renumbered)
@@ -360,32 +360,52 @@ class Indexer:
         """Store files and chunks; a chunk whose text was embedded before keeps that embedding,
         the others are left pending for the embedding phase."""
         self._record_model(with_dim=False)
-        stored = self.catalog.embeddings_by_hash(c.hash for p, _ in batch for c in p.chunks)
+        stored = self.catalog.embeddings_by_hash(
+            c.hash for p, _ in batch for f in (p, *p.children) for c in f.chunks)
         change = Change.empty()
         final: dict[str, str] = {}  # a status changed by an OCR result kept for the same content
         with self.catalog.transaction():
             for item, priority in batch:
-                new_chunks = [
-                    NewChunk(i, c.text, c.page, c.char_start, c.char_end, c.n_tokens, c.hash,
-                             from_blob(stored[c.hash]) if c.hash in stored else None, is_name=item.name_only)
-                    for i, c in enumerate(item.chunks)
-                ]
-                report.chunks_reused += sum(1 for c in new_chunks if c.embedding is not None)
-                ocr = ocr_state(self.config, item.path, item.kind, item.content_hash)
-                change.extend(self.catalog.put_file(
-                    item.path, display_name(item.path), item.found.size, item.found.mtime_ns,
-                    item.content_hash, item.kind, item.status, item.reason, new_chunks, priority,
-                    dev=item.found.dev, mode=item.found.mode, signature=item.signature, ocr=ocr,
-                ))
-                cached = self.catalog.ocr_cached(item.content_hash) if ocr else None
-                if cached is not None:  # this content was read before (a copy): never read again
-                    change.extend(apply_result(self.catalog, self.config, self.embedder,
-                                               self.catalog.file(item.path), OcrResult.from_json(cached)))
-                    final[item.path] = self.catalog.file(item.path).status
+                change.extend(self._put(item, priority, stored, report, final))
+                parent_id = self.catalog.file(item.path).id
+                kept = []
+                for child in item.children:
+                    existing = self.catalog.file(child.path)
+                    if existing is not None and existing.parent_id != parent_id:
+                        continue  # a file on disk has that very name: it keeps it
+                    change.extend(self._put(child, priority, stored, report, final, parent_id))
+                    kept.append(child.path)
+                change.removed_ids += self.catalog.delete_children(parent_id, kept)
         self._apply(change)
         for item, _ in batch:
             report.count(final.get(item.path, item.status))
             self.progress.advance(item.path, len(item.chunks))
+
+    def _put(self, item: Prepared, priority: int, stored: dict[str, bytes], report: Report,
+             final: dict[str, str], parent_id: int | None = None) -> Change:
+        """Store one file and its chunks; a chunk whose text was embedded before keeps that embedding.
+        A picture or PDF whose content was read by OCR before (a copy) gets that result at once,
+        never read again (`final` receives its new status); a mail's attachments are not OCR'd."""
+        new_chunks = [
+            NewChunk(i, c.text, c.page, c.char_start, c.char_end, c.n_tokens, c.hash,
+                     from_blob(stored[c.hash]) if c.hash in stored else None, is_name=item.name_only,
+                     page_label=c.page_label)
+            for i, c in enumerate(item.chunks)
+        ]
+        report.chunks_reused += sum(1 for c in new_chunks if c.embedding is not None)
+        ocr = ocr_state(self.config, item.path, item.kind, item.content_hash) if parent_id is None else None
+        change = self.catalog.put_file(
+            item.path, display_name(item.path), item.found.size, item.found.mtime_ns,
+            item.content_hash, item.kind, item.status, item.reason, new_chunks, priority,
+            dev=item.found.dev, mode=item.found.mode, signature=item.signature, ocr=ocr,
+            parent_id=parent_id,
+        )
+        cached = self.catalog.ocr_cached(item.content_hash) if ocr else None
+        if cached is not None:
+            change.extend(apply_result(self.catalog, self.config, self.embedder,
+                                       self.catalog.file(item.path), OcrResult.from_json(cached)))
+            final[item.path] = self.catalog.file(item.path).status
+        return change
 
     def embed_pending(self, report: Report | None = None, should_stop: Callable[[], bool] | None = None,
                       on_batch: Callable[[int, int], None] | None = None,

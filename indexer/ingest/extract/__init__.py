@@ -11,11 +11,16 @@ from functools import partial
 from pathlib import Path
 
 from indexer.ingest.extract.html import extract_html
+from indexer.ingest.extract.mail import extract_eml, extract_mbox
 from indexer.ingest.extract.office import extract_docx, extract_epub, extract_odt
+from indexer.ingest.extract.opening import open_regular
 from indexer.ingest.extract.pdf import extract_pdf
-from indexer.ingest.extract.text import Extraction, ExtractionError, TextUnit, extract_text
+from indexer.ingest.extract.rtf import extract_rtf, is_rtf
+from indexer.ingest.extract.sheets import extract_ods, extract_xls, extract_xlsx
+from indexer.ingest.extract.slides import extract_odp, extract_pptx
+from indexer.ingest.extract.text import Attachment, Extraction, ExtractionError, TextUnit, extract_text
 
-__all__ = ["OCR_IMAGE_EXTENSIONS", "Extraction", "ExtractionError", "TextUnit", "extract"]
+__all__ = ["OCR_IMAGE_EXTENSIONS", "Attachment", "Extraction", "ExtractionError", "TextUnit", "extract"]
 
 Extractor = Callable[[Path], Extraction]
 
@@ -50,8 +55,16 @@ _SKIPPED_EXTENSIONS = {
     "binary": (
         ".exe .dll .so .dylib .bin .o .a .lib .obj .class .pyc .pyo .wasm .msi .db .sqlite"
         " .sqlite3 .woff .woff2 .ttf .otf .eot .pkl .npy .npz .pt .onnx .safetensors"
-        " .parquet .h5 .doc .xls .ppt .xlsx .pptx .ods .odp"
+        " .parquet .h5"
     ),
+}
+# No maintained pure-Python reader gets the text out of Word's and PowerPoint's binary formats.
+LEGACY_OFFICE = {
+    ".doc": "legacy Office format: save as .docx to index",
+    ".dot": "legacy Office format: save as .docx to index",
+    ".ppt": "legacy Office format: save as .pptx to index",
+    ".pps": "legacy Office format: save as .pptx to index",
+    ".pot": "legacy Office format: save as .pptx to index",
 }
 
 # Images the OCR phase reads (Pillow decodes them; `indexer.ingest.ocr`): they are skipped here as
@@ -72,6 +85,17 @@ REGISTRY: dict[str, Extractor] = {
     ".docx": extract_docx,
     ".odt": extract_odt,
     ".epub": extract_epub,
+    ".xlsx": extract_xlsx,
+    ".xlsm": extract_xlsx,
+    ".ods": extract_ods,
+    ".xls": extract_xls,
+    ".pptx": extract_pptx,
+    ".pptm": extract_pptx,
+    ".ppsx": extract_pptx,
+    ".odp": extract_odp,
+    ".rtf": extract_rtf,
+    ".eml": extract_eml,
+    ".mbox": extract_mbox,
 }
 SKIPPED_KINDS: dict[str, str] = {
     extension: kind
@@ -93,6 +117,17 @@ def extract(path: Path) -> Extraction:
     try:
         if path.stat().st_size == 0:
             return Extraction("empty", [], "empty file")
+        if extension in LEGACY_OFFICE:
+            return _legacy_office(path, extension)
         return REGISTRY.get(extension, extract_text)(path)
     except OSError as exc:
         raise ExtractionError(f"cannot read file: {exc.strerror or exc}") from exc
+
+
+def _legacy_office(path: Path, extension: str) -> Extraction:
+    """A .doc is often RTF that Word saved under that name: read it as such; else say why not."""
+    with open_regular(path) as fh:
+        head = fh.read(64)
+    if is_rtf(head):
+        return extract_rtf(path)
+    return Extraction(extension[1:], [], LEGACY_OFFICE[extension])

@@ -29,19 +29,37 @@ _FALLBACK_ENCODING = "cp1252"
 
 @dataclass(frozen=True)
 class TextUnit:
-    """A piece of extracted text; ``page`` is the 1-based physical page for paged formats."""
+    """A piece of extracted text; ``page`` is the 1-based page for paged formats (a PDF page, a
+    sheet, a slide, a message of a mailbox) and ``label`` what that page is called (a sheet's name,
+    a slide's title, a message's subject), when it has a name."""
 
     text: str
     page: int | None
+    label: str | None = None
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file carried inside another one (a mail's attachment), indexed as a file of its own kind
+    under the path ``container#name``: its extraction, or why it could not be read."""
+
+    name: str
+    size: int
+    content_hash: str
+    extraction: Extraction | None
+    error: str | None = None
 
 
 @dataclass(frozen=True)
 class Extraction:
-    """The text of one file; ``skip_reason`` says why a file legitimately has no text."""
+    """The text of one file; ``skip_reason`` says why a file legitimately has no text, ``note`` what
+    was left out of a file that has text (a sheet cut at the cell budget)."""
 
     kind: str
     units: list[TextUnit]
     skip_reason: str | None = None
+    note: str | None = None
+    attachments: tuple[Attachment, ...] = ()
 
 
 MINIFIED_MIN_CHARS = 5_000
