@@ -15,8 +15,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 from helpers import embedder_for, index_folder, searcher
 
+from indexer.cli import cli
 from indexer.config import Config
 from indexer.datadir import DataDir
 from indexer.search.query import parse
@@ -63,6 +65,11 @@ def dense_ids(data: Path, model: Path, vector: np.ndarray, text: str = "note", k
         found.close()
 
 
+def status(data: Path, model: Path, *args: str) -> str:
+    return CliRunner().invoke(cli, ["--data-dir", str(data), "--model", str(model), "status", *args],
+                              catch_exceptions=False).output
+
+
 def kind_of(data: Path) -> str:
     header = header_of(DataDir(data).vectors_path)
     assert header is not None
@@ -92,10 +99,16 @@ def test_past_the_size_the_index_compresses_and_below_it_goes_back(
     assert 0.9 <= info["recall_at_10"] <= 1.0 and info["memory_bytes"] > 0
     chunk_id, vector = chunk_of(data, docs / "note0007.txt")
     assert dense_ids(data, tiny_model_dir, vector)[0] == chunk_id
+    shown = json.loads(status(data, tiny_model_dir, "--json"))["vector_index"]
+    assert shown["kind"] == "ivf-sq8" and not shown["exact"] and shown["recall_at_10"] == info["recall_at_10"]
+    text = status(data, tiny_model_dir)
+    assert f"compressed (IVF-SQ8), {THRESHOLD + 40} passages" in text and "recall@10 " in text
     for i in range(THRESHOLD - 40, THRESHOLD + 40):  # 110 left: below 0.9 × 150
         (docs / f"note{i:04d}.txt").unlink()
     index_folder(docs, data, tiny_model_dir, config())
     assert kind_of(data) == "flat" and recorded(data)["kind"] == "flat"
+    text = status(data, tiny_model_dir)
+    assert "Vectors:  exact (flat), 110 passages" in text
     assert dense_ids(data, tiny_model_dir, vector)[0] == chunk_id
 
 
@@ -174,10 +187,8 @@ def test_a_reader_keeps_searching_during_a_build_and_then_uses_the_compressed_in
 
 
 BUILD_KILLED = """
-import sys, time
+import time
 from pathlib import Path
-sys.path.insert(0, {tests!r})
-from helpers import embedder_for
 from indexer.config import Config
 from indexer.datadir import DataDir
 from indexer.store import compressed
@@ -192,8 +203,9 @@ def slow(catalog, dim, should_stop=None, sample_size=None):
     return index
 vector_upkeep.build_compressed = slow
 data = DataDir(Path({data!r}))
-with data.writer_lock(), Indexer(data, Config(compress_above={threshold}), embedder_for({model!r})) as writer:
-    writer.run([{docs!r}])
+with data.writer_lock():
+    writer = Indexer(data, Config(compress_above={threshold}), embedder=None)  # nothing to embed
+    writer.save_vectors(wait_for_build=True)
 """
 
 
@@ -201,8 +213,8 @@ def test_kill_9_during_a_build_leaves_the_flat_index_and_the_next_start_builds(
         tmp_path: Path, tiny_model_dir: Path) -> None:
     docs, data, marker = tmp_path / "docs", tmp_path / "data", tmp_path / "trained"
     write_files(docs, range(THRESHOLD + 20))
-    script = BUILD_KILLED.format(tests=str(Path(__file__).parent), marker=str(marker), data=str(data),
-                                 threshold=THRESHOLD, model=str(tiny_model_dir), docs=str(docs))
+    index_folder(docs, data, tiny_model_dir, Config(compress_above=10 * THRESHOLD))  # exact, for now
+    script = BUILD_KILLED.format(marker=str(marker), data=str(data), threshold=THRESHOLD)
     proc = subprocess.Popen([sys.executable, "-c", script], env={**os.environ})
     try:
         deadline = time.monotonic() + 120

@@ -72,6 +72,11 @@ class VectorUpkeep:
     def building(self) -> bool:
         return self._build is not None
 
+    @property
+    def finished(self) -> bool:
+        """A build ran to its end (or failed) and waits for `take`."""
+        return self._build is not None and not self._build.thread.is_alive()
+
     def trim_floor(self, seq: int) -> int:
         """How far the log may be trimmed: never past what a running build will replay from."""
         return seq if self._build is None else min(seq, self._build.base_seq)
