@@ -230,3 +230,28 @@ def test_kill_9_during_a_build_leaves_the_flat_index_and_the_next_start_builds(
     index_folder(docs, data, tiny_model_dir, config())  # the next start: nothing changed, it builds
     assert kind_of(data) == "ivf-sq8" and recorded(data)["passages"] == THRESHOLD + 20
     assert dense_ids(data, tiny_model_dir, vector)[0] == chunk_id
+
+
+def test_past_its_share_of_tombstones_the_writer_retrains_and_the_deleted_stay_gone(
+        tmp_path: Path, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    docs, data = tmp_path / "docs", tmp_path / "data"
+    write_files(docs, range(THRESHOLD + 30))
+    index_folder(docs, data, tiny_model_dir, config())
+    first = header_of(DataDir(data).vectors_path)
+    assert first.kind == "ivf-sq8"
+    gone = [chunk_of(data, docs / f"note{i:04d}.txt") for i in range(8)]
+    monkeypatch.setattr(compressed, "MERGE_MIN", 5)
+    monkeypatch.setattr(compressed, "MERGE_SHARE", 0.0)
+    for i in range(8):
+        (docs / f"note{i:04d}.txt").unlink()
+    index_folder(docs, data, tiny_model_dir, config())  # 8 tombstones > 5: rebuilt
+    rebuilt = header_of(DataDir(data).vectors_path)
+    assert rebuilt.kind == "ivf-sq8" and rebuilt.seq > first.seq
+    reader = searcher(data, tiny_model_dir)
+    try:
+        store = reader.vectors()
+        assert store.pending == 0 and store.size == THRESHOLD + 22  # no tombstone left, nothing missing
+        for chunk_id, vector in gone:
+            assert chunk_id not in [i for i, _ in reader.dense(parse("note"), 200, query_vector=vector)]
+    finally:
+        reader.close()

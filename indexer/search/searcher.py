@@ -161,6 +161,9 @@ def _flatten(text: str) -> str:
     return re.sub(r"\s", " ", text)
 
 
+RESCORED_AT_LEAST = 100  # a compressed index's candidates rescored with the stored vectors
+
+
 class Searcher:
     """The stages of a search over one data dir (read only; one thread at a time)."""
 
@@ -240,12 +243,13 @@ class Searcher:
             if allowed.size == 0:
                 return []
         vector = self.embed_query(query.text) if query_vector is None else query_vector
-        scores, ids = vectors.search(vector[None, :], limit, allowed)
+        wanted = limit if vectors.exact else max(limit, RESCORED_AT_LEAST)
+        scores, ids = vectors.search(vector[None, :], wanted, allowed)
         found = [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
         if not vectors.exact:  # a compressed index's scores are approximate: the stored vectors' cosines
             stored = self.catalog.stored_embeddings([i for i, _ in found])
             found = sorted(((i, float(stored[i] @ vector)) for i, _ in found if i in stored),
-                           key=lambda pair: -pair[1])
+                           key=lambda pair: -pair[1])[:limit]
         return found
 
     def retrieve(self, query: Query, mode: str, limit: int, query_vector: np.ndarray | None) -> Retrieved:

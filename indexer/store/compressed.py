@@ -32,7 +32,10 @@ from indexer.store.vector_file import Header, write_atomically
 
 KIND = "ivf-sq8"
 RECALL_QUERIES = 200  # stored vectors used as queries to measure recall@10 after each build
-RECALL_TARGET = 0.97  # the smallest nprobe reaching it is kept (issue 21 asks for 0.95)
+# The smallest nprobe reaching it is kept. Issue 21 asks for 0.95 on real queries, which are harder
+# than stored vectors (bench_scale, 6,000 passages: 0.981 on stored vectors, 0.895 on SciFact queries
+# at the same nprobe), hence the margin.
+RECALL_TARGET = 0.99
 NPROBES = (4, 8, 16, 32, 64, 128, 256)
 MERGE_MIN = 10_000  # delta + tombstones that always allow a rebuild...
 MERGE_SHARE = 0.05  # ...and the share of the base that calls for one
