@@ -73,7 +73,8 @@ def index_stats(data: DataDir, sizes: bool = False) -> IndexStats:
                            embedded, pending, eta if pending else 0,
                            skipped_files=[(f.path, f.reason) for f in catalog.files_with_status("skipped")],
                            ocr=catalog.ocr_counts(), ocr_failed=catalog.ocr_failures(),
-                           vector_index=vector_index_info(catalog.meta_get("vector_index"), data))
+                           vector_index=vector_index_info(catalog.meta_get("vector_index"), data)
+                           if embedded else None)  # nothing embedded: no vector index to speak of
         per_file = catalog.ocr_seconds_per_file()
         pending_ocr = stats.ocr["pending"]
         stats = replace(stats, ocr_eta_s=(round(pending_ocr * per_file) if per_file else None)
