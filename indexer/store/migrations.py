@@ -204,6 +204,7 @@ def m008_page_labels_and_attachments(db: Database) -> None:
     db.execute("CREATE INDEX IF NOT EXISTS files_parent ON files(parent_id) WHERE parent_id IS NOT NULL")
 
 
+@MIGRATIONS()
 def m009_embedding_storage(db: Database) -> None:
     """Schema 9: the catalog records how its embeddings are stored (`indexer.store.embedding_codec`):
     every older catalog holds float32 blobs. Only recorded here (a migration cannot see the config):
