@@ -210,6 +210,9 @@ class Config:
     rerank_top: int = 30
     dense_weight: float = 1.0  # hybrid = dense_weight × dense + keyword_weight × keyword (normalised)
     keyword_weight: float = 1.0
+    # vectors (issue 21)
+    compress_above: int = 200_000  # embedded passages from which the vector index is compressed
+    embedding_storage: str = "float32"  # float32 | float16 | int8: how the catalog stores embeddings
     # watching
     poll_roots: list[str] = field(default_factory=list)  # roots watched by polling (network drives)
     battery_pause_below: float = 20  # percent; pause background indexing on battery below this

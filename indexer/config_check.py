@@ -66,6 +66,8 @@ RULES: dict[str, Callable[[Any], str | None]] = {
     "poll_interval": _positive,
     "ocr_min_side_px": _at_least(1),
     "ocr_timeout_s": _at_least(0),
+    "compress_above": _at_least(1),
+    "embedding_storage": _one_of("float32", "float16", "int8"),
 }
 
 _TYPE_NAMES = {"list[str]": "a list of strings, like [\"~/Documents\"]", "bool": "true or false",

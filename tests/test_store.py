@@ -200,3 +200,66 @@ def test_a_schema6_catalog_gets_page_labels_and_attachments_without_re_embedding
         assert catalog.file("/fixture/docs/m.eml#a.txt") is None
     finally:
         catalog.close()
+
+
+@pytest.mark.parametrize("storage", ["float16", "int8", "float32"])
+def test_m009_a_schema_6_catalog_upgrades_and_converts_its_embeddings_without_re_embedding(
+        storage: str, tmp_path: Path) -> None:
+    """m009 records the storage of the old blobs (float32); a writer configured for another storage
+    converts them in place, once: no chunk waits for an embedding, searches find the same files,
+    and reuse by hash and the reindex staging table store the new type."""
+    from indexer.store.embedding_codec import decode, storage_of
+    from indexer.store.staging import EmbeddingStaging
+    from indexer.write.pipeline import Indexer
+
+    data = DataDir(tmp_path / "data")
+    data.path.mkdir()
+    shutil.copy(fixture_path(6, "346e203"), data.catalog_path)
+    before = {i: np.frombuffer(b, dtype=np.float32) for i, b in
+              raw(data.catalog_path, "SELECT id, embedding FROM chunks WHERE embedding IS NOT NULL")}
+    catalog = Catalog(data.catalog_path)
+    try:
+        assert "m009_embedding_storage" in applied(catalog.conn) and catalog.storage == "float32"
+        staging = EmbeddingStaging(catalog)  # an interrupted reindex: its staged vectors convert too
+        staging.start("another-model")
+        staging.stage([min(before)], np.ones((1, DIM), dtype=np.float32) / np.sqrt(DIM))
+    finally:
+        catalog.close()
+    with Indexer(data, Config(embedding_storage=storage), HashEmbedder()) as writer:
+        assert writer.catalog.storage == storage
+        assert writer.catalog.embedding_progress()[1] == 0  # nothing to embed again
+        rows = raw(data.catalog_path, "SELECT id, embedding FROM chunks WHERE embedding IS NOT NULL")
+        assert {i for i, _ in rows} == set(before) and {storage_of(b) for _, b in rows} == {storage}
+        tolerance = {"float32": 0, "float16": 1e-3, "int8": 5e-3}[storage]
+        for chunk_id, blob in rows:
+            np.testing.assert_allclose(decode(blob), before[chunk_id], atol=tolerance)
+        (staged,) = raw(data.catalog_path, "SELECT embedding FROM reindex_staging")[0]
+        assert storage_of(staged) == storage
+        reused = writer.catalog.embeddings_by_hash(
+            [h for (h,) in raw(data.catalog_path, "SELECT hash FROM chunks LIMIT 1")])
+        assert {storage_of(b) for b in reused.values()} == {storage}
+        assert raw(data.catalog_path, "SELECT count(*) FROM vector_log") == [(0,)]  # not a change of vectors
+    searcher = Searcher(data, HashEmbedder(), Config(reranker=""))
+    try:
+        assert searcher.search("tomatoes need sun", k=1, mode="dense")[0].path == "/fixture/docs/garden.txt"
+        assert searcher.search("quarterly tax return", k=1, mode="hybrid")[0].path == "/fixture/docs/taxes.md"
+    finally:
+        searcher.close()
+    with Indexer(data, Config(embedding_storage="float32"), HashEmbedder()) as writer:  # and back
+        rows = raw(data.catalog_path, "SELECT embedding FROM chunks WHERE embedding IS NOT NULL")
+        assert {storage_of(b) for (b,) in rows} == {"float32"} and writer.catalog.storage == "float32"
+
+
+@pytest.mark.parametrize("dim", [1, 3, 4, 5, 32, 383, 384])
+def test_every_embedding_storage_decodes_by_itself(dim: int) -> None:
+    from indexer.store.embedding_codec import STORAGES, decode, encode, storage_of
+
+    vector = np.random.default_rng(dim).normal(size=dim).astype(np.float32)
+    vector /= np.linalg.norm(vector)
+    for storage in STORAGES:
+        blob = encode(vector, storage)
+        assert storage_of(blob) == storage and decode(blob).shape == (dim,)
+        error = {"float32": 0, "float16": 1e-3, "int8": 1 / 127}[storage]
+        np.testing.assert_allclose(decode(blob), vector, atol=error * max(1.0, np.abs(vector).max()))
+    if dim >= 8:  # the tags and the int8 scale cost 1 and 5 bytes
+        assert len(encode(vector, "int8")) < len(encode(vector, "float16")) < len(encode(vector, "float32"))

@@ -32,6 +32,22 @@ def reranker_line(state: dict) -> str:
     return f"{state['name']}: not available ({state['reason']}), so reranking is off"
 
 
+def vector_line(info: dict | None) -> str:
+    """The vector index in one line: its kind, size, memory and measured recall."""
+    if info is None:
+        return "none yet (made once passages are embedded)"
+    kind = "exact (flat)" if info["exact"] else f"compressed ({info['kind'].upper()})"
+    parts = [kind]
+    if info.get("passages") is not None:
+        parts.append(f"{info['passages']:,} passages")
+    parts.append(f"{info['memory_bytes'] / 1e6:.1f} MB in memory")
+    if not info["exact"]:
+        recall = info.get("recall_at_10")
+        parts.append("recall@10 not measured yet" if recall is None else
+                     f"recall@10 {recall:.3f} on {info.get('recall_queries', 0)} stored vectors")
+    return ", ".join(parts)
+
+
 def model_status(in_use: dict) -> str:
     """The model line, with what is not yet so (a conversion to come, a stand-in, nothing usable)."""
     if in_use["state"] == "unavailable":
@@ -76,7 +92,7 @@ def status(app: App, as_json: bool) -> None:
     info: dict = {"data_dir": str(app.data.path), "roots": app.config.roots,
                   "indexed": stats.indexed, "skipped": stats.skipped, "errors": stats.errors,
                   "chunks": stats.chunks, "model": stats.model, "catalog_bytes": stats.catalog_bytes,
-                  "index_bytes": stats.index_bytes,
+                  "index_bytes": stats.index_bytes, "vector_index": stats.vector_index,
                   "error_files": [{"path": path, "reason": reason} for path, reason in stats.failed],
                   "skipped_files": [{"path": path, "reason": reason} for path, reason in stats.skipped_files],
                   "reranker": reranker_state(app.config.reranker),
@@ -110,6 +126,7 @@ def status(app: App, as_json: bool) -> None:
     click.echo(visible(f"OCR:      {ocr_line(info['ocr'])}"))
     click.echo(f"Size:     catalog {info['catalog_bytes'] / 1e6:.1f} MB, "
                f"vector index {info['index_bytes'] / 1e6:.1f} MB")
+    click.echo(f"Vectors:  {vector_line(info['vector_index'])}")
     for error in info["error_files"]:
         click.echo(visible(f"  error: {error['path']}: {error['reason']}"))
     for failed in info["ocr"]["error_files"]:

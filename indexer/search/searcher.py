@@ -47,6 +47,7 @@ from indexer.search.scores import (
 )
 from indexer.store.catalog import Catalog, ChunkRow, Unavailable
 from indexer.store.keyword import KeywordSearch
+from indexer.store.vector_file import stamp
 from indexer.store.vectors import VectorStore, open_vectors
 
 if TYPE_CHECKING:
@@ -160,6 +161,9 @@ def _flatten(text: str) -> str:
     return re.sub(r"\s", " ", text)
 
 
+RESCORED_AT_LEAST = 100  # a compressed index's candidates rescored with the stored vectors
+
+
 class Searcher:
     """The stages of a search over one data dir (read only; one thread at a time)."""
 
@@ -180,6 +184,7 @@ class Searcher:
         self.reranker = reranker
         self.keyword = KeywordSearch(self.catalog)
         self._vectors: VectorStore | None = None
+        self._vectors_stamp: tuple[int, int, int] | None = None
         self._background: tuple[int, np.ndarray | None] | None = None  # (index size, sample)
 
     def close(self) -> None:
@@ -190,9 +195,16 @@ class Searcher:
         dim = self.catalog.meta_get("dim")
         if dim is None:
             return None
-        generation = self.catalog.generation
-        if self._vectors is None or self._vectors.generation != generation:
-            self._vectors, _ = open_vectors(self.catalog, self.data_dir.vectors_path, int(dim))
+        path = self.data_dir.vectors_path
+        on_disk = stamp(path)
+        if self._vectors is not None and on_disk != self._vectors_stamp:
+            self._vectors = None  # the writer saved a new file (e.g. a rebuilt compressed base)
+        behind = self._vectors is not None and self._vectors.generation != self.catalog.generation
+        if behind and not self._vectors.catch_up(self.catalog):  # never trains: replays the log
+            self._vectors = None
+        if self._vectors is None:
+            self._vectors_stamp = on_disk
+            self._vectors, _ = open_vectors(self.catalog, path, int(dim))
         return self._vectors
 
     # -- stage 1: parse and embed ----------------------------------------------------------------------
@@ -231,8 +243,14 @@ class Searcher:
             if allowed.size == 0:
                 return []
         vector = self.embed_query(query.text) if query_vector is None else query_vector
-        scores, ids = vectors.search(vector[None, :], limit, allowed)
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+        wanted = limit if vectors.exact else max(limit, RESCORED_AT_LEAST)
+        scores, ids = vectors.search(vector[None, :], wanted, allowed)
+        found = [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+        if not vectors.exact:  # a compressed index's scores are approximate: the stored vectors' cosines
+            stored = self.catalog.stored_embeddings([i for i, _ in found])
+            found = sorted(((i, float(stored[i] @ vector)) for i, _ in found if i in stored),
+                           key=lambda pair: -pair[1])[:limit]
+        return found
 
     def retrieve(self, query: Query, mode: str, limit: int, query_vector: np.ndarray | None) -> Retrieved:
         """Up to `limit` candidates from each retriever the mode uses."""

@@ -22,7 +22,8 @@ import sqlite_utils
 from indexer.paths import display_name
 from indexer.private import create_private
 from indexer.search.query import has_cjk
-from indexer.store import ocr_results, summaries
+from indexer.store import embedding_codec, ocr_results, summaries
+from indexer.store.embedding_codec import DEFAULT_STORAGE
 from indexer.store.migrations import SCHEMA_VERSION, migrate
 
 CATALOG_FILE = "catalog.sqlite"
@@ -113,12 +114,13 @@ class Change:
         self.removed_ids += other.removed_ids
 
 
-def to_blob(vector: np.ndarray) -> bytes:
-    return np.asarray(vector, dtype=np.float32).tobytes()
+def to_blob(vector: np.ndarray, storage: str = DEFAULT_STORAGE) -> bytes:
+    return embedding_codec.encode(vector, storage)
 
 
 def from_blob(blob: bytes) -> np.ndarray:
-    return np.frombuffer(blob, dtype=np.float32)
+    """The float32 vector of a stored embedding, whatever its storage."""
+    return embedding_codec.decode(blob)
 
 
 def _file_row(row: sqlite3.Row | tuple) -> FileRow:
@@ -158,6 +160,74 @@ class Catalog:
 
     def close(self) -> None:
         self.conn.close()
+
+    @property
+    def storage(self) -> str:
+        """How new embeddings are stored (`indexer.store.embedding_codec`), as the catalog records it."""
+        return self.meta_get("embedding_storage") or DEFAULT_STORAGE
+
+    def convert_embeddings(self, storage: str) -> int:
+        """Store every embedding (and any staged for a reindex) as `storage`, in one transaction,
+        without re-embedding; the number of blobs converted. The vector index is left as it is:
+        the vectors are the same up to the rounding of the new storage, so the change log entries
+        the conversion makes are dropped in the same transaction."""
+        if storage not in embedding_codec.STORAGES:
+            raise ValueError(f"Unknown embedding storage {storage!r}; "
+                             f"use one of {', '.join(embedding_codec.STORAGES)}.")
+        with self.transaction():
+            if self.storage == storage:
+                return 0
+            before = self.log_seq()
+            self.conn.create_function("findling_convert_embedding", 2, embedding_codec.convert,
+                                      deterministic=True)
+            converted = self.conn.execute(
+                "UPDATE chunks SET embedding = findling_convert_embedding(embedding, ?) "
+                "WHERE embedding IS NOT NULL", (storage,)).rowcount
+            staged = self.conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'reindex_staging'").fetchone()
+            if staged:
+                self.conn.execute("UPDATE reindex_staging SET embedding = "
+                                  "findling_convert_embedding(embedding, ?)", (storage,))
+            self.conn.execute("DELETE FROM vector_log WHERE seq > ?", (before,))
+            self.meta_set("embedding_storage", storage)
+        return converted
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Reads that see one committed state (a read transaction), for a reader catching up."""
+        if self.conn.in_transaction:
+            yield
+            return
+        self.conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self.conn.execute("COMMIT")
+
+    # -- the vector change log (schema 8) ------------------------------------------------------------
+    def log_seq(self) -> int:
+        """The position of the newest entry of the vector change log (0: none ever)."""
+        row = self.conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'vector_log'").fetchone()
+        return int(row[0]) if row else 0
+
+    def log_floor(self) -> int:
+        """Entries up to this position have been trimmed: a vector file older than it cannot catch up."""
+        return int(self.meta_get("vector_log_floor") or 0)
+
+    def changed_since(self, seq: int) -> np.ndarray:
+        """The chunk ids whose embedding appeared, changed or went after log position `seq`."""
+        rows = self.conn.execute("SELECT DISTINCT chunk_id FROM vector_log WHERE seq > ?", (seq,))
+        return np.fromiter((r[0] for r in rows), dtype=np.int64)
+
+    def trim_log(self, seq: int) -> None:
+        """Forget the log up to `seq`: a vector file covering it is saved."""
+        with self.transaction():
+            if seq > self.log_floor():
+                self.conn.execute("DELETE FROM vector_log WHERE seq <= ?", (seq,))
+                self.meta_set("vector_log_floor", str(seq))
+
+    def embedded_count(self) -> int:
+        return self.conn.execute("SELECT count(*) FROM chunks WHERE embedding IS NOT NULL").fetchone()[0]
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -260,6 +330,7 @@ class Catalog:
         existing = self.file(path)
         change = Change.empty()
         reusable: dict[str, list[int]] = {}
+        storage = self.storage
         if existing:
             self.conn.execute(
                 "UPDATE files SET name=?, size=?, mtime_ns=?, hash=?, kind=?, status=?, reason=?, "
@@ -291,7 +362,7 @@ class Catalog:
                 )
                 self.conn.execute("UPDATE chunks_fts SET name=? WHERE rowid=?", (name, chunk_id))
                 continue
-            blob = None if chunk.embedding is None else to_blob(chunk.embedding)
+            blob = None if chunk.embedding is None else to_blob(chunk.embedding, storage)
             chunk_id = self.conn.execute(
                 "INSERT INTO chunks (file_id, ordinal, text, page, char_start, char_end, n_tokens, hash, "
                 "is_name, embedding, source, page_label) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -426,9 +497,10 @@ class Catalog:
         ).rowcount > 0
 
     def set_embeddings(self, ids: Sequence[int], vectors: np.ndarray) -> None:
+        storage = self.storage
         self.conn.executemany(
             "UPDATE chunks SET embedding=? WHERE id=?",
-            [(to_blob(v), int(i)) for i, v in zip(ids, vectors)],
+            [(to_blob(v, storage), int(i)) for i, v in zip(ids, vectors)],
         )
         summaries.after_embedding(self.conn, ids)
         self.bump_generation()

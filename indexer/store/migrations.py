@@ -204,7 +204,35 @@ def m008_page_labels_and_attachments(db: Database) -> None:
     db.execute("CREATE INDEX IF NOT EXISTS files_parent ON files(parent_id) WHERE parent_id IS NOT NULL")
 
 
-SCHEMA_VERSION = 8  # the number of migrations: tests/test_store.py checks it
+@MIGRATIONS()
+def m009_embedding_storage(db: Database) -> None:
+    """Schema 9: the catalog records how its embeddings are stored (`indexer.store.embedding_codec`):
+    every older catalog holds float32 blobs. Only recorded here (a migration cannot see the config):
+    a writer whose `embedding_storage` differs converts the blobs in place, once, without
+    re-embedding (`Catalog.convert_embeddings`), and a later change of the setting goes the same way."""
+    db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('embedding_storage', 'float32')")
+
+
+@MIGRATIONS()
+def m010_vector_change_log(db: Database) -> None:
+    """Schema 10: a log of the chunk ids whose embedding appeared, changed or went, kept by triggers,
+    so a reader brings a saved vector index up to date by replaying it (never by training or a full
+    rebuild). The writer trims it up to the position its saved vector file covers
+    (`meta.vector_log_floor`). Existing catalogs start with an empty log: their vector file, saved
+    by the previous release, is read as stale and rebuilt once."""
+    db.execute("CREATE TABLE IF NOT EXISTS vector_log "
+               "(seq INTEGER PRIMARY KEY AUTOINCREMENT, chunk_id INTEGER NOT NULL)")
+    for name, event, when, row in (
+        ("vector_log_insert", "INSERT", "NEW.embedding IS NOT NULL", "NEW"),
+        ("vector_log_update", "UPDATE OF embedding", "NEW.embedding IS NOT OLD.embedding", "NEW"),
+        ("vector_log_delete", "DELETE", "OLD.embedding IS NOT NULL", "OLD"),
+    ):  # one statement each: a trigger's body holds a semicolon
+        db.execute(f"CREATE TRIGGER IF NOT EXISTS {name} AFTER {event} ON chunks WHEN {when} "
+                   f"BEGIN INSERT INTO vector_log (chunk_id) VALUES ({row}.id); END")
+    db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('vector_log_floor', '0')")
+
+
+SCHEMA_VERSION = 10  # the number of migrations: tests/test_store.py checks it
 
 
 def migrate(conn: sqlite3.Connection) -> list[str]:

@@ -41,9 +41,12 @@ class EmbeddingStaging:
         ).fetchall()
 
     def stage(self, ids: Sequence[int], vectors: np.ndarray) -> None:
+        """Keep new embeddings, stored as the catalog stores its own (`Catalog.convert_embeddings`
+        converts the staged ones too)."""
+        storage = self.catalog.storage
         with self.catalog.transaction():
             self.conn.executemany(f"INSERT OR REPLACE INTO {TABLE} (id, embedding) VALUES (?, ?)",
-                                  [(int(i), to_blob(v)) for i, v in zip(ids, vectors)])
+                                  [(int(i), to_blob(v, storage)) for i, v in zip(ids, vectors)])
 
     def swap_in(self, model_id: str, dim: int) -> None:
         """Every staged embedding replaces the chunk's, and `model_id` becomes the index's model."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -30,6 +31,24 @@ class IndexStats:
     ocr: dict[str, int] = field(default_factory=lambda: {"pending": 0, "done": 0, "no_text": 0, "errors": 0})
     ocr_eta_s: int | None = 0  # from the recent seconds per file; None: unknown; 0: nothing pending
     ocr_failed: list[tuple[str, str | None]] = field(default_factory=list)  # (path, reason), by path
+    vector_index: dict | None = None  # kind, passages, memory_bytes, recall_at_10 (`vector_index_info`)
+
+
+def vector_index_info(recorded: str | None, data: DataDir) -> dict | None:
+    """The vector index as the writer recorded it after its last rebuild (kind, passages, memory,
+    recall@10 on 200 stored vectors), checked against the saved file's header; None without a file."""
+    from indexer.store.vector_file import header_of
+
+    header = header_of(data.vectors_path)
+    if header is None:
+        return None
+    info = json.loads(recorded) if recorded else {}
+    if info.get("kind") != header.kind:  # never rebuilt by this release's writer: what the file says
+        exact = header.kind == "flat"
+        info = {"kind": header.kind, "passages": None, "memory_bytes": data.vectors_path.stat().st_size,
+                "recall_at_10": 1.0 if exact else None, "recall_queries": 0}
+    info["exact"] = header.kind == "flat"
+    return info
 
 
 def file_size(path: Path) -> int:
@@ -53,7 +72,9 @@ def index_stats(data: DataDir, sizes: bool = False) -> IndexStats:
                            [(u.path, u.reason) for u in catalog.unavailable()],
                            embedded, pending, eta if pending else 0,
                            skipped_files=[(f.path, f.reason) for f in catalog.files_with_status("skipped")],
-                           ocr=catalog.ocr_counts(), ocr_failed=catalog.ocr_failures())
+                           ocr=catalog.ocr_counts(), ocr_failed=catalog.ocr_failures(),
+                           vector_index=vector_index_info(catalog.meta_get("vector_index"), data)
+                           if embedded else None)  # nothing embedded: no vector index to speak of
         per_file = catalog.ocr_seconds_per_file()
         pending_ocr = stats.ocr["pending"]
         stats = replace(stats, ocr_eta_s=(round(pending_ocr * per_file) if per_file else None)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from indexer.similar import signature
+from indexer.store import embedding_codec
 
 BACKFILL_DONE = "summaries_backfilled"
 SUMMARY_GENERATION = "summary_generation"
@@ -41,7 +42,7 @@ def _vector_blob(vector: np.ndarray) -> bytes:
 
 
 def _vector(blob: bytes) -> np.ndarray:
-    return np.frombuffer(blob, dtype=np.float32)
+    return embedding_codec.decode(blob)
 
 
 def _write_signature(conn: sqlite3.Connection, file_id: int, signed: tuple[bytes, int] | None) -> None:

@@ -1,32 +1,32 @@
 """The vector index: a cache of the catalog's embeddings, keyed by chunk id, behind `VectorStore`.
 
 `VectorStore` is what the searcher and the writer use; `open_vectors` gives the one this data dir
-has. Today that is `VectorIndex`, an exact FAISS index (`IndexIDMap2(IndexFlatIP)`); a compressed
-index or a shared store implements the same protocol, and no caller imports faiss.
+has, and no caller imports faiss. Two kinds implement it:
+- `VectorIndex` (`store/flat.py`): exact FAISS (`IndexIDMap2(IndexFlatIP)`), below `compress_above`;
+- `CompressedIndex` (`store/compressed.py`): a trained IVF-SQ8 base + a flat delta − tombstones,
+  above it. Only the writer trains one (`indexer.write.vector_upkeep`), in the background.
 
-The file holds a small header (magic, catalog generation, dimension) and the serialised
-index, written atomically (temp file, fsync, rename). A file whose generation differs
-from the catalog's, or that cannot be read, is stale: it is rebuilt from the catalog
-in seconds, never by re-embedding.
+The file (`vector_file.py`) holds a small header (generation, vector-log position, dimension, kind)
+and the serialised index, written atomically. A reader whose file is behind the catalog replays
+the catalog's vector change log from the file's position (`catch_up`); a file that is missing,
+unreadable, from an older release or behind a trimmed log is rebuilt as an exact index from the
+catalog in seconds, never by re-embedding and never by training.
 """
 
 from __future__ import annotations
 
-import os
-import struct
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-import faiss
 import numpy as np
 
-from indexer.private import FILE_MODE
 from indexer.store.catalog import Catalog, Change
+from indexer.store.compressed import CompressedIndex
+from indexer.store.flat import VectorIndex, _new_index
+from indexer.store.vector_file import VECTORS_FILE, read_header
 
-VECTORS_FILE = "vectors.faiss"
-_MAGIC = b"FLNGVEC1"
-_HEADER = struct.Struct("<8sqi")
+__all__ = ["VECTORS_FILE", "CompressedIndex", "VectorIndex", "VectorStore", "_new_index", "open_vectors",
+           "read_vectors"]
 
 
 @runtime_checkable
@@ -34,6 +34,9 @@ class VectorStore(Protocol):
     """Vectors by chunk id, current as of a catalog `generation` (the catalog stays the truth)."""
 
     generation: int
+    seq: int  # the catalog's vector-log position it reflects
+    kind: str  # "flat" or "ivf-sq8"
+    exact: bool  # scores are exact inner products
 
     @property
     def dim(self) -> int: ...
@@ -41,11 +44,17 @@ class VectorStore(Protocol):
     @property
     def size(self) -> int: ...
 
-    def apply(self, change: Change, generation: int) -> None:
+    @property
+    def memory_bytes(self) -> int: ...
+
+    def apply(self, change: Change, generation: int, seq: int | None = None) -> None:
         """Add and remove what one committed transaction changed."""
 
+    def catch_up(self, catalog: Catalog) -> bool:
+        """Replay the catalog's vector log; False when it was trimmed past this index (reload it)."""
+
     def save(self, path: Path) -> None:
-        """Write atomically; a reader that finds it stale rebuilds it from the catalog."""
+        """Write atomically; a reader that finds it stale catches up from the catalog."""
 
     def search(self, queries: np.ndarray, k: int,
                allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -54,90 +63,29 @@ class VectorStore(Protocol):
     def ids(self) -> np.ndarray: ...
 
 
+_KINDS = {VectorIndex.kind: VectorIndex, CompressedIndex.kind: CompressedIndex}
+
+
+def read_vectors(path: Path, dim: int) -> VectorIndex | CompressedIndex | None:
+    """The saved index of either kind, or None when missing, unreadable, older or of another dimension."""
+    try:
+        with open(path, "rb") as fh:
+            header = read_header(fh)
+            kind = _KINDS.get(header.kind) if header is not None else None
+            if header is None or kind is None or header.dim != dim:
+                return None
+            return kind.read_body(fh, header)
+    except (OSError, RuntimeError, ValueError):
+        return None
+
+
 def open_vectors(catalog: Catalog, path: Path, dim: int) -> tuple[VectorStore, bool]:
-    """The data dir's vector index, current with the catalog; and whether it had to be rebuilt."""
-    return VectorIndex.load(catalog, path, dim)
-
-
-def _new_index(dim: int) -> faiss.IndexIDMap2:
-    return faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
-
-
-@dataclass
-class VectorIndex:
-    index: faiss.IndexIDMap2
-    generation: int
-
-    @property
-    def dim(self) -> int:
-        return self.index.d
-
-    @property
-    def size(self) -> int:
-        return self.index.ntotal
-
-    @classmethod
-    def build(cls, catalog: Catalog, dim: int) -> VectorIndex:
-        generation = catalog.generation
-        index = _new_index(dim)
-        for ids, vectors in catalog.iter_embeddings():
-            index.add_with_ids(vectors, ids)
-        return cls(index, generation)
-
-    @classmethod
-    def read(cls, path: Path) -> VectorIndex | None:
-        """The saved index, or None when the file is missing or unreadable."""
-        try:
-            data = path.read_bytes()
-            magic, generation, dim = _HEADER.unpack_from(data)
-            if magic != _MAGIC:
-                return None
-            index = faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8, offset=_HEADER.size))
-            if index.d != dim:
-                return None
-            return cls(index, generation)
-        except (OSError, RuntimeError, struct.error, ValueError):
-            return None
-
-    @classmethod
-    def load(cls, catalog: Catalog, path: Path, dim: int) -> tuple[VectorIndex, bool]:
-        """The saved index when current, else one rebuilt from the catalog; and whether it was rebuilt."""
-        saved = cls.read(path)
-        if saved is not None and saved.generation == catalog.generation and saved.dim == dim:
+    """The data dir's vector index, current with the catalog; and whether the file is behind it
+    (the writer then saves it). Never trains: without a usable file, an exact index is built."""
+    saved = read_vectors(path, dim)
+    if saved is not None:
+        if saved.generation == catalog.generation and saved.seq == catalog.log_seq():
             return saved, False
-        return cls.build(catalog, dim), True
-
-    def apply(self, change: Change, generation: int) -> None:
-        if change.removed_ids:
-            self.index.remove_ids(np.asarray(change.removed_ids, dtype=np.int64))
-        if change.added_ids:
-            self.index.add_with_ids(
-                np.vstack(change.added_vectors).astype(np.float32),
-                np.asarray(change.added_ids, dtype=np.int64),
-            )
-        self.generation = generation
-
-    def save(self, path: Path) -> None:
-        payload = faiss.serialize_index(self.index)
-        tmp = path.with_suffix(".tmp")
-        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE), "wb") as fh:
-            fh.write(_HEADER.pack(_MAGIC, self.generation, self.dim))
-            fh.write(payload.tobytes())
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-
-    def search(self, queries: np.ndarray, k: int,
-               allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k (scores, ids) per query; `allowed` limits the search to those chunk ids (filters)."""
-        k = min(k, self.size)
-        if k <= 0:
-            empty = np.zeros((len(queries), 0))
-            return empty.astype(np.float32), empty.astype(np.int64)
-        params = None
-        if allowed is not None:
-            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64)))
-        return self.index.search(np.ascontiguousarray(queries, dtype=np.float32), k, params=params)
-
-    def ids(self) -> np.ndarray:
-        return faiss.vector_to_array(self.index.id_map).astype(np.int64)
+        if saved.catch_up(catalog):
+            return saved, saved.exact  # a compressed file keeps its base; the log holds the rest
+    return VectorIndex.build(catalog, dim), True

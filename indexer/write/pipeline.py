@@ -43,6 +43,7 @@ from indexer.store.vectors import VectorStore, open_vectors
 from indexer.write.availability import Availability, unreadable_reason
 from indexer.write.control import RunControl
 from indexer.write.ocr_phase import OcrRun, apply_result, ocr_state
+from indexer.write.vector_upkeep import VectorUpkeep, record
 
 BATCH_CHUNKS = 256
 BATCH_FILES = 128
@@ -139,6 +140,10 @@ class Indexer:
         self.catalog: Catalog = data_dir.open_catalog()
         self._vectors: VectorStore | None = None
         self._vectors_dirty = False
+        self.upkeep = VectorUpkeep(data_dir.catalog_path, config.compress_above)
+        if config.embedding_storage != self.catalog.storage:
+            self.progress.message(f"Storing the embeddings as {config.embedding_storage} (no re-embedding)…")
+            self.catalog.convert_embeddings(config.embedding_storage)
 
     def __enter__(self) -> Indexer:
         return self
@@ -147,9 +152,13 @@ class Indexer:
         self.close()
 
     def close(self) -> None:
+        """Save the vector file, waiting for a compressed build still running (a one-shot `findling
+        index` ends with the index it needs) unless the run control says stop: then the build is
+        abandoned, and the next writer start builds again."""
         try:
-            self.save_vectors()
+            self.save_vectors(wait_for_build=not (self.control is not None and self.control.stopping))
         finally:
+            self.upkeep.abandon()
             self.catalog.close()
 
     # -- model and vectors -------------------------------------------------------------------
@@ -192,18 +201,43 @@ class Indexer:
             if self.vectors is not None:
                 self._vectors_dirty = True
             return
-        self._vectors.apply(change, self.catalog.generation)
+        self._vectors.apply(change, self.catalog.generation, self.catalog.log_seq())
         self._vectors_dirty = True
 
     def _go_on(self) -> bool:
         """A commit point: wait out a pause (the vector file saved first), and whether to go on."""
         return self.control is None or self.control.checkpoint(self.save_vectors)
 
-    def save_vectors(self) -> None:
-        vectors = self.vectors
-        if vectors is not None and (self._vectors_dirty or not self.data_dir.vectors_path.exists()):
-            vectors.save(self.data_dir.vectors_path)
+    def save_vectors(self, wait_for_build: bool = False) -> None:
+        """Save the vector file when it is behind, trim the catalog's vector log it covers, and see to
+        the index's kind (`VectorUpkeep`): take a finished background build (waiting for a running
+        one with `wait_for_build`, after the current index is saved), start one that is needed, or
+        go back to exact below the size."""
+        if self.vectors is None:
+            return
+        self._save_current()
+        taken = self.upkeep.take(self.catalog, wait=wait_for_build)
+        if taken is not None:
+            self._vectors, report = taken
+            self._vectors_dirty = True
+            self._save_current()
+            record(self.catalog, self._vectors, report)
+        replacement = self.upkeep.consider(self._vectors, self.catalog)
+        if replacement is not None:
+            self._vectors, self._vectors_dirty = replacement, True
+            self._save_current()
+            record(self.catalog, replacement, None)
+        if wait_for_build and self.upkeep.building:
+            self.save_vectors(wait_for_build=True)
+
+    def _save_current(self) -> None:
+        vectors = self._vectors
+        path = self.data_dir.vectors_path
+        if vectors is not None and (self._vectors_dirty or not path.exists()):
+            vectors.save(path)
             self._vectors_dirty = False
+            covered = vectors.seq if vectors.exact else vectors.base_seq  # type: ignore[attr-defined]
+            self.catalog.trim_log(self.upkeep.trim_floor(covered))
 
     # -- indexing ------------------------------------------------------------------------------
     def run(self, roots: Iterable[str], phase: str = "all",

@@ -285,6 +285,8 @@ class Watcher:
             if self._ocr_pending:
                 self._ocr(indexer)
                 continue
+            if indexer.upkeep.finished:  # a compressed build done in the background: swap it in
+                indexer.save_vectors()
             self._set_state("idle")
             due = self._pending.next_due()
             self._pending.wait(1.0 if due is None else min(1.0, due - time.monotonic()))
