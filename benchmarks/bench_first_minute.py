@@ -117,10 +117,7 @@ def run_findling(folder: Path, data: Path, args: argparse.Namespace) -> tuple[di
     for query in QUERIES:
         found = findling("search", "--mode", "keyword", "--json", query, env=env)
         hits[query] = len(json.loads(found.stdout)["results"])
-    status = json.loads(findling("status", "--json", env=env).stdout)
-    return {k: v for k, v in result.items() if k not in ("stdout", "stderr")} | {
-        "keyword_results": hits, "files_by_status": status.get("files_by_status") or status.get("files"),
-    }, env
+    return {k: v for k, v in result.items() if k not in ("stdout", "stderr")} | {"keyword_results": hits}, env
 
 
 def extraction_by_format(folder: Path) -> dict:
