@@ -70,7 +70,8 @@ def ocr_status(enabled: bool, counts: dict[str, int]) -> dict:
 
 
 def ocr_line(ocr: dict) -> str:
-    counts = (f"{ocr['done']} files read with text, {ocr['no_text']} without text, {ocr['errors']} failed, "
+    files = "file" if ocr["done"] == 1 else "files"
+    counts = (f"{ocr['done']} {files} read with text, {ocr['no_text']} without text, {ocr['errors']} failed, "
               f"{ocr['pending']} waiting")
     return counts if ocr["available"] else f"{counts}; not running: {ocr['reason']}"
 
