@@ -36,8 +36,8 @@ def index_roots(app: App, roots: list[str], phase: str = "all") -> None:
         f"{report.removed} removed" + (f", {report.kept} kept (folder unavailable)" if report.kept else "")
         + f"; {report.chunks_embedded} chunks embedded, "
         f"{report.chunks_reused} reused, {report.chunks_pending} waiting to be embedded."
-        + (f" OCR: {report.ocr_read} {'file' if report.ocr_read == 1 else 'files'} read, "
-           f"{report.ocr_text} with text." if report.ocr_read else ""))
+        + (f" OCR read {report.ocr_read} {'file' if report.ocr_read == 1 else 'files'}: "
+           f"{report.ocr_text} with text, indexed by it now." if report.ocr_read else ""))
     if report.errors:
         say("Run `findling status` to see the files in error and why.")
 
