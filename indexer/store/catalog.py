@@ -536,8 +536,13 @@ class Catalog:
     def set_ocr_state(self, file_id: int, state: str | None) -> None:
         self.conn.execute("UPDATE files SET ocr = ? WHERE id = ?", (state, file_id))
 
-    def stored_chunks(self, file_id: int) -> list[ocr_results.StoredChunk]:
-        return ocr_results.stored_chunks(self.conn, file_id)
+    def stored_chunks(self, file_id: int) -> list[NewChunk]:
+        """A file's chunks as they are stored, in order, without their embeddings (`put_file` keeps
+        those of a chunk whose text it stores again)."""
+        rows = self.conn.execute(
+            "SELECT ordinal, text, page, char_start, char_end, n_tokens, hash, is_name, page_label, source "
+            "FROM chunks WHERE file_id = ? ORDER BY ordinal", (file_id,))
+        return [NewChunk(*row[:7], None, bool(row[7]), row[8], row[9]) for row in rows]
 
     def ocr_result_of_chunk(self, chunk_id: int) -> str | None:
         return ocr_results.result_of_chunk(self.conn, chunk_id)

@@ -27,7 +27,7 @@ import numpy as np
 
 from indexer.store.catalog import Catalog, Change
 from indexer.store.flat import VectorIndex, empty_result
-from indexer.store.vector_changes import changes_since
+from indexer.store.vector_changes import replay_log
 from indexer.store.vector_file import Header, write_atomically
 
 KIND = "ivf-sq8"
@@ -95,11 +95,7 @@ class CompressedIndex:
 
     def catch_up(self, catalog: Catalog) -> bool:
         """Replay the catalog's vector log since `seq`; False when it was trimmed past it."""
-        found = changes_since(catalog, self.seq)
-        if found is None:
-            return False
-        self.apply(found.change, found.generation, found.seq)
-        return True
+        return replay_log(self, catalog)
 
     # -- changes ---------------------------------------------------------------------------------
     def _in_base(self, ids: np.ndarray) -> np.ndarray:

@@ -10,7 +10,7 @@ import faiss
 import numpy as np
 
 from indexer.store.catalog import Catalog, Change
-from indexer.store.vector_changes import changes_since
+from indexer.store.vector_changes import replay_log
 from indexer.store.vector_file import Header, read_header, write_atomically
 
 KIND = "flat"
@@ -79,11 +79,7 @@ class VectorIndex:
 
     def catch_up(self, catalog: Catalog) -> bool:
         """Replay the catalog's vector log since `seq`; False when it was trimmed past it."""
-        found = changes_since(catalog, self.seq)
-        if found is None:
-            return False
-        self.apply(found.change, found.generation, found.seq)
-        return True
+        return replay_log(self, catalog)
 
     def apply(self, change: Change, generation: int, seq: int | None = None) -> None:
         if change.removed_ids:

@@ -24,19 +24,6 @@ class PendingFile:
     kind: str
 
 
-@dataclass(frozen=True)
-class StoredChunk:
-    ordinal: int
-    text: str
-    page: int | None
-    char_start: int
-    char_end: int
-    n_tokens: int
-    hash: str
-    is_name: bool
-    source: str
-
-
 def cached(conn: sqlite3.Connection, content_hash: str | None) -> str | None:
     """The stored result (JSON) for this content, or None."""
     if not content_hash:
@@ -81,12 +68,6 @@ def seconds_per_file(conn: sqlite3.Connection) -> float | None:
     row = conn.execute("SELECT avg(seconds) FROM (SELECT seconds FROM ocr_results WHERE seconds > 0 "
                        "ORDER BY done_at DESC LIMIT 50)").fetchone()
     return row[0] if row and row[0] else None
-
-
-def stored_chunks(conn: sqlite3.Connection, file_id: int) -> list[StoredChunk]:
-    rows = conn.execute("SELECT ordinal, text, page, char_start, char_end, n_tokens, hash, is_name, source "
-                        "FROM chunks WHERE file_id = ? ORDER BY ordinal", (file_id,)).fetchall()
-    return [StoredChunk(*row[:7], bool(row[7]), row[8]) for row in rows]
 
 
 def result_of_chunk(conn: sqlite3.Connection, chunk_id: int) -> str | None:

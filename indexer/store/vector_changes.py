@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from indexer.store.catalog import Catalog, Change
 
@@ -25,3 +26,18 @@ def changes_since(catalog: Catalog, seq: int) -> CatchUp | None:
         found = catalog.stored_embeddings(touched.tolist()) if touched.size else {}
     added = [int(i) for i in touched if int(i) in found]
     return CatchUp(Change(added, [found[i] for i in added], [int(i) for i in touched]), generation, newest)
+
+
+class _Replayable(Protocol):
+    seq: int
+
+    def apply(self, change: Change, generation: int, seq: int | None = None) -> None: ...
+
+
+def replay_log(index: _Replayable, catalog: Catalog) -> bool:
+    """Replay the catalog's vector log into `index` since its `seq`; False when it was trimmed past it."""
+    found = changes_since(catalog, index.seq)
+    if found is None:
+        return False
+    index.apply(found.change, found.generation, found.seq)
+    return True

@@ -19,6 +19,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from indexer.config import Config
@@ -26,7 +27,7 @@ from indexer.ingest.chunking import chunk_units
 from indexer.ingest.extract import OCR_IMAGE_EXTENSIONS
 from indexer.ingest.ocr.availability import ocr_installed
 from indexer.ingest.ocr.result import ERROR, NO_TEXT, TEXT, OcrResult
-from indexer.ingest.prepare import chunk_budget
+from indexer.ingest.prepare import chunk_budget, name_chunk
 from indexer.ingest.workers import Budget, TaskFailed, WorkerPool
 from indexer.paths import display_name, os_path
 from indexer.store.catalog import Change, FileRow, NewChunk, from_blob
@@ -97,8 +98,7 @@ def apply_result(catalog: Catalog, config: Config, embedder: Embedder, row: File
     stay, OCR chunks (source "ocr") follow them, and a name chunk goes once OCR found text."""
     stored = catalog.stored_chunks(row.id)
     own = [c for c in stored if not c.is_name and c.source == "text"]
-    chunks = [NewChunk(i, c.text, c.page, c.char_start, c.char_end, c.n_tokens, c.hash, None)
-              for i, c in enumerate(own)]
+    chunks = [replace(c, ordinal=i) for i, c in enumerate(own)]
     status, reason = row.status, row.reason
     if result.status == TEXT:
         read = chunk_units(result.units(), embedder.tokenizer, chunk_budget(config, embedder),
@@ -110,25 +110,17 @@ def apply_result(catalog: Catalog, config: Config, embedder: Embedder, row: File
         if not own:
             status, reason = "indexed", None
     else:
-        chunks = [NewChunk(i, c.text, c.page, c.char_start, c.char_end, c.n_tokens, c.hash, None,
-                           is_name=c.is_name, source=c.source) for i, c in enumerate(stored)
-                  if c.source != "ocr"]
+        chunks = [replace(c, ordinal=i) for i, c in enumerate(c for c in stored if c.source != "ocr")]
         if not own and result.status == NO_TEXT:
             status, reason = "skipped", result.reason
         # A failure (ERROR) leaves the file as the text phase recorded it, still found by its
         # name; the reason is kept with the result (`findling status` lists OCR failures).
     if not chunks:  # never a file without a chunk: it is still found by its name
-        name = display_name(row.path)
-        chunks = [NewChunk(0, name, None, 0, len(name), max(1, len(name.split())), _name_hash(name), None,
+        named = name_chunk(display_name(row.path))[0]
+        chunks = [NewChunk(0, named.text, None, 0, named.char_end, named.n_tokens, named.hash, None,
                            is_name=True)]
     return catalog.put_file(row.path, display_name(row.path), row.size, row.mtime_ns, row.hash, row.kind,
                             status, reason, chunks, dev=row.dev, mode=row.mode, ocr=result.status)
-
-
-def _name_hash(name: str) -> str:
-    from indexer.ingest.chunking import text_hash
-
-    return text_hash(name)
 
 
 class OcrRun:
