@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
 import time
 from functools import cache
 from pathlib import Path
@@ -120,3 +123,15 @@ def survivors(processes: list[psutil.Process], within_s: float) -> list[psutil.P
         if not alive or time.monotonic() > deadline:
             return alive
         time.sleep(0.05)
+
+
+def kill_9(proc: subprocess.Popen) -> list[psutil.Process]:
+    """SIGKILL `proc` and return its descendants still running 5 s later (killed too, so no test
+    leaves them behind)."""
+    workers = descendants(proc.pid)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    left = survivors(workers, within_s=5)
+    for straggler in left:
+        straggler.kill()
+    return left

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-import signal
 import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from helpers import assert_same_index, assert_vectors_match_catalog, descendants, index_folder, survivors
+from helpers import assert_same_index, assert_vectors_match_catalog, index_folder, kill_9
 
 FILES = 1200
 WORDS = ["river", "mountain", "cloud", "paper", "window", "garden",
@@ -49,12 +48,7 @@ def test_kill_9_mid_index_then_rerun_equals_clean_index(tmp_path: Path, tiny_mod
     deadline = time.monotonic() + 120
     while indexed_files(data) == 0 and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.02)
-    workers = descendants(proc.pid)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    left = survivors(workers, within_s=5)
-    for straggler in left:
-        straggler.kill()
+    left = kill_9(proc)
     assert not left, "extraction workers outlived the killed index"
     at_kill = indexed_files(data)
     assert 0 < at_kill < FILES, f"kill landed outside the run ({at_kill} files)"

@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from helpers import embedder_for
+from helpers import embedder_for, kill_9
 from ocr_images import needs_latin_font, needs_ocr, scanned_pdf, text_image
 
 from indexer.config import Config
@@ -233,12 +233,9 @@ def test_the_preview_marks_the_recognised_passage_on_the_page_and_the_image(inde
 
 def test_kill_9_during_ocr_loses_at_most_the_file_in_flight(tmp_path: Path, tiny_model_dir: Path) -> None:
     import os
-    import signal
     import subprocess
     import sys
     import time
-
-    from helpers import descendants, survivors
 
     folder = tmp_path / "scans"
     folder.mkdir()
@@ -259,12 +256,7 @@ def test_kill_9_during_ocr_loses_at_most_the_file_in_flight(tmp_path: Path, tiny
     deadline = time.monotonic() + 90
     while read() < 2 and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.02)
-    workers = descendants(proc.pid)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    left = survivors(workers, within_s=5)
-    for straggler in left:
-        straggler.kill()
+    left = kill_9(proc)
     assert not left, "the OCR worker outlived the killed index"
     at_kill = read()
     assert 2 <= at_kill < 6, f"kill landed outside the OCR phase ({at_kill} files read)"
