@@ -8,8 +8,10 @@ embedded once and cached under `--cache` (/work/scale-cache): later runs reuse t
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -360,6 +362,15 @@ def reranker_dir(cache: Path) -> Path:
     return folder
 
 
+@contextlib.contextmanager
+def _kept(work: Path | None) -> Iterator[str]:
+    """A work folder that outlives the run (`--keep`)."""
+    if work is None:
+        raise SystemExit("--keep needs --work DIR")
+    work.mkdir(parents=True, exist_ok=True)
+    yield str(work)
+
+
 def main() -> None:
     import argparse
     import json
@@ -379,6 +390,7 @@ def main() -> None:
     parser.add_argument("--model", default=MODEL, help="the model of the passage vectors")
     parser.add_argument("--cache", type=Path, default=CACHE)
     parser.add_argument("--work", type=Path, default=None, help="where the indexes go (default: a temp dir)")
+    parser.add_argument("--keep", action="store_true", help="keep the indexes in --work (for profiling)")
     parser.add_argument("--compare", type=int, default=0,
                         help="also compare IVF-SQ8, IVF-PQ and HNSW on this many passages (e.g. 100000)")
     parser.add_argument("--search-process", type=Path, help=argparse.SUPPRESS)
@@ -412,7 +424,7 @@ def main() -> None:
         print(json.dumps(report["compare"]), file=sys.stderr, flush=True)
     sizes = [100_000, 1_000_000] if args.full else [int(s) for s in args.sizes.split(",") if s]
     rerank = str(reranker_dir(args.cache))
-    with tempfile.TemporaryDirectory(dir=args.work) as tmp:
+    with (tempfile.TemporaryDirectory(dir=args.work) if not args.keep else _kept(args.work)) as tmp:
         for n in sizes:
             data_path = Path(tmp) / f"index-{n}"
             built = build_index(data_path, n, texts, real, params, queries, search_model, args.storage,
@@ -432,9 +444,10 @@ def main() -> None:
                 entry[name] = json.loads(done.stdout) if done.returncode == 0 else failed
             report["sizes"][str(n)] = entry
             print(json.dumps({str(n): entry}), file=sys.stderr, flush=True)
-            import shutil
+            if not args.keep:
+                import shutil
 
-            shutil.rmtree(data_path)
+                shutil.rmtree(data_path)
     report["seconds"] = round(time.perf_counter() - started, 1)
     print(json.dumps(report, indent=2))
 

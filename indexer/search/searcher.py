@@ -30,6 +30,7 @@ import numpy as np
 from indexer.config import Config
 from indexer.datadir import DataDir, ModelMismatch
 from indexer.ingest.chunking import sentence_spans
+from indexer.search.filtered_dense import filtered_search
 from indexer.search.highlight import highlight_spans, snippet_window
 from indexer.search.name_only import name_rule, note
 from indexer.search.query import Query, parse
@@ -237,15 +238,13 @@ class Searcher:
         vectors = self.vectors()
         if vectors is None or vectors.size == 0 or not query.text.strip() or self.embedder is None:
             return []
-        allowed = None
-        if query.has_constraints:
-            allowed = self.keyword.embedded_chunk_ids(query)
-            if allowed.size == 0:
-                return []
         vector = self.embed_query(query.text) if query_vector is None else query_vector
         wanted = limit if vectors.exact else max(limit, RESCORED_AT_LEAST)
-        scores, ids = vectors.search(vector[None, :], wanted, allowed)
-        found = [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+        if query.has_constraints:
+            found = filtered_search(vectors, self.keyword, query, vector, wanted)
+        else:
+            scores, ids = vectors.search(vector[None, :], wanted)
+            found = [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
         if not vectors.exact:  # a compressed index's scores are approximate: the stored vectors' cosines
             stored = self.catalog.stored_embeddings([i for i, _ in found])
             found = sorted(((i, float(stored[i] @ vector)) for i, _ in found if i in stored),

@@ -7,6 +7,7 @@ trigrams in `chunks_trigram` (only chunks that contain such text are stored ther
 
 from __future__ import annotations
 
+import json
 import math
 from typing import TYPE_CHECKING
 
@@ -20,6 +21,8 @@ if TYPE_CHECKING:
     from indexer.store.catalog import Catalog
 
 BM25_WEIGHTS = "1.0, 0.5"  # chunk text, file name
+POSTINGS_BUDGET = 25_000  # postings one BM25 query ranks at most (~0.1 s), past its two rarest words
+ALWAYS_KEPT = 2
 
 
 def _match_any(terms: list[str]) -> str:
@@ -50,11 +53,11 @@ class KeywordSearch:
         if query.extensions:
             clauses.append("(" + " OR ".join("lower(f.name) LIKE ?" for _ in query.extensions) + ")")
             params += [f"%.{ext.lower()}" for ext in query.extensions]
-        if query.folders:
-            clauses.append("(" + " OR ".join("substr(f.path, 1, ?) = ?" for _ in query.folders) + ")")
+        if query.folders:  # a range over the path index: the paths that start with the folder's
+            clauses.append("(" + " OR ".join("(f.path >= ? AND f.path < ?)" for _ in query.folders) + ")")
             for folder in query.folders:
                 prefix = key(folder).rstrip("/") + "/"
-                params += [len(prefix), prefix]
+                params += [prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)]
         if query.after_ns is not None:
             clauses.append("f.mtime_ns >= ?")
             params.append(query.after_ns)
@@ -97,12 +100,38 @@ class KeywordSearch:
                 found.append((int(first[0]), int(mtime)))
         return found
 
-    def embedded_chunk_ids(self, query: Query) -> np.ndarray:
-        """Ids of the embedded chunks that pass the query's filters, phrases and exclusions."""
+    def passing_chunk_ids(self, query: Query) -> np.ndarray:
+        """Ids of the chunks that pass the query's filters, phrases and exclusions (embedded or not:
+        the vector index holds only embedded ones). Chunk ids come from the `chunks_file` index."""
         where, params = self.constraints(query)
-        rows = self.conn.execute("SELECT c.id FROM chunks c JOIN files f ON f.id = c.file_id "
-                                 f"WHERE c.embedding IS NOT NULL AND {where}", params)
+        rows = self.conn.execute(f"SELECT c.id FROM files f JOIN chunks c ON c.file_id = f.id WHERE {where}",
+                                 params)
         return np.fromiter((row[0] for row in rows), dtype=np.int64)
+
+    def passing_share(self, query: Query) -> float | None:
+        """About which share of the chunks pass the query's filters, from the files' chunk counts;
+        None when a phrase decides (a phrase is counted only by matching it)."""
+        if query.phrases:
+            return None
+        total = self.conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
+        if not total:
+            return 0.0
+        where, params = self.constraints(Query(query.raw, extensions=query.extensions, folders=query.folders,
+                                               after_ns=query.after_ns, before_ns=query.before_ns))
+        passing = self.conn.execute(f"SELECT coalesce(sum(f.n_chunks), 0) FROM files f WHERE {where}",
+                                    params).fetchone()[0]
+        return min(1.0, passing / total)
+
+    def passing(self, query: Query, chunk_ids: list[int]) -> set[int]:
+        """Which of `chunk_ids` pass the query's filters, phrases and exclusions."""
+        if not chunk_ids:
+            return set()
+        where, params = self.constraints(query)
+        rows = self.conn.execute(
+            "SELECT c.id FROM chunks c JOIN files f ON f.id = c.file_id "
+            f"WHERE c.id IN (SELECT value FROM json_each(?)) AND {where}",
+            [json.dumps(chunk_ids), *params])
+        return {row[0] for row in rows}
 
     def _containing(self, text: str) -> tuple[str, list]:
         """Chunk ids whose text (or file name) contains `text` as a phrase."""
@@ -140,16 +169,37 @@ class KeywordSearch:
         return sorted(hits.items(), key=lambda item: -item[1])[:limit]
 
     def _informative(self, words: list[str]) -> list[str]:
-        """Drop words found in more than half the chunks: FTS5 gives them an IDF of ~0, so they
-        change no score, but matching them makes BM25 rank nearly every chunk (10x slower).
-        Words the index lacks match nothing and go too. All words are kept if none is left."""
+        """The words BM25 retrieval matches on: the rarest first, within `POSTINGS_BUDGET`.
+
+        Words found in more than half the chunks go: FTS5 gives them an IDF of ~0, so they change
+        no score, but matching them makes BM25 rank nearly every chunk. Then the rarest words are
+        kept until their postings reach the budget (the two rarest always): BM25 costs a few µs a
+        posting, and in a large index a common word's postings cost more than its small IDF adds.
+        Retrieval only; fusion still weighs every query word (`query_terms`). Words the index
+        lacks match nothing and go too. All words are kept if none is left."""
         words = list(dict.fromkeys(words))
         if len(words) < 2:
             return words
-        total = self.conn.execute("SELECT count(*) FROM chunks_fts").fetchone()[0]
+        total = self._rows("chunks_fts")
         df = self._document_frequencies("chunks_vocab", words)
         kept = [w for w in words if 0 < df.get(w, 0) <= total / 2]
-        return kept or words
+        if not kept:
+            return words
+        chosen: set[str] = set()
+        postings = 0
+        for word in sorted(kept, key=lambda w: df[w]):
+            if len(chosen) >= ALWAYS_KEPT and postings + df[word] > POSTINGS_BUDGET:
+                break
+            chosen.add(word)
+            postings += df[word]
+        return [w for w in kept if w in chosen]
+
+    def _rows(self, table: str) -> int:
+        """Rows of an FTS table. `count(*)` on FTS5 reads every row (0.4 s at a million chunks);
+        `chunks_fts` holds one row per chunk, which the chunks table counts from a b-tree."""
+        if table == "chunks_fts":
+            return self.conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
+        return self.conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
 
     def _document_frequencies(self, vocab: str, terms: list[str]) -> dict[str, int]:
         marks = ",".join("?" * len(terms))
@@ -188,7 +238,7 @@ class KeywordSearch:
         """FTS5's IDF of each term (a term the index lacks gets the highest)."""
         if not terms:
             return {}
-        total = self.conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        total = self._rows(table)
         known = self._document_frequencies(vocab, terms)
         return {t: max(1e-6, math.log((total - known.get(t, 0) + 0.5) / (known.get(t, 0) + 0.5)))
                 for t in terms}
