@@ -13,8 +13,6 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import platformdirs
-import tomlkit
-import tomlkit.exceptions
 
 from indexer.config_check import ConfigError, check, line_of, read_raw
 from indexer.private import write_private_text
@@ -242,6 +240,9 @@ class Config:
 
     def save(self, data_dir: Path) -> None:
         """Write the settings, keeping the file's comments and any keys this version does not know."""
+        import tomlkit  # writing only: a search reads the file with tomllib
+        import tomlkit.exceptions
+
         ensure_private_dir(data_dir)
         path = data_dir / CONFIG_FILE
         document = tomlkit.document()

@@ -9,9 +9,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
-import psutil
-from filelock import FileLock, Timeout
-
 from indexer.config import Config, ensure_private_dir
 from indexer.private import FILE_MODE, tighten, write_private_text
 from indexer.store.catalog import CATALOG_FILE, Catalog
@@ -75,6 +72,8 @@ class DataDir:
     def writer_lock(self, holder: str = "findling") -> Iterator[None]:
         """Held while writing; a second writer fails at once with a message naming the holder.
         Taking it makes every file in the data dir private (0600), whatever made them."""
+        from filelock import FileLock, Timeout  # the writer's (a search never takes it)
+
         ensure_private_dir(self.path)
         lock = FileLock(str(self.path / LOCK_FILE), timeout=0, mode=FILE_MODE)
         try:
@@ -98,6 +97,8 @@ class DataDir:
             holder, pid = str(writer["holder"]), int(writer["pid"])
         except (OSError, ValueError, KeyError, TypeError):
             holder, pid = None, None
+        import psutil  # only when a writer is recorded
+
         if pid is not None and not psutil.pid_exists(pid):
             holder, pid = None, None  # a record left behind: the holder is someone else
         if holder == APP_HOLDER:

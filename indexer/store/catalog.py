@@ -17,14 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import sqlite_utils
 
 from indexer.paths import display_name
 from indexer.private import create_private
 from indexer.search.query import has_cjk
 from indexer.store import embedding_codec, ocr_results, summaries
 from indexer.store.embedding_codec import DEFAULT_STORAGE
-from indexer.store.migrations import SCHEMA_VERSION, migrate
+from indexer.store.schema import SCHEMA_VERSION
 
 CATALOG_FILE = "catalog.sqlite"
 
@@ -142,11 +141,12 @@ class Catalog:
             create_private(path)  # 0600 whatever the umask; SQLite gives -wal and -shm its mode
             conn = sqlite3.connect(str(path), check_same_thread=False)
         conn.isolation_level = None  # explicit transactions only
-        self.db = sqlite_utils.Database(conn)
         self.conn = conn
         conn.execute("PRAGMA busy_timeout = 10000")
         if not readonly:
-            self.db.enable_wal()
+            from indexer.store.migrations import migrate  # the writer's: readers never migrate
+
+            conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = ON")
             with self.transaction():  # every pending migration, or none

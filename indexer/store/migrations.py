@@ -19,6 +19,9 @@ from sqlite_utils import Database, Migrations
 
 from indexer.paths import ESCAPING, key
 from indexer.search.query import has_cjk
+from indexer.store.schema import SCHEMA_VERSION
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "applied", "migrate"]
 
 MIGRATIONS = Migrations("findling-catalog")
 
@@ -232,7 +235,6 @@ def m010_vector_change_log(db: Database) -> None:
     db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('vector_log_floor', '0')")
 
 
-SCHEMA_VERSION = 10  # the number of migrations: tests/test_store.py checks it
 
 
 def migrate(conn: sqlite3.Connection) -> list[str]:

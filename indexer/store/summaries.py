@@ -20,7 +20,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from indexer.similar import signature
 from indexer.store import embedding_codec
 
 BACKFILL_DONE = "summaries_backfilled"
@@ -85,6 +84,8 @@ def after_put(conn: sqlite3.Connection, file_id: int, chunks: Iterable[tuple[str
               computed: tuple[bytes, int] | None = None) -> None:
     """A file's chunks `(text, char_start, char_end, is_name)` were just stored: summarise them
     (with the MinHash signature `computed` by a worker, when there is one)."""
+    from indexer.similar import signature  # the writer's and `similar`'s: not on the search path
+
     content = [(text, start, end) for text, start, end, is_name in chunks if not is_name]
     if not content:
         _write_signature(conn, file_id, None)
@@ -124,6 +125,8 @@ def needs_backfill(conn: sqlite3.Connection) -> bool:
 def backfill(conn: sqlite3.Connection, limit: int = 500) -> int:
     """Summarise up to `limit` files that have none yet (a catalog from before schema 6); the number
     done. When none is left, records that the backfill is over."""
+    from indexer.similar import signature  # the writer's and `similar`'s: not on the search path
+
     unsigned = [
         r[0]
         for r in conn.execute(
@@ -215,6 +218,8 @@ def content_progress(conn: sqlite3.Connection, file_id: int) -> tuple[int, int]:
 
 def all_signatures(conn: sqlite3.Connection) -> tuple[np.ndarray, np.ndarray]:
     """(file ids, signatures as rows) of every file with words, by file id."""
+    from indexer.similar import signature  # the writer's and `similar`'s: not on the search path
+
     rows = conn.execute(
         "SELECT file_id, minhash FROM file_signatures WHERE shingles > 0 ORDER BY file_id"
     ).fetchall()
