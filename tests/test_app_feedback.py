@@ -12,12 +12,12 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
+from app_helpers import app_window  # noqa: E402
 from helpers import index_for_app  # noqa: E402
 from PySide6.QtCore import Qt  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from desktop import actions  # noqa: E402
-from desktop.engine import Engine  # noqa: E402
 from desktop.main_window import MainWindow  # noqa: E402
 
 WAIT = 20_000  # ms
@@ -39,14 +39,8 @@ def indexed(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> t
 
 @pytest.fixture
 def window(qtbot, indexed: tuple[Path, Path]) -> Iterator[MainWindow]:  # noqa: ANN001
-    engine = Engine(indexed[0], watcher_options={"debounce": 0.05, "low_priority": False})
-    window = MainWindow(engine)
-    qtbot.addWidget(window)
-    window.show()
-    engine.start()
-    qtbot.waitUntil(lambda: window.model_state != "loading", timeout=WAIT)
-    yield window
-    engine.shutdown()
+    with app_window(qtbot, indexed[0]) as window:
+        yield window
 
 
 def search(qtbot, window: MainWindow, text: str):  # noqa: ANN001, ANN201

@@ -19,6 +19,7 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
+from app_helpers import app_window, open_window  # noqa: E402
 from helpers import embedder_for, index_for_app  # noqa: E402
 from PySide6.QtCore import Qt  # noqa: E402
 from PySide6.QtGui import QImage  # noqa: E402
@@ -72,21 +73,10 @@ def indexed(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> t
     return data, folder
 
 
-def open_window(qtbot, data: Path, model: str | None) -> MainWindow:  # noqa: ANN001
-    engine = Engine(data, model, watcher_options={"debounce": 0.05, "low_priority": False})
-    window = MainWindow(engine)
-    qtbot.addWidget(window)
-    window.show()
-    engine.start()
-    qtbot.waitUntil(lambda: window.model_state != "loading", timeout=WAIT)
-    return window
-
-
 @pytest.fixture
 def window(qtbot, indexed: tuple[Path, Path], tiny_model_dir: Path) -> Iterator[MainWindow]:  # noqa: ANN001
-    window = open_window(qtbot, indexed[0], None)  # the model recorded in the index
-    yield window
-    window.engine.shutdown()
+    with app_window(qtbot, indexed[0]) as window:  # the model recorded in the index
+        yield window
 
 
 def search(qtbot, window: MainWindow, text: str, typed: bool = True):  # noqa: ANN001, ANN201
@@ -139,11 +129,8 @@ def test_a_query_typed_before_the_model_is_ready_runs_once_it_is(qtbot, indexed,
     go = threading.Event()
     load = SearchJobs.load_models
     monkeypatch.setattr(SearchJobs, "load_models", lambda self: go.wait(WAIT / 1000) and load(self))
-    engine = Engine(indexed[0], watcher_options={"low_priority": False})
-    window = MainWindow(engine)
-    qtbot.addWidget(window)
-    window.show()
-    engine.start()
+    window = open_window(qtbot, indexed[0], wait_for_model=False)
+    engine = window.engine
     try:
         window.search_field.setText("sourdough starter")
         window.run_search()  # the model is still loading

@@ -12,6 +12,7 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
+from app_helpers import app_window  # noqa: E402
 from helpers import index_for_app  # noqa: E402
 from PySide6.QtCore import Qt  # noqa: E402
 from test_relevance import MINILM, write_notes  # noqa: E402
@@ -34,15 +35,8 @@ def notes_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def window(qtbot, notes_data: Path) -> Iterator[MainWindow]:  # noqa: ANN001
-    engine = Engine(notes_data, None, watcher_options={"debounce": 0.05, "low_priority": False})
-    window = MainWindow(engine)
-    qtbot.addWidget(window)
-    window.resize(1100, 720)
-    window.show()
-    engine.start()
-    qtbot.waitUntil(lambda: window.model_state != "loading", timeout=WAIT)
-    yield window
-    engine.shutdown()
+    with app_window(qtbot, notes_data, size=(1100, 720), wait=WAIT) as window:
+        yield window
 
 
 def search(qtbot, window: MainWindow, text: str):  # noqa: ANN001, ANN201

@@ -10,10 +10,10 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
+from app_helpers import app_window  # noqa: E402
 from helpers import index_for_app  # noqa: E402
 from PySide6.QtCore import Qt  # noqa: E402
 
-from desktop.engine import Engine  # noqa: E402
 from desktop.main_window import MainWindow  # noqa: E402
 
 WAIT = 20_000  # ms
@@ -34,14 +34,8 @@ def window(qtbot, tmp_path: Path, tiny_model_dir: Path) -> Iterator[MainWindow]:
     for name, text in FILES.items():
         (folder / name).write_text(text)
     index_for_app(folder, tmp_path / "data", tiny_model_dir)
-    engine = Engine(tmp_path / "data", None, watcher_options={"debounce": 0.05, "low_priority": False})
-    window = MainWindow(engine)
-    qtbot.addWidget(window)
-    window.show()
-    engine.start()
-    qtbot.waitUntil(lambda: window.model_state != "loading", timeout=WAIT)
-    yield window
-    engine.shutdown()
+    with app_window(qtbot, tmp_path / "data") as window:
+        yield window
 
 
 def test_ctrl_m_shows_the_files_like_the_selected_one(qtbot, window: MainWindow) -> None:  # noqa: ANN001
