@@ -47,6 +47,7 @@ from indexer.search.scores import (
     rerank_relevance,
 )
 from indexer.store.catalog import Catalog, ChunkRow, Unavailable
+from indexer.store.compressed import RESCORED
 from indexer.store.keyword import KeywordSearch
 from indexer.store.vector_file import stamp
 from indexer.store.vectors import VectorStore, open_vectors
@@ -162,7 +163,6 @@ def _flatten(text: str) -> str:
     return re.sub(r"\s", " ", text)
 
 
-RESCORED_AT_LEAST = 100  # a compressed index's candidates rescored with the stored vectors
 
 
 class Searcher:
@@ -239,7 +239,7 @@ class Searcher:
         if vectors is None or vectors.size == 0 or not query.text.strip() or self.embedder is None:
             return []
         vector = self.embed_query(query.text) if query_vector is None else query_vector
-        wanted = limit if vectors.exact else max(limit, RESCORED_AT_LEAST)
+        wanted = limit if vectors.exact else max(limit, RESCORED)
         if query.has_constraints:
             found = filtered_search(vectors, self.keyword, query, vector, wanted)
         else:

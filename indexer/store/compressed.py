@@ -32,9 +32,10 @@ from indexer.store.vector_file import Header, write_atomically
 
 KIND = "ivf-sq8"
 RECALL_QUERIES = 200  # stored vectors used as queries to measure recall@10 after each build
-# The smallest nprobe reaching it is kept. Issue 21 asks for 0.95 on real queries, which are harder
-# than stored vectors (bench_scale, 6,000 passages: 0.981 on stored vectors, 0.895 on SciFact queries
-# at the same nprobe), hence the margin.
+RESCORED = 100  # a search rescores this many of the index's candidates with the stored vectors
+# Recall@10 of what a search returns: the exact top-10's share of the index's top `RESCORED` (the
+# rescoring puts them first). The smallest nprobe reaching the target is kept. Issue 21 asks for 0.95
+# on real queries, which can be harder than stored vectors, hence the margin.
 RECALL_TARGET = 0.99
 NPROBES = (4, 8, 16, 32, 64, 128, 256)
 MERGE_MIN = 10_000  # delta + tombstones that always allow a rebuild...
@@ -198,7 +199,8 @@ def _top10_merge(best: tuple[np.ndarray, np.ndarray], scores: np.ndarray, ids: n
 
 
 def recall_at_10(found: np.ndarray, exact: np.ndarray) -> float:
-    return float(np.mean([len(set(f[:10]) & set(e[:10])) / 10 for f, e in zip(found, exact)]))
+    """The exact top-10's mean share of each row of `found` (its first 10, or more to be rescored)."""
+    return float(np.mean([len(set(f) & set(e[:10])) / 10 for f, e in zip(found, exact)]))
 
 
 def build_compressed(catalog: Catalog, dim: int, should_stop: Callable[[], bool] | None = None,
@@ -237,7 +239,8 @@ def build_compressed(catalog: Catalog, dim: int, should_stop: Callable[[], bool]
             return None
     recall, chosen = 0.0, NPROBES[-1]
     for nprobe in NPROBES:
-        _, found = index.search(queries, 10, params=faiss.SearchParametersIVF(nprobe=min(nprobe, nlist)))
+        probe = faiss.SearchParametersIVF(nprobe=min(nprobe, nlist))
+        _, found = index.search(queries, min(RESCORED, index.ntotal), params=probe)
         recall = recall_at_10(found, best[1])
         if recall >= RECALL_TARGET or nprobe >= nlist:
             chosen = min(nprobe, nlist)
