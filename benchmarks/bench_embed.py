@@ -174,12 +174,12 @@ form, model, folder, threads, batch, limit, data, out = sys.argv[1:9]
 threads, batch, limit = int(threads), int(batch), int(limit)
 sys.path.insert(0, sys.argv[9])
 from indexer.search.evaluate import load_beir
-from indexer.models.embedding import Embedder, ModelInfo
+from indexer.models.embedding import ModelInfo, TorchEmbedder
 from indexer.models.onnx_runtime import OnnxEmbedder, OnnxModel, encode_truncated
 corpus = load_beir(Path(data), "test").corpus
 texts = list(corpus.values())[:limit]
 if form == "torch":
-    embedder = Embedder(ModelInfo("torch", Path(model), "query: ", "passage: ", 512), batch, threads)
+    embedder = TorchEmbedder(ModelInfo("torch", Path(model), "query: ", "passage: ", 512), batch, threads)
 else:
     manifest = json.loads((Path(folder) / "manifest.json").read_text())
     info = ModelInfo(form, Path(folder), "query: ", "passage: ", 512)
