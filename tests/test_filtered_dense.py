@@ -166,3 +166,19 @@ def test_the_folder_filter_is_a_path_range_that_keeps_exactly_the_folder(tmp_pat
         assert search.passing_share(parse(f'"note" in:{docs}/beta')) is None  # a phrase decides
     finally:
         catalog.close()
+
+
+def test_document_counts_are_kept_until_the_catalog_changes(tmp_path: Path, tiny_model_dir: Path) -> None:
+    docs, data = tmp_path / "docs", tmp_path / "data"
+    docs.mkdir()
+    (docs / "a.txt").write_text("walnut tree", encoding="utf-8")
+    index_folder(docs, data, tiny_model_dir)
+    catalog = DataDir(data).open_catalog(readonly=True)
+    try:
+        search = KeywordSearch(catalog)
+        assert search._document_frequencies("chunks_vocab", ["walnut", "absent"]) == {"walnut": 1}
+        (docs / "b.txt").write_text("walnut shell", encoding="utf-8")
+        index_folder(docs, data, tiny_model_dir)  # a new generation: the counts are read again
+        assert search._document_frequencies("chunks_vocab", ["walnut", "shell"]) == {"walnut": 2, "shell": 1}
+    finally:
+        catalog.close()

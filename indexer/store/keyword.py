@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 BM25_WEIGHTS = "1.0, 0.5"  # chunk text, file name
 POSTINGS_BUDGET = 25_000  # postings one BM25 query ranks at most (~0.1 s), past its two rarest words
 ALWAYS_KEPT = 2
+FREQUENCIES_KEPT = 50_000  # terms whose document counts a searcher keeps
 
 
 def _match_any(terms: list[str]) -> str:
@@ -45,6 +46,8 @@ class KeywordSearch:
 
     def __init__(self, catalog: Catalog) -> None:
         self.conn = catalog.conn
+        self._frequencies: dict[str, dict[str, int]] = {}  # vocab -> term -> documents, for one generation
+        self._frequencies_of: str | None = None
 
     def constraints(self, query: Query) -> tuple[str, list]:
         """SQL over `c` (chunks) and `f` (files) for the query's filters, phrases and exclusions."""
@@ -202,8 +205,21 @@ class KeywordSearch:
         return self.conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
 
     def _document_frequencies(self, vocab: str, terms: list[str]) -> dict[str, int]:
-        marks = ",".join("?" * len(terms))
-        return dict(self.conn.execute(f"SELECT term, doc FROM {vocab} WHERE term IN ({marks})", terms))
+        """Chunks containing each term (the terms the index has). fts5vocab counts a term by reading
+        its postings (about 1 ms for a common word in 100k chunks), so counts are kept until the
+        catalog's generation changes."""
+        generation = self.conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
+        if generation is None or generation[0] != self._frequencies_of:
+            self._frequencies, self._frequencies_of = {}, generation[0] if generation else None
+        known = self._frequencies.setdefault(vocab, {})
+        missing = [t for t in dict.fromkeys(terms) if t not in known]
+        if missing:
+            if len(known) > FREQUENCIES_KEPT:
+                known.clear()
+            marks = ",".join("?" * len(missing))
+            found = dict(self.conn.execute(f"SELECT term, doc FROM {vocab} WHERE term IN ({marks})", missing))
+            known.update((t, int(found.get(t, 0))) for t in missing)
+        return {t: known[t] for t in terms if known[t]}
 
     def _ranked(self, table: str, weights: str, expression: str, where: str, params: list,
                 limit: int) -> list[tuple[int, float]]:
