@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 
 from desktop.engine import Engine, IndexProgress, IndexStats
 from indexer.config import DEFAULT_EXCLUDES, Config
+from indexer.store.stats import vector_line
 
 STATE_TEXT = {
     "off": "No folders to index yet.",
@@ -118,6 +119,8 @@ class IndexPanel(QWidget):
         self.pause_button = QPushButton("Pause")
         self.pause_button.clicked.connect(self.toggle_pause)
         self.stats = QLabel()
+        self.vectors = QLabel()  # the vector index: exact or compressed, its memory and recall
+        self.vectors.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         state_row = QHBoxLayout()
         state_row.addWidget(self.state, 1)
         state_row.addWidget(self.pause_button)
@@ -126,6 +129,7 @@ class IndexPanel(QWidget):
         progress_box.addWidget(self.bar)
         progress_box.addWidget(self.current)
         progress_box.addWidget(self.stats)
+        progress_box.addWidget(self.vectors)
         progress = QGroupBox("Progress")
         progress.setLayout(progress_box)
 
@@ -226,6 +230,7 @@ class IndexPanel(QWidget):
     def show_stats(self, stats: IndexStats) -> None:
         self.stats.setText(f"{stats.indexed:,} files indexed · {stats.skipped:,} skipped · "
                            f"{stats.errors:,} could not be read · {stats.chunks:,} passages")
+        self.vectors.setText(f"Vectors: {vector_line(stats.vector_index)}")
         fill(self.failed, stats.failed)
         self.failed_group.setTitle(f"Files that could not be indexed ({len(stats.failed)})")
         fill(self.skipped, stats.skipped_files)

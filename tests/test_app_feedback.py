@@ -211,3 +211,17 @@ def test_index_panel_lists_skipped_files(qtbot, window: MainWindow) -> None:  # 
     second = skipped.topLevelItem(1)
     assert (second.text(0), second.text(1)) == ("/n/photo.jpg", "image file")
     assert window.index_panel.skipped_group.title().endswith("(2)")
+
+
+def test_index_panel_says_which_vector_index_serves(qtbot, window: MainWindow) -> None:  # noqa: ANN001
+    from desktop.engine import IndexStats
+
+    window.index_panel.show_stats(IndexStats(indexed=1, chunks=2))
+    assert window.index_panel.vectors.text() == "Vectors: none yet (made once passages are embedded)"
+    compressed = {"kind": "ivf-sq8", "exact": False, "passages": 250_000, "memory_bytes": 98_500_000,
+                  "recall_at_10": 0.991, "recall_queries": 200}
+    window.index_panel.show_stats(IndexStats(indexed=9, chunks=250_000, vector_index=compressed))
+    assert window.index_panel.vectors.text() == ("Vectors: compressed (IVF-SQ8), 250,000 passages, "
+                                                 "98.5 MB in memory, recall@10 0.991 on 200 stored vectors")
+    window.tabs.setCurrentWidget(window.index_panel)
+    assert window.index_panel.vectors.isVisibleTo(window)

@@ -32,22 +32,6 @@ def reranker_line(state: dict) -> str:
     return f"{state['name']}: not available ({state['reason']}), so reranking is off"
 
 
-def vector_line(info: dict | None) -> str:
-    """The vector index in one line: its kind, size, memory and measured recall."""
-    if info is None:
-        return "none yet (made once passages are embedded)"
-    kind = "exact (flat)" if info["exact"] else f"compressed ({info['kind'].upper()})"
-    parts = [kind]
-    if info.get("passages") is not None:
-        parts.append(f"{info['passages']:,} passages")
-    parts.append(f"{info['memory_bytes'] / 1e6:.1f} MB in memory")
-    if not info["exact"]:
-        recall = info.get("recall_at_10")
-        parts.append("recall@10 not measured yet" if recall is None else
-                     f"recall@10 {recall:.3f} on {info.get('recall_queries', 0)} stored vectors")
-    return ", ".join(parts)
-
-
 def model_status(in_use: dict) -> str:
     """The model line, with what is not yet so (a conversion to come, a stand-in, nothing usable)."""
     if in_use["state"] == "unavailable":
@@ -84,7 +68,7 @@ def status(app: App, as_json: bool) -> None:
     from indexer.models.factory import model_name
     from indexer.models.in_use import model_in_use
     from indexer.models.resolution import reindex_offer
-    from indexer.store.stats import index_stats
+    from indexer.store.stats import index_stats, vector_line
 
     stats = index_stats(app.data, sizes=True)
     name = model_name(app.config, app.model_override, stats.model)

@@ -85,3 +85,19 @@ def index_stats(data: DataDir, sizes: bool = False) -> IndexStats:
         return stats
     vectors = data.vectors_path.stat().st_size if data.vectors_path.exists() else 0
     return replace(stats, catalog_bytes=file_size(data.catalog_path), index_bytes=vectors)
+
+
+def vector_line(info: dict | None) -> str:
+    """The vector index in one line: its kind, size, memory and measured recall."""
+    if info is None:
+        return "none yet (made once passages are embedded)"
+    kind = "exact (flat)" if info["exact"] else f"compressed ({info['kind'].upper()})"
+    parts = [kind]
+    if info.get("passages") is not None:
+        parts.append(f"{info['passages']:,} passages")
+    parts.append(f"{info['memory_bytes'] / 1e6:.1f} MB in memory")
+    if not info["exact"]:
+        recall = info.get("recall_at_10")
+        parts.append("recall@10 not measured yet" if recall is None else
+                     f"recall@10 {recall:.3f} on {info.get('recall_queries', 0)} stored vectors")
+    return ", ".join(parts)
