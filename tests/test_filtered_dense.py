@@ -161,8 +161,8 @@ def test_the_folder_filter_is_a_path_range_that_keeps_exactly_the_folder(tmp_pat
         assert paths == expected and any(p.endswith("accent.txt") for p in paths)
         assert not any("/beta0/" in p for p in paths)
         share = search.passing_share(parse(f"note in:{docs}/beta"))
-        total = catalog.conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
-        assert share == pytest.approx(len(ids) / total)
+        files = catalog.conn.execute("SELECT count(*) FROM files").fetchone()[0]
+        assert share == pytest.approx(len(expected) / files)
         assert search.passing_share(parse(f'"note" in:{docs}/beta')) is None  # a phrase decides
     finally:
         catalog.close()

@@ -2,8 +2,8 @@
 
 Listing every chunk a filter passes costs about 1 µs a chunk in SQLite (0.1 s for `in:folder`
 over a tenth of a million passages), more than a compressed index's search. So on a compressed
-index a filter that keeps a fair share of the chunks (`POST_FILTER_SHARE`, judged from the files'
-chunk counts) is applied after the search: the nearest `2k / share` candidates are checked in one
+index a filter that keeps a fair share of the chunks (`POST_FILTER_SHARE`, judged from the share of
+files it passes) is applied after the search: the nearest `2k / share` candidates are checked in one
 query, deeper when too few pass. A flat index scans every vector anyway, but scores only the
 passing ones when given their ids, so it checks afterwards only filters that pass most chunks.
 Checking afterwards is exact on a flat index: when k of the nearest `depth` candidates pass, no

@@ -112,17 +112,17 @@ class KeywordSearch:
         return np.fromiter((row[0] for row in rows), dtype=np.int64)
 
     def passing_share(self, query: Query) -> float | None:
-        """About which share of the chunks pass the query's filters, from the files' chunk counts;
+        """About which share of the chunks pass the query's filters: the share of files they pass
+        (counted on the path index for `in:`; a file's chunk count would cost a row read per file);
         None when a phrase decides (a phrase is counted only by matching it)."""
         if query.phrases:
             return None
-        total = self.conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
+        total = self.conn.execute("SELECT count(*) FROM files").fetchone()[0]
         if not total:
             return 0.0
         where, params = self.constraints(Query(query.raw, extensions=query.extensions, folders=query.folders,
                                                after_ns=query.after_ns, before_ns=query.before_ns))
-        passing = self.conn.execute(f"SELECT coalesce(sum(f.n_chunks), 0) FROM files f WHERE {where}",
-                                    params).fetchone()[0]
+        passing = self.conn.execute(f"SELECT count(*) FROM files f WHERE {where}", params).fetchone()[0]
         return min(1.0, passing / total)
 
     def passing(self, query: Query, chunk_ids: list[int]) -> set[int]:
