@@ -1,9 +1,12 @@
 """A million passages on one laptop: the compressed vector index against exact search (issue 21).
 
-Real vectors: SciFact abstracts cut into short passages (48 tokens, 12 overlap) and embedded as
-"passage: …" by the multilingual-e5-small stand-in (`--model`, default /work/me5, built by
-../shared/tools/build_me5_small.py); queries are SciFact's queries embedded as "query: …". They are
-embedded once and cached under `--cache` (/work/scale-cache): later runs reuse the file.
+Real vectors: SciFact abstracts cut into short passages (48 tokens, 12 overlap) and embedded by the
+multilingual-e5-small stand-in (`--model`, default /work/me5, built by ../shared/tools/build_me5_small.py);
+queries are SciFact's queries embedded by the same model. The embedder's prefixes come from the
+model's name (`indexer.models.embedding`), and a folder named `me5` is not recognised as e5, so the
+cached vectors were embedded without "passage: " / "query: " (for this benchmark, which compares
+a compressed index with exact search, the prefixes change the vectors, not what is measured). They
+are embedded once and cached under `--cache` (/work/scale-cache): later runs reuse the file.
 """
 
 from __future__ import annotations
