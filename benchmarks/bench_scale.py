@@ -274,7 +274,7 @@ def exact_baseline(searcher, queries: np.ndarray, texts: list[str], folder: str)
     from indexer.search.query import parse
     from indexer.store.vectors import VectorIndex
 
-    searcher._vectors = VectorIndex.build(searcher.catalog, queries.shape[1])
+    searcher.store._vectors = VectorIndex.build(searcher.catalog, queries.shape[1])
     times = []
     for vector, text in list(zip(queries, texts))[:BASELINE_QUERIES]:
         t = time.perf_counter()

@@ -12,8 +12,9 @@ its query once, embeds it once and retrieves once, however many of the later sta
 
 Filters, phrases and exclusions are applied inside both retrievers, so a filtered query
 still fills its k results. Chunks not yet embedded are found by keywords and fused like
-any other candidate. A `Searcher` only reads: when the saved vector index is missing or
-behind the catalog, it is rebuilt in memory.
+any other candidate. A `Searcher` only reads, and only through its `SearchStore`
+(`indexer.store.search_store`): the local catalog and FAISS index (`LocalStore`, the default), or a
+shared Milvus collection (`MilvusStore`).
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ import numpy as np
 from indexer.config import Config
 from indexer.datadir import DataDir, ModelMismatch
 from indexer.ingest.chunking import sentence_spans
-from indexer.search.filtered_dense import filtered_search
 from indexer.search.highlight import highlight_spans, snippet_window
 from indexer.search.name_only import name_rule, note
 from indexer.search.query import Query, parse
@@ -46,14 +46,14 @@ from indexer.search.scores import (
     relevance_of,
     rerank_relevance,
 )
-from indexer.store.catalog import Catalog, ChunkRow, Unavailable
-from indexer.store.compressed import RESCORED
-from indexer.store.keyword import KeywordSearch
-from indexer.store.vector_file import stamp
-from indexer.store.vectors import VectorStore, open_vectors
+from indexer.store.catalog import ChunkRow, Unavailable
+from indexer.store.search_store import SearchStore
 
 if TYPE_CHECKING:
     from indexer.models.protocols import Embedder, Reranker
+    from indexer.store.catalog import Catalog
+    from indexer.store.keyword import KeywordSearch
+    from indexer.store.vectors import VectorStore
 
 MODES = ("dense", "keyword", "hybrid")
 BACKGROUND_SAMPLE = 512  # stored embeddings that stand for "unrelated text" of this index
@@ -163,50 +163,56 @@ def _flatten(text: str) -> str:
     return re.sub(r"\s", " ", text)
 
 
-
-
 class Searcher:
-    """The stages of a search over one data dir (read only; one thread at a time)."""
+    """The stages of a search over one index (read only; one thread at a time).
 
-    def __init__(self, data_dir: DataDir, embedder: Embedder | None, config: Config | None = None,
-                 reranker: Reranker | None = None) -> None:
-        if not data_dir.exists():
-            raise EmptyIndex(f"No index in {data_dir.path} yet. Run `findling index FOLDER` first.")
+    `store`: where the index is (default: the data dir's `LocalStore`); `data_dir` is then unused."""
+
+    def __init__(self, data_dir: DataDir | None, embedder: Embedder | None, config: Config | None = None,
+                 reranker: Reranker | None = None, store: SearchStore | None = None) -> None:
+        if store is None:
+            from indexer.store.local_store import LocalStore
+
+            if data_dir is None or not data_dir.exists():
+                where = data_dir.path if data_dir is not None else "the data dir"
+                raise EmptyIndex(f"No index in {where} yet. Run `findling index FOLDER` first.")
+            store = LocalStore(data_dir)
         self.data_dir = data_dir
         self.config = config or Config()
-        self.catalog = Catalog(data_dir.catalog_path, readonly=True)
-        recorded = self.catalog.meta_get("model")
+        self.store = store
+        recorded = store.stats().model
         if embedder is not None and recorded is not None and recorded != embedder.model_id:
+            store.close()
             raise ModelMismatch(
                 f"This index was built with the model {recorded!r}, but {embedder.model_id!r} is in use. "
                 "Pass the same --model, or run `findling reindex`."
             )
         self.embedder = embedder
         self.reranker = reranker
-        self.keyword = KeywordSearch(self.catalog)
-        self._vectors: VectorStore | None = None
-        self._vectors_stamp: tuple[int, int, int] | None = None
         self._background: tuple[int, np.ndarray | None] | None = None  # (index size, sample)
 
     def close(self) -> None:
-        self.catalog.close()
+        self.store.close()
+
+    # -- the local store's parts, for callers that inspect a local index ------------------------------
+    @property
+    def catalog(self) -> Catalog:
+        return self._local().catalog
+
+    @property
+    def keyword(self) -> KeywordSearch:
+        return self._local().keyword_search
 
     def vectors(self) -> VectorStore | None:
-        """The vector index, current with the catalog (reloaded or rebuilt in memory when not)."""
-        dim = self.catalog.meta_get("dim")
-        if dim is None:
-            return None
-        path = self.data_dir.vectors_path
-        on_disk = stamp(path)
-        if self._vectors is not None and on_disk != self._vectors_stamp:
-            self._vectors = None  # the writer saved a new file (e.g. a rebuilt compressed base)
-        behind = self._vectors is not None and self._vectors.generation != self.catalog.generation
-        if behind and not self._vectors.catch_up(self.catalog):  # never trains: replays the log
-            self._vectors = None
-        if self._vectors is None:
-            self._vectors_stamp = on_disk
-            self._vectors, _ = open_vectors(self.catalog, path, int(dim))
-        return self._vectors
+        """The local vector index, current with the catalog (reloaded or rebuilt in memory when not)."""
+        return self._local().vector_index()
+
+    def _local(self):  # noqa: ANN202 - a LocalStore, imported lazily
+        from indexer.store.local_store import LocalStore
+
+        if not isinstance(self.store, LocalStore):
+            raise TypeError("This searcher reads a shared store, not a local catalog.")
+        return self.store
 
     # -- stage 1: parse and embed ----------------------------------------------------------------------
     @staticmethod
@@ -235,26 +241,15 @@ class Searcher:
     def dense(self, query: Query, limit: int,
               query_vector: np.ndarray | None = None) -> list[tuple[int, float]]:
         """The `limit` nearest embedded chunks that pass the query's filters: (chunk id, cosine)."""
-        vectors = self.vectors()
-        if vectors is None or vectors.size == 0 or not query.text.strip() or self.embedder is None:
+        if not query.text.strip() or self.embedder is None:
             return []
         vector = self.embed_query(query.text) if query_vector is None else query_vector
-        wanted = limit if vectors.exact else max(limit, RESCORED)
-        if query.has_constraints:
-            found = filtered_search(vectors, self.keyword, query, vector, wanted)
-        else:
-            scores, ids = vectors.search(vector[None, :], wanted)
-            found = [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
-        if not vectors.exact:  # a compressed index's scores are approximate: the stored vectors' cosines
-            stored = self.catalog.stored_embeddings([i for i, _ in found])
-            found = sorted(((i, float(stored[i] @ vector)) for i, _ in found if i in stored),
-                           key=lambda pair: -pair[1])[:limit]
-        return found
+        return self.store.dense(vector, query, limit)
 
     def retrieve(self, query: Query, mode: str, limit: int, query_vector: np.ndarray | None) -> Retrieved:
         """Up to `limit` candidates from each retriever the mode uses."""
         dense = self.dense(query, limit, query_vector) if mode in ("dense", "hybrid") else []
-        keyword = self.keyword.search(query, limit) if mode in ("keyword", "hybrid") else []
+        keyword = self.store.keyword(query, limit) if mode in ("keyword", "hybrid") else []
         return Retrieved(dense, keyword)
 
     # -- stage 3: fuse -----------------------------------------------------------------------------------
@@ -277,13 +272,13 @@ class Searcher:
         candidates = list(dict.fromkeys([*cosine, *keyword_scores]))
         unscored = [i for i in keyword_scores if i not in cosine]
         if mode == "hybrid" and unscored and query_vector is not None:
-            stored = self.catalog.stored_embeddings(unscored)
+            stored = self.store.vectors(unscored)
             cosine.update((i, float(v @ query_vector)) for i, v in stored.items())
-        found = self.catalog.chunks(candidates)
+        found = self.store.chunks(candidates)
         if rows is not None:
             rows.update(found)
         scale = self.cosine_scale(query_vector) if mode != "keyword" else None
-        terms = self.keyword.query_terms(query) if mode != "dense" else None
+        terms = self.store.query_terms(query) if mode != "dense" else None
         dense_of = {i: dense_evidence(c, scale) for i, c in cosine.items()} if scale else {}
         keyword_of = {i: keyword_evidence(terms.coverage(
                           found[i].text, "" if found[i].is_name else Path(found[i].path).name))
@@ -340,16 +335,12 @@ class Searcher:
     def _background_sample(self) -> np.ndarray | None:
         """Up to `BACKGROUND_SAMPLE` stored embeddings drawn at random (fixed seed), drawn again
         when the index has grown or shrunk by a fifth since."""
-        vectors = self.vectors()
-        size = 0 if vectors is None else vectors.size
+        size = self.store.stats().passages
         if size == 0:
             return None
         if self._background is not None and abs(self._background[0] - size) <= size / 5:
             return self._background[1]
-        ids = vectors.ids()
-        pick = np.random.default_rng(0).choice(len(ids), min(len(ids), BACKGROUND_SAMPLE), replace=False)
-        stored = self.catalog.stored_embeddings([int(ids[j]) for j in np.sort(pick)])
-        sample = np.vstack(list(stored.values())).astype(np.float32) if stored else None
+        sample = self.store.sample_vectors(BACKGROUND_SAMPLE)
         self._background = (size, sample)
         return sample
 
@@ -377,11 +368,11 @@ class Searcher:
 
     def list_files(self, run: SearchRun) -> None:
         """A filter-only query's first stage: its k newest matching files, each by its first chunk."""
-        newest = self.keyword.newest_files(run.query, run.k)
+        newest = self.store.newest_files(run.query, run.k)
         run.modified = dict(newest)
         # every listed file meets the filters, which is all the query asks: a good match, not folded
         run.candidates = [Candidate(chunk_id, StageScores(), 0.0, 1.0) for chunk_id, _ in newest]
-        run.rows = self.catalog.chunks(list(run.modified))
+        run.rows = self.store.chunks(list(run.modified))
 
     # -- stage 4: rerank ---------------------------------------------------------------------------------
     def rerank(self, run: SearchRun, candidates: list[Candidate] | None = None,
@@ -430,7 +421,7 @@ class Searcher:
         """The run's k best files: the best passage per file first, then up to `passages_per_file`
         more passages of the same file; snippets with the query's words highlighted."""
         results: dict[int, FileResult] = {}
-        out_of_reach = self.catalog.unavailable()
+        out_of_reach = self.store.unavailable()
         for candidate in run.candidates if candidates is None else candidates:
             row = run.rows.get(candidate.chunk_id)
             if row is None:
@@ -494,7 +485,7 @@ class Searcher:
         rows = run.rows
         missing = [r.chunk_id for r in results if r.chunk_id not in rows]
         if missing:
-            rows = {**rows, **self.catalog.chunks(missing)}
+            rows = {**rows, **self.store.chunks(missing)}
         spans = {r.chunk_id: list(islice(sentence_spans(rows[r.chunk_id].text), MAX_MARKED_SENTENCES))
                  for r in results}
         texts = [rows[i].text[s:e] for i, found in spans.items() if len(found) > 1 for s, e in found]
@@ -520,10 +511,10 @@ class Searcher:
         if isinstance(run, str):
             run = SearchRun(run, self.parse(run), "dense", len(results), None)
         ids = [r.chunk_id for r in results]
-        stored = self.catalog.stored_embeddings(ids)
+        stored = self.store.vectors(ids)
         missing = [i for i in ids if i not in stored]
         if missing:  # chunks not embedded yet
-            rows = self.catalog.chunks(missing)
+            rows = self.store.chunks(missing)
             stored.update(zip(missing, self.embedder.encode_passages([rows[i].text for i in missing])))
         vector = self.query_vector(run)
         if vector is None:
