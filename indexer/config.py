@@ -215,6 +215,10 @@ class Config:
     poll_roots: list[str] = field(default_factory=list)  # roots watched by polling (network drives)
     battery_pause_below: float = 20  # percent; pause background indexing on battery below this
     poll_interval: float = 5.0  # seconds, for polled roots
+    # a shared index (issue 22): "" keeps everything on this machine
+    store: str = ""  # milvus:///ABS/PATH.db?collection=NAME or milvus://[user@]HOST[:PORT]/COLLECTION
+    store_consent: list[str] = field(default_factory=list)  # remote stores allowed to receive passage text
+    path_map: dict[str, str] = field(default_factory=dict)  # writer path prefix → where it is mounted here
 
     @property
     def max_file_bytes(self) -> int:

@@ -71,7 +71,8 @@ RULES: dict[str, Callable[[Any], str | None]] = {
 }
 
 _TYPE_NAMES = {"list[str]": "a list of strings, like [\"~/Documents\"]", "bool": "true or false",
-               "int": "a whole number", "float": "a number", "str": "a string in quotes"}
+               "int": "a whole number", "float": "a number", "str": "a string in quotes",
+               "dict[str, str]": 'a table of strings, like {"/srv/share" = "/Volumes/share"}'}
 
 
 def read_raw(path: Path) -> tuple[dict, str]:
@@ -128,6 +129,9 @@ def _type_problem(type_name: str, value: Any) -> str | None:
         return None  # a type this check does not know: left to the code that uses it
     if type_name == "list[str]":
         ok = isinstance(value, list) and all(isinstance(item, str) for item in value)
+    elif type_name == "dict[str, str]":
+        ok = isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str)
+                                             for k, v in value.items())
     elif type_name == "bool":
         ok = isinstance(value, bool)
     elif type_name == "int":

@@ -21,8 +21,9 @@ from indexer.datadir import IndexBusy, ModelMismatch
 from indexer.models.embedding import ModelUnavailable
 from indexer.search.searcher import EmptyIndex
 from indexer.store.catalog import CatalogOutdated
+from indexer.store.errors import StoreUnavailable
 
-EXPECTED_ERRORS = (IndexBusy, ModelMismatch, ModelUnavailable, EmptyIndex, CatalogOutdated)
+EXPECTED_ERRORS = (IndexBusy, ModelMismatch, ModelUnavailable, EmptyIndex, CatalogOutdated, StoreUnavailable)
 
 # command name -> "module:attribute" of its click command, in this package
 COMMANDS = {
@@ -74,15 +75,24 @@ class FindlingGroup(click.Group):
 @click.option("--backend", envvar="FINDLING_BACKEND", type=click.Choice(["auto", "onnx", "torch"]),
               help="Embedding backend: ONNX Runtime when an export exists (auto), or PyTorch. "
                    "Env: FINDLING_BACKEND.")
+@click.option("--store", envvar="FINDLING_STORE", default=None,
+              help="A shared index on Milvus: milvus:///ABS/PATH.db?collection=NAME (Milvus Lite) or "
+                   "milvus://[user[:password]@]HOST[:PORT]/COLLECTION[?secure=true] (token: env "
+                   "FINDLING_MILVUS_TOKEN). Env: FINDLING_STORE; `store` in the config.")
+@click.option("--yes", "assume_yes", is_flag=True,
+              help="Agree to what would be asked (sending passage text to a remote --store).")
 @click.version_option(package_name="findling")
 @click.pass_context
-def cli(ctx: click.Context, data_dir: str | None, model: str | None, backend: str | None) -> None:
+def cli(ctx: click.Context, data_dir: str | None, model: str | None, backend: str | None, store: str | None,
+        assume_yes: bool) -> None:
     """Findling: find your local files by meaning, offline.
 
     The options below also work after the command (`findling status --json --data-dir D`);
     `--` ends the options (`findling search -- --model` searches for "--model").
     """
     ctx.obj = App(resolve_data_dir(data_dir), model, backend)
+    ctx.obj.store_uri = store
+    ctx.obj.assume_yes = assume_yes
 
 
 def main() -> None:

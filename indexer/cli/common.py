@@ -100,6 +100,8 @@ class App:
         self._config: Config | None = None
         self.model_override = model
         self._backend = backend
+        self.store_uri: str | None = None  # --store / FINDLING_STORE (None: the config's `store`)
+        self.assume_yes = False  # --yes
 
     @property
     def config(self) -> Config:

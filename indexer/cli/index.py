@@ -13,20 +13,28 @@ from indexer.search.searcher import EmptyIndex
 
 
 def index_roots(app: App, roots: list[str], phase: str = "all") -> None:
+    from indexer.cli.shared_store import open_mirror, store_target
     from indexer.write.pipeline import Indexer
 
+    target = store_target(app)  # first: a refused consent loads no model
     embedder = app.embedder()
     progress = TqdmProgress()
     with Indexer(app.data, app.config, embedder, progress) as indexer:  # the caller holds the writer lock
+        indexer.mirror = open_mirror(target, indexer) if target is not None else None
         try:
-            report = indexer.run(roots, phase="text")
+            try:
+                report = indexer.run(roots, phase="text")
+            finally:
+                progress.close()
+            if phase in ("embed", "all"):
+                embed_with_bar(indexer, report)
+            if phase == "all" and ocr_with_bar(indexer, report):
+                embed_with_bar(indexer, report, "Embedding the recognised text")
+            report.chunks_pending = indexer.catalog.embedding_progress()[1]
         finally:
-            progress.close()
-        if phase in ("embed", "all"):
-            embed_with_bar(indexer, report)
-        if phase == "all" and ocr_with_bar(indexer, report):
-            embed_with_bar(indexer, report, "Embedding the recognised text")
-        report.chunks_pending = indexer.catalog.embedding_progress()[1]
+            if indexer.mirror is not None:
+                indexer.mirror.close()
+                indexer.mirror = None
     for path in report.vanished:
         say(f"Vanished while indexing (not indexed): {path}")
     for item in report.unavailable:

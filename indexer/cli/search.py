@@ -18,13 +18,26 @@ def open_searcher(app: App, mode: str | None, rerank: bool | None) -> tuple[Sear
 
     An unavailable reranker is said by `findling status` and Settings, not by every search: it is a
     note here only when `--rerank` asked for it."""
-    from indexer.models.factory import open_models
+    from indexer.cli.shared_store import open_store, store_target
+    from indexer.models.factory import model_name, open_models
     from indexer.search.searcher import Searcher
 
-    embedder = None if mode == "keyword" else app.reading_embedder()
-    opened = open_models(app.config, backend=app.backend, embedder=False, reranker=rerank is not False)
+    target = store_target(app)
+    store = open_store(app, target) if target is not None else None
+    try:
+        if mode == "keyword":
+            embedder = None
+        elif store is not None:  # the shared index's model, unless --model says otherwise
+            embedder = app.embedder(model_name(app.config, app.model_override, store.stats().model))
+        else:
+            embedder = app.reading_embedder()
+        opened = open_models(app.config, backend=app.backend, embedder=False, reranker=rerank is not False)
+    except BaseException:
+        if store is not None:
+            store.close()
+        raise
     notes = [n.text for n in opened.notes if n.about != "reranker" or n.problem or rerank is True]
-    return Searcher(app.data, embedder, app.config, opened.reranker), notes
+    return Searcher(app.data, embedder, app.config, opened.reranker, store=store), notes
 
 
 

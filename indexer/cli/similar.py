@@ -33,7 +33,10 @@ def similar(app: App, path: str, k: int, as_json: bool) -> None:
     similarity, 0 to 1: the cosine of the two files' mean passage embeddings, once what the whole
     collection shares (mostly language and format) is taken out; translations rank high.
     """
+    from indexer.cli.shared_store import refuse_shared
     from indexer.similar.find import NotComparable, SimilarFinder
+
+    refuse_shared(app, "similar")
 
     try:
         finder = SimilarFinder(app.data)
@@ -76,6 +79,9 @@ def similar(app: App, path: str, k: int, as_json: bool) -> None:
 @click.pass_obj
 def duplicates(app: App, min_similarity: float | None, as_json: bool) -> None:
     """Groups of copies and near-copies (re-saved, re-wrapped, lightly edited), most wasted space first."""
+    from indexer.cli.shared_store import refuse_shared
+
+    refuse_shared(app, "duplicates")
     from indexer.similar.duplicates import MIN_SIMILARITY, find_duplicates
     from indexer.similar.vectors import FILE_VECTORS_FILE, load_file_vectors
     from indexer.store.catalog import Catalog

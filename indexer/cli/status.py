@@ -60,6 +60,23 @@ def ocr_line(ocr: dict) -> str:
     return counts if ocr["available"] else f"{counts}; not running: {ocr['reason']}"
 
 
+def shared_store_state(app: App) -> dict | None:
+    """Where this writer's shared index stands (`milvus_mirror`): recorded in the catalog, no connection."""
+    if not app.data.exists():
+        return None
+    from indexer.store.catalog import Catalog, CatalogOutdated
+
+    try:
+        catalog = Catalog(app.data.catalog_path, readonly=True)
+    except CatalogOutdated:
+        return None
+    try:
+        recorded = catalog.meta_get("shared_store")
+    finally:
+        catalog.close()
+    return json.loads(recorded) if recorded else None
+
+
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
 @click.pass_obj
@@ -89,6 +106,7 @@ def status(app: App, as_json: bool) -> None:
     if app.data.exists():
         info.update(chunks_embedded=stats.chunks_embedded, chunks_pending=stats.chunks_pending,
                     embedding_eta_s=stats.embedding_eta_s)
+    info["shared_store"] = shared_store_state(app)
     info["ocr"] = ocr_status(app.config.ocr, stats.ocr)
     info["ocr"].update(eta_s=stats.ocr_eta_s,
                        error_files=[{"path": path, "reason": reason} for path, reason in stats.ocr_failed])
@@ -112,6 +130,11 @@ def status(app: App, as_json: bool) -> None:
     click.echo(f"Size:     catalog {info['catalog_bytes'] / 1e6:.1f} MB, "
                f"vector index {info['index_bytes'] / 1e6:.1f} MB")
     click.echo(f"Vectors:  {vector_line(info['vector_index'])}")
+    shared = info["shared_store"]
+    if shared is not None:
+        state = (f"{shared['behind']} batches behind, retrying ({shared['problem']})" if shared["behind"]
+                 else "in step with this index")
+        click.echo(visible(f"Shared:   {shared['store']}: {state}"))
     for error in info["error_files"]:
         click.echo(visible(f"  error: {error['path']}: {error['reason']}"))
     for failed in info["ocr"]["error_files"]:

@@ -57,6 +57,14 @@ RECENT_DAYS = 30
 SMALL_BYTES = 256 * 1024
 
 
+class StoreMirror(Protocol):
+    """A shared store kept in step with the catalog after each commit (`indexer.store.milvus_mirror`)."""
+
+    def apply_change(self, change: Change) -> None: ...
+
+    def files_changed(self, file_ids: list[int]) -> None: ...
+
+
 class Progress(Protocol):
     def start(self, total: int) -> None: ...
     def advance(self, path: str, chunks: int) -> None: ...
@@ -131,8 +139,10 @@ class Indexer:
         embedder: Embedder,
         progress: Progress | None = None,
         control: RunControl | None = None,
+        mirror: StoreMirror | None = None,
     ) -> None:
         self.data_dir = data_dir
+        self.mirror = mirror  # a shared store kept in step with each commit (`--store`), else None
         self.config = config
         self.embedder = embedder
         self.progress = progress or _Silent()
@@ -196,6 +206,8 @@ class Indexer:
         """Bring the in-memory vector index up to a change the catalog has just committed."""
         if not (change.added_ids or change.removed_ids):
             return
+        if self.mirror is not None:
+            self.mirror.apply_change(change)
         if self._vectors is None:
             # Loading now rebuilds from the catalog, which already holds this change.
             if self.vectors is not None:
@@ -378,12 +390,16 @@ class Indexer:
             with self.catalog.transaction():
                 self.catalog.move_file(old_path, stored, display_name(stored), found.mtime_ns)
                 self.catalog.record_stats([(stored, found.dev, found.mode)])
+            if self.mirror is not None:
+                self.mirror.files_changed([self.catalog.file(stored).id])
             del missing[old_path]
             report.moved += 1
         elif row is not None and row.hash == outcome.content_hash and row.status != "error":
             with self.catalog.transaction():
                 self.catalog.touch_file(row.id, found.mtime_ns)
                 self.catalog.record_stats([(stored, found.dev, found.mode)])
+            if self.mirror is not None:
+                self.mirror.files_changed([row.id])
             report.unchanged += 1
         else:
             return False

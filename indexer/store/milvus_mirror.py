@@ -1,0 +1,287 @@
+"""The writer's side of a shared index: its local catalog (the truth) mirrored into Milvus.
+
+Each batch commits to SQLite first, then goes to Milvus (`apply`), which records the catalog
+generation and vector-log position it reflects. At start the mirror compares them and replays
+the difference by chunk id (the catalog's vector change log, as a FAISS file catches up); when the
+log was trimmed past it, or a batch failed to reach Milvus, it reconciles by chunk id, path and
+mtime over the whole collection. A batch that cannot reach Milvus leaves local indexing going on:
+the catalog's meta `shared_store` says how many batches Milvus is behind (`findling status`), and
+the next batch retries.
+
+One writer per collection, best effort: a lease row (holder, host, pid, time renewed) in the
+meta collection, renewed every `RENEW_EVERY` s by a thread; another writer is refused while the
+lease is live and takes over one not renewed for `LEASE_STALE` s, saying so. Milvus has no
+compare-and-set, so two writers starting in the same instant could both win: the lease keeps
+honest writers apart, it is not a lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from indexer.datadir import ModelMismatch
+from indexer.store.catalog import Catalog, Change, from_blob
+from indexer.store.errors import StoreBusy, StoreUnavailable
+from indexer.store.milvus_schema import (
+    PATH_MAX,
+    SCHEMA_VERSION,
+    clip,
+    create_collections,
+    meta_collection,
+    terms_of,
+)
+from indexer.store.milvus_store import _reason, connect, load, milvus_errors, read_meta
+from indexer.store.search_store import StoreBatch
+from indexer.store.store_uri import StoreTarget
+
+if TYPE_CHECKING:
+    from pymilvus import MilvusClient
+
+    from indexer.models.protocols import Embedder
+
+RENEW_EVERY = 10.0
+LEASE_STALE = 60.0
+META_KEY = "shared_store"  # in the local catalog: where the mirror stands
+WRITE_BATCH = 500
+
+
+_ROW_SQL = (
+    "SELECT c.id, c.file_id, f.path, f.name, c.ordinal, c.text, c.page, c.page_label, c.char_start, "
+    "c.char_end, c.is_name, c.source, f.status, f.reason, p.path, f.kind, f.mtime_ns, c.embedding "
+    "FROM chunks c JOIN files f ON f.id = c.file_id LEFT JOIN files p ON p.id = f.parent_id "
+    "WHERE c.embedding IS NOT NULL AND c.id IN ({marks})")
+
+
+def passage_rows(catalog: Catalog, ids: Sequence[int]) -> list[dict[str, Any]]:
+    """The Milvus rows of those chunks that are embedded, read from the catalog."""
+    out: list[dict[str, Any]] = []
+    ids = [int(i) for i in ids]
+    for start in range(0, len(ids), 500):
+        part = ids[start:start + 500]
+        for (cid, file_id, path, name, ordinal, text, page, label, c_start, c_end, is_name, source, status,
+             reason, container, kind, mtime, blob) in catalog.conn.execute(
+                _ROW_SQL.format(marks=",".join("?" * len(part))), part):
+            out.append({
+                "id": int(cid), "vector": from_blob(blob).tolist(), "text": clip(text),
+                "terms": terms_of(text, name), "path": clip(path, PATH_MAX),
+                "name": clip(name.lower(), PATH_MAX),
+                "file_id": int(file_id), "ordinal": int(ordinal), "page": page,
+                "page_label": clip(label, PATH_MAX) if label is not None else None,
+                "char_start": int(c_start), "char_end": int(c_end), "is_name": bool(is_name),
+                "source": source or "text", "status": status,
+                "reason": clip(reason, PATH_MAX) if reason else None,
+                "container": container, "kind": kind, "mtime": int(mtime)})
+    return out
+
+
+class MilvusMirror:
+    """Keeps one Milvus collection in step with the writer's catalog (`StoreWriter`)."""
+
+    def __init__(self, target: StoreTarget, catalog: Catalog, embedder: Embedder, holder: str,
+                 say: Callable[[str], None] = lambda text: None, client: MilvusClient | None = None) -> None:
+        self.target = target
+        self.collection = target.collection
+        self.catalog = catalog
+        self.embedder = embedder
+        self.holder = holder
+        self.say = say
+        self.client = client
+        self.lease_id = uuid.uuid4().hex
+        self.behind = 0  # batches that did not reach Milvus since the last success
+        self.last_sync = ""  # what `open` did: "current", "replayed N passages" or "reconciled …"
+        self._stop = threading.Event()
+        self._renewer: threading.Thread | None = None
+        self._lock = threading.Lock()  # one call on the client at a time (the renewer's and ours)
+
+    # -- opening and closing -------------------------------------------------------------------------
+    def open(self) -> MilvusMirror:
+        """Connect, create the collections, check the model, take the lease and replay what Milvus missed."""
+        if self.client is None:
+            self.client = connect(self.target)
+        try:
+            create_collections(self.client, self.collection, int(self.embedder.dim))
+            load(self.client, self.collection, meta_collection(self.collection))
+            meta = read_meta(self.client, self.collection)
+            self._check_model(meta)
+            self._take_lease(meta)
+            if not meta.get("model"):
+                self._set_meta(self._model_meta())
+        except milvus_errors() as exc:
+            raise StoreUnavailable(f"The shared index {self.target.shown} cannot be reached: "
+                                   f"{_reason(exc)}") from exc
+        self._renewer = threading.Thread(target=self._renew, name="findling-lease", daemon=True)
+        self._renewer.start()
+        self.sync(meta)
+        return self
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._renewer is not None:
+            self._renewer.join()
+        if self.client is None:
+            return
+        try:
+            with self._lock:
+                self.client.delete(meta_collection(self.collection), ids=["lease"])
+        except milvus_errors():
+            pass  # it goes stale in LEASE_STALE seconds
+        with contextlib.suppress(Exception):  # a client that lost its server
+            self.client.close()
+
+    def __enter__(self) -> MilvusMirror:
+        return self.open()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _model_meta(self) -> dict[str, str]:
+        info = getattr(self.embedder, "info", None)
+        return {"model": self.embedder.model_id, "dim": str(self.embedder.dim),
+                "query_prefix": getattr(info, "query_prefix", "") or "",
+                "passage_prefix": getattr(info, "passage_prefix", "") or "",
+                "schema_version": str(SCHEMA_VERSION)}
+
+    def _check_model(self, meta: dict[str, str]) -> None:
+        recorded = meta.get("model")
+        if recorded and recorded != self.embedder.model_id:
+            raise ModelMismatch(
+                f"The shared index {self.target.shown} was built with the model {recorded!r}, not "
+                f"{self.embedder.model_id!r}. Use the same --model, or another collection.")
+
+    def _set_meta(self, values: dict[str, str]) -> None:
+        rows = [{"key": k, "value": v, "pad": [0.0, 0.0]} for k, v in values.items()]
+        with self._lock:
+            self.client.upsert(meta_collection(self.collection), rows)
+
+    # -- the lease -----------------------------------------------------------------------------------
+    def _lease(self) -> dict[str, Any]:
+        return {"id": self.lease_id, "holder": self.holder, "host": socket.gethostname(), "pid": os.getpid(),
+                "renewed": time.time()}
+
+    def _take_lease(self, meta: dict[str, str]) -> None:
+        held = json.loads(meta["lease"]) if meta.get("lease") else None
+        if held and held.get("id") != self.lease_id:
+            age = time.time() - float(held.get("renewed", 0))
+            who = f"{held.get('holder')} on {held.get('host')} (pid {held.get('pid')})"
+            if age < LEASE_STALE:
+                raise StoreBusy(f"The shared index {self.target.shown} is being written by {who}, "
+                                f"lease renewed {age:.0f} s ago. One writer at a time: try again later "
+                                f"(a lease not renewed for {LEASE_STALE:.0f} s is taken over).")
+            self.say(f"Taking over the shared index's lease from {who}: not renewed for {age:.0f} s.")
+        self._set_meta({"lease": json.dumps(self._lease())})
+
+    def _renew(self) -> None:
+        while not self._stop.wait(RENEW_EVERY):
+            try:
+                self._set_meta({"lease": json.dumps(self._lease())})
+            except milvus_errors():
+                pass  # the next batch says Milvus is unreachable
+
+    # -- keeping in step -----------------------------------------------------------------------------
+    def apply_change(self, change: Change) -> None:
+        """A transaction the catalog has just committed (`Indexer._apply`)."""
+        self.apply(StoreBatch(list(change.added_ids), list(change.removed_ids)))
+
+    def files_changed(self, file_ids: Iterable[int]) -> None:
+        """Files moved or touched (no new embeddings): their passages' path and mtime are rewritten."""
+        file_ids = [int(f) for f in file_ids]
+        if not file_ids:
+            return
+        marks = ",".join("?" * len(file_ids))
+        ids = [r[0] for r in self.catalog.conn.execute(
+            f"SELECT c.id FROM chunks c JOIN files f ON f.id = c.file_id WHERE c.embedding IS NOT NULL "
+            f"AND (f.id IN ({marks}) OR f.parent_id IN ({marks}))", file_ids + file_ids)]
+        self.apply(StoreBatch(ids, []))
+
+    def apply(self, batch: StoreBatch) -> None:
+        """Write one batch to Milvus; when Milvus cannot be reached, count it and go on."""
+        if batch.empty:
+            return
+        try:
+            if self.behind:
+                self._reconcile()  # what failed before, by chunk id, path and mtime
+            else:
+                self._write(batch.upserted, batch.removed)
+            self._record()
+        except milvus_errors() as exc:
+            self.behind += 1
+            self._note(f"shared index {self.behind} batches behind, retrying ({_reason(exc)})")
+            return
+        if self.behind:
+            self.behind = 0
+            self._note("")
+
+    def _write(self, upserted: Sequence[int], removed: Sequence[int]) -> None:
+        rows = passage_rows(self.catalog, upserted)
+        present = {row["id"] for row in rows}
+        gone = sorted({int(i) for i in [*removed, *upserted]} - present)
+        with self._lock:
+            for start in range(0, len(rows), WRITE_BATCH):
+                self.client.upsert(self.collection, rows[start:start + WRITE_BATCH])
+            for start in range(0, len(gone), 1000):
+                self.client.delete(self.collection, ids=gone[start:start + 1000])
+
+    def _record(self) -> None:
+        self._set_meta({"generation": str(self.catalog.generation), "seq": str(self.catalog.log_seq())})
+
+    def _note(self, text: str) -> None:
+        """Where the mirror stands, in the catalog's meta for `findling status` ("" when in step)."""
+        with self.catalog.transaction():
+            self.catalog.meta_set(META_KEY, json.dumps({"store": self.target.shown, "behind": self.behind,
+                                                        "problem": text}))
+        if text:
+            self.say(text.capitalize())
+
+    def sync(self, meta: dict[str, str] | None = None) -> str:
+        """Bring Milvus up to the catalog at start: "current", "replayed …" (the vector log since the
+        position Milvus recorded) or "reconciled …" (every chunk id, path and mtime compared)."""
+        try:
+            meta = meta if meta is not None else read_meta(self.client, self.collection)
+            local = json.loads(self.catalog.meta_get(META_KEY) or "{}")
+            seq = int(meta.get("seq", -1))
+            failed_before = local.get("behind", 0) > 0 or local.get("store") not in (None, self.target.shown)
+            if failed_before or seq < 0 or seq < self.catalog.log_floor() or seq > self.catalog.log_seq():
+                written, deleted = self._reconcile()
+                done = f"reconciled by chunk id ({written} passages written, {deleted} deleted)"
+            elif seq == self.catalog.log_seq() and int(meta.get("generation", -1)) == self.catalog.generation:
+                self.last_sync = "current"
+                return self.last_sync
+            else:
+                touched = self.catalog.changed_since(seq).tolist()
+                done = f"replayed {len(touched)} changed passages"
+                self._write(touched, touched)
+            self._record()
+        except milvus_errors() as exc:
+            raise StoreUnavailable(f"The shared index {self.target.shown} cannot be reached: "
+                                   f"{_reason(exc)}") from exc
+        self.behind = 0
+        self._note("")
+        self.last_sync = done
+        return done
+
+    def _reconcile(self) -> tuple[int, int]:
+        """Upsert what Milvus lacks or holds with another path or mtime, delete what the catalog lacks."""
+        theirs: dict[int, tuple[str, int]] = {}
+        with self._lock:
+            iterator = self.client.query_iterator(self.collection, batch_size=1000, filter="id >= 0",
+                                                  output_fields=["id", "path", "mtime"])
+            try:
+                while batch := iterator.next():
+                    theirs.update((int(r["id"]), (r["path"], int(r["mtime"]))) for r in batch)
+            finally:
+                iterator.close()
+        ours = {int(i): (p, int(m)) for i, p, m in self.catalog.conn.execute(
+            "SELECT c.id, f.path, f.mtime_ns FROM chunks c JOIN files f ON f.id = c.file_id "
+            "WHERE c.embedding IS NOT NULL")}
+        stale = [i for i, where in ours.items() if theirs.get(i) != where]
+        extra = [i for i in theirs if i not in ours]
+        self._write(stale, extra)
+        return len(stale), len(extra)
