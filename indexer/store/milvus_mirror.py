@@ -39,7 +39,7 @@ from indexer.store.milvus_schema import (
     terms_of,
 )
 from indexer.store.milvus_store import _reason, connect, load, milvus_errors, read_meta
-from indexer.store.search_store import StoreBatch
+from indexer.store.search_store import META_KEY, StoreBatch
 from indexer.store.store_uri import StoreTarget
 
 if TYPE_CHECKING:
@@ -49,7 +49,6 @@ if TYPE_CHECKING:
 
 RENEW_EVERY = 10.0
 LEASE_STALE = 60.0
-META_KEY = "shared_store"  # in the local catalog: where the mirror stands
 WRITE_BATCH = 500
 
 
@@ -97,6 +96,7 @@ class MilvusMirror:
         self.lease_id = uuid.uuid4().hex
         self.behind = 0  # batches that did not reach Milvus since the last success
         self.last_sync = ""  # what `open` did: "current", "replayed N passages" or "reconciled …"
+        self.seq: int | None = None  # the catalog's vector-log position Milvus reflects
         self._stop = threading.Event()
         self._renewer: threading.Thread | None = None
         self._lock = threading.Lock()  # one call on the client at a time (the renewer's and ours)
@@ -217,7 +217,7 @@ class MilvusMirror:
             return
         if self.behind:
             self.behind = 0
-            self._note("")
+        self._note("", quiet=True)
 
     def _write(self, upserted: Sequence[int], removed: Sequence[int]) -> None:
         rows = passage_rows(self.catalog, upserted)
@@ -230,15 +230,20 @@ class MilvusMirror:
                 self.client.delete(self.collection, ids=gone[start:start + 1000])
 
     def _record(self) -> None:
-        self._set_meta({"generation": str(self.catalog.generation), "seq": str(self.catalog.log_seq())})
+        seq = self.catalog.log_seq()
+        self._set_meta({"generation": str(self.catalog.generation), "seq": str(seq)})
+        self.seq = seq
 
-    def _note(self, text: str) -> None:
-        """Where the mirror stands, in the catalog's meta for `findling status` ("" when in step)."""
+    def _state(self) -> dict[str, Any]:
+        return {"store": self.target.shown, "behind": self.behind, "seq": self.seq}
+
+    def _note(self, text: str, quiet: bool = False) -> None:
+        """Where the mirror stands, in the catalog's meta for `findling status` ("" when in step) and
+        for the writer, which keeps the vector log from `seq` on (`shared_log_floor`)."""
         with self.catalog.transaction():
-            self.catalog.meta_set(META_KEY, json.dumps({"store": self.target.shown, "behind": self.behind,
-                                                        "problem": text}))
-        if text:
-            self.say(text.capitalize())
+            self.catalog.meta_set(META_KEY, json.dumps({**self._state(), "problem": text}))
+        if text and not quiet:
+            self.say(text[0].upper() + text[1:])
 
     def sync(self, meta: dict[str, str] | None = None) -> str:
         """Bring Milvus up to the catalog at start: "current", "replayed …" (the vector log since the
@@ -247,6 +252,7 @@ class MilvusMirror:
             meta = meta if meta is not None else read_meta(self.client, self.collection)
             local = json.loads(self.catalog.meta_get(META_KEY) or "{}")
             seq = int(meta.get("seq", -1))
+            self.seq = seq if seq >= 0 else None
             failed_before = local.get("behind", 0) > 0 or local.get("store") not in (None, self.target.shown)
             if failed_before or seq < 0 or seq < self.catalog.log_floor() or seq > self.catalog.log_seq():
                 written, deleted = self._reconcile()

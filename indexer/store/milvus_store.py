@@ -65,7 +65,9 @@ def connect(target: StoreTarget) -> MilvusClient:
     except ImportError as exc:
         raise StoreUnavailable(
             "A shared index needs the Milvus client: pip install 'findling[milvus]'.") from exc
-    for name in ("pymilvus", "milvus_lite"):  # their own logging prints tracebacks; our message says it
+    # their own logging prints tracebacks (Milvus Lite's server runs in this process: grpc._server
+    # logs what it does not implement, such as the iterators' AllocTimestamp); our message says it
+    for name in ("pymilvus", "milvus_lite", "grpc._server"):
         logging.getLogger(name).setLevel(logging.CRITICAL)
     try:
         if target.lite:
@@ -85,6 +87,11 @@ def _reason(exc: BaseException) -> str:
 def quote(text: str) -> str:
     """A Milvus filter string literal."""
     return json.dumps(text, ensure_ascii=False)
+
+
+def _int64(value: int) -> int:
+    """A time in ns as Milvus's INT64 holds it (a date past 2262 is the largest)."""
+    return max(-(2**63), min(int(value), 2**63 - 1))
 
 
 def _like_literal(text: str) -> str:
@@ -188,9 +195,9 @@ class MilvusStore:
             clauses.append("(" + " or ".join(f"path like {quote(_like_literal(p) + '%')}"
                                              for p in self._prefixes(query)) + ")")
         if query.after_ns is not None:
-            clauses.append(f"mtime >= {int(query.after_ns)}")
+            clauses.append(f"mtime >= {_int64(query.after_ns)}")
         if query.before_ns is not None:
-            clauses.append(f"mtime < {int(query.before_ns)}")
+            clauses.append(f"mtime < {_int64(query.before_ns)}")
         for phrase in query.phrases:
             clauses.append(self._containing(phrase))
         for word in query.excluded:

@@ -14,6 +14,7 @@ catalog (the truth) applied to a store that mirrors it.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
@@ -23,7 +24,9 @@ if TYPE_CHECKING:
 
     from indexer.search.coverage import QueryTerms
     from indexer.search.query import Query
-    from indexer.store.catalog import ChunkRow, Unavailable
+    from indexer.store.catalog import Catalog, ChunkRow, Unavailable
+
+META_KEY = "shared_store"  # in the writer's catalog meta: where its shared store's mirror stands
 
 
 @dataclass(frozen=True)
@@ -86,3 +89,10 @@ class StoreWriter(Protocol):
     """A store that mirrors the writer's catalog, batch by batch."""
 
     def apply(self, batch: StoreBatch) -> None: ...
+
+
+def shared_log_floor(catalog: Catalog) -> int | None:
+    """The vector-log position the shared store mirrored from this catalog reflects (None: none is):
+    the writer trims the log no further, so the store's next start replays by chunk id."""
+    seq = json.loads(catalog.meta_get(META_KEY) or "{}").get("seq")
+    return None if seq is None else int(seq)

@@ -60,6 +60,9 @@ def parse_store_uri(text: str, environ: dict[str, str] | None = None) -> StoreTa
         collection = query.get("collection", [DEFAULT_COLLECTION])[0]
         _check_collection(collection, text)
         return StoreTarget(path, collection, shown=f"milvus://{path}?collection={collection}")
+    if parts.netloc.endswith(".db") or parts.path.endswith(".db"):
+        raise BadStoreUri(f"A Milvus Lite store is an absolute path ending in .db, after three slashes: "
+                          f"milvus:///ABS/PATH.db, not {text!r}.")
     if "collection" in query:
         raise BadStoreUri(f"A server store names its collection in the path: {text!r}. Use {FORMS}.")
     collection = parts.path.strip("/") or DEFAULT_COLLECTION

@@ -39,6 +39,7 @@ from indexer.ingest.scan import Excludes, Found, scan
 from indexer.models.protocols import Embedder
 from indexer.paths import display_name, key
 from indexer.store.catalog import Catalog, Change, FileRow, NewChunk, Unavailable, from_blob
+from indexer.store.search_store import shared_log_floor
 from indexer.store.vectors import VectorStore, open_vectors
 from indexer.write.availability import Availability, unreadable_reason
 from indexer.write.control import RunControl
@@ -249,7 +250,8 @@ class Indexer:
             vectors.save(path)
             self._vectors_dirty = False
             covered = vectors.seq if vectors.exact else vectors.base_seq  # type: ignore[attr-defined]
-            self.catalog.trim_log(self.upkeep.trim_floor(covered))
+            shared = shared_log_floor(self.catalog)  # a shared store replays from there (`--store`)
+            self.catalog.trim_log(self.upkeep.trim_floor(covered if shared is None else min(covered, shared)))
 
     # -- indexing ------------------------------------------------------------------------------
     def run(self, roots: Iterable[str], phase: str = "all",
