@@ -97,6 +97,7 @@ class MilvusMirror:
         self.behind = 0  # batches that did not reach Milvus since the last success
         self.last_sync = ""  # what `open` did: "current", "replayed N passages" or "reconciled …"
         self.seq: int | None = None  # the catalog's vector-log position Milvus reflects
+        self.sync_seconds = 0.0  # how long the start's replay or reconcile took
         self._stop = threading.Event()
         self._renewer: threading.Thread | None = None
         self._lock = threading.Lock()  # one call on the client at a time (the renewer's and ours)
@@ -219,13 +220,20 @@ class MilvusMirror:
             self.behind = 0
         self._note("", quiet=True)
 
-    def _write(self, upserted: Sequence[int], removed: Sequence[int]) -> None:
+    def _write(self, upserted: Sequence[int], removed: Sequence[int], absent: set[int] | None = None) -> None:
+        """Write the catalog's rows of `upserted`, delete the rest of both; ids in `absent` are known
+        not to be in Milvus and are inserted (pymilvus packs an insert about 3x faster than an upsert)."""
         rows = passage_rows(self.catalog, upserted)
         present = {row["id"] for row in rows}
         gone = sorted({int(i) for i in [*removed, *upserted]} - present)
+        absent = absent or set()
+        new = [row for row in rows if row["id"] in absent]
+        changed = [row for row in rows if row["id"] not in absent]
         with self._lock:
-            for start in range(0, len(rows), WRITE_BATCH):
-                self.client.upsert(self.collection, rows[start:start + WRITE_BATCH])
+            for start in range(0, len(new), WRITE_BATCH):
+                self.client.insert(self.collection, new[start:start + WRITE_BATCH])
+            for start in range(0, len(changed), WRITE_BATCH):
+                self.client.upsert(self.collection, changed[start:start + WRITE_BATCH])
             for start in range(0, len(gone), 1000):
                 self.client.delete(self.collection, ids=gone[start:start + 1000])
 
@@ -248,6 +256,7 @@ class MilvusMirror:
     def sync(self, meta: dict[str, str] | None = None) -> str:
         """Bring Milvus up to the catalog at start: "current", "replayed …" (the vector log since the
         position Milvus recorded) or "reconciled …" (every chunk id, path and mtime compared)."""
+        started = time.perf_counter()
         try:
             meta = meta if meta is not None else read_meta(self.client, self.collection)
             local = json.loads(self.catalog.meta_get(META_KEY) or "{}")
@@ -271,6 +280,7 @@ class MilvusMirror:
         self.behind = 0
         self._note("")
         self.last_sync = done
+        self.sync_seconds = time.perf_counter() - started
         return done
 
     def _reconcile(self) -> tuple[int, int]:
@@ -289,5 +299,5 @@ class MilvusMirror:
             "WHERE c.embedding IS NOT NULL")}
         stale = [i for i, where in ours.items() if theirs.get(i) != where]
         extra = [i for i in theirs if i not in ours]
-        self._write(stale, extra)
+        self._write(stale, extra, absent={i for i in stale if i not in theirs})
         return len(stale), len(extra)
