@@ -74,6 +74,10 @@ def connect(target: StoreTarget) -> MilvusClient:
             return MilvusClient(target.uri)
         return MilvusClient(uri=target.uri, token=target.token, timeout=CONNECT_TIMEOUT)
     except milvus_errors() as exc:
+        if target.lite:
+            raise StoreUnavailable(
+                f"The shared index {target.shown} cannot be opened ({_reason(exc)}): Milvus Lite serves "
+                "one process at a time, so another one may have it open.") from exc
         raise StoreUnavailable(f"The shared index {target.shown} cannot be reached: {_reason(exc)}") from exc
     except Exception as exc:  # noqa: BLE001 - Milvus Lite reports a locked or broken file this way
         raise StoreUnavailable(f"The shared index {target.shown} cannot be opened: {_reason(exc)}") from exc
