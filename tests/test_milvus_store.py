@@ -331,3 +331,12 @@ def test_an_unreachable_server_is_one_clear_message(tmp_path, monkeypatch) -> No
     with pytest.raises(StoreUnavailable):
         milvus_store.connect(parse_store_uri("milvus://127.0.0.1:9/team", {}))
     assert os.environ.get("FINDLING_STORE") is None
+
+
+def test_status_says_what_the_shared_index_holds(shared, tmp_path) -> None:
+    docs, data, store = shared
+    result = CliRunner().invoke(cli, ["status", "--store", store, "--data-dir", str(data)])
+    assert result.exit_code == 0, result.output
+    assert f"Shared index: {parse_store_uri(store).shown}: {len(DOCS)} passages" in result.output
+    assert "no writer now" in result.output  # the writer's lease went with it
+    assert "in step with this index" in result.output  # the writer's own view, from its catalog

@@ -77,6 +77,36 @@ def shared_store_state(app: App) -> dict | None:
     return json.loads(recorded) if recorded else None
 
 
+def shared_index_state(app: App) -> dict | None:
+    """With `--store`: what the shared index holds and who writes it (read from Milvus)."""
+    import time
+
+    from indexer.cli.shared_store import open_store, store_target
+
+    target = store_target(app)
+    if target is None:
+        return None
+    store = open_store(app, target)
+    try:
+        stats = store.stats()
+        lease = json.loads(store.meta["lease"]) if store.meta.get("lease") else None
+    finally:
+        store.close()
+    writer = None
+    if lease:
+        writer = {"holder": lease.get("holder"), "host": lease.get("host"), "pid": lease.get("pid"),
+                  "renewed_s_ago": round(time.time() - float(lease.get("renewed", 0)))}
+    return {"store": target.shown, "passages": stats.passages, "model": stats.model,
+            "generation": store.meta.get("generation"), "writer": writer}
+
+
+def shared_index_line(shared: dict) -> str:
+    writer = shared["writer"]
+    who = (f"written by {writer['holder']} on {writer['host']} (pid {writer['pid']}, lease renewed "
+           f"{writer['renewed_s_ago']} s ago)" if writer else "no writer now")
+    return f"{shared['store']}: {shared['passages']:,} passages, model {shared['model']}; {who}"
+
+
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
 @click.pass_obj
@@ -107,6 +137,7 @@ def status(app: App, as_json: bool) -> None:
         info.update(chunks_embedded=stats.chunks_embedded, chunks_pending=stats.chunks_pending,
                     embedding_eta_s=stats.embedding_eta_s)
     info["shared_store"] = shared_store_state(app)
+    info["shared_index"] = shared_index_state(app)
     info["ocr"] = ocr_status(app.config.ocr, stats.ocr)
     info["ocr"].update(eta_s=stats.ocr_eta_s,
                        error_files=[{"path": path, "reason": reason} for path, reason in stats.ocr_failed])
@@ -130,6 +161,8 @@ def status(app: App, as_json: bool) -> None:
     click.echo(f"Size:     catalog {info['catalog_bytes'] / 1e6:.1f} MB, "
                f"vector index {info['index_bytes'] / 1e6:.1f} MB")
     click.echo(f"Vectors:  {vector_line(info['vector_index'])}")
+    if info["shared_index"] is not None:
+        click.echo(visible(f"Shared index: {shared_index_line(info['shared_index'])}"))
     shared = info["shared_store"]
     if shared is not None:
         state = (f"{shared['behind']} batches behind, retrying ({shared['problem']})" if shared["behind"]
