@@ -192,16 +192,25 @@ def test_path_map_shows_the_readers_mount(shared, tiny_model_dir) -> None:
         searcher.close()
 
 
-def test_edit_move_and_delete_reach_the_shared_index(lite_db, tiny_model_dir, tmp_path) -> None:
+def test_edit_move_and_delete_reach_the_shared_index(lite_db, tiny_model_dir, tmp_path,
+                                                     monkeypatch) -> None:
+    from indexer.store import milvus_store
+
+    monkeypatch.setattr(milvus_store, "COUNT_TTL", 0.0)
     docs = write_docs(tmp_path / "docs")
     store = uri(lite_db, "edits")
     index_shared(docs, tmp_path / "data", tiny_model_dir, store)
+    early = reader(store, tiny_model_dir)  # open across the writer's changes
+    before = early.store.query_terms(early.parse("lighthouse harbour")).weights
     (docs / "sea.txt").write_text("The harbour master counted the fishing boats at dawn.", encoding="utf-8")
     (docs / "archive").mkdir()
     shutil.move(docs / "notes" / "recipe.txt", docs / "archive" / "recipe.txt")
     (docs / "invoice.md").unlink()
     assert index_shared(docs, tmp_path / "data", tiny_model_dir, store) == "current"
     assert milvus_ids(store) == catalog_ids(tmp_path / "data")
+    after = early.store.query_terms(early.parse("lighthouse harbour")).weights  # counted again
+    early.close()
+    assert after["harbour"] < before["harbour"] and after["lighthouse"] > before["lighthouse"]
     searcher = reader(store, tiny_model_dir)
     try:
         assert names(searcher.search("harbour boats", k=1, mode="keyword")) == ["sea.txt"]

@@ -24,6 +24,9 @@ from indexer.search.query import cjk_runs, fts_terms, has_cjk
 SCHEMA_VERSION = 1
 TEXT_MAX = 65_535  # Milvus's VARCHAR limit (bytes)
 PATH_MAX = 4_096
+# A server's default ("Bounded") lets a search miss writes of the last few seconds: the writer's
+# reconcile would then write them again, and a reader just after a batch would not see it.
+CONSISTENCY = "Strong"
 ANALYZER = {"tokenizer": "standard"}
 PASSAGE_FIELDS = ["id", "text", "terms", "path", "name", "file_id", "ordinal", "page", "page_label",
                   "char_start", "char_end", "is_name", "source", "status", "reason", "container",
@@ -95,7 +98,7 @@ def create_collections(client, collection: str, dim: int) -> None:  # noqa: ANN0
         index = client.prepare_index_params()
         index.add_index("vector", index_type="AUTOINDEX", metric_type="IP")
         index.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
-        client.create_collection(collection, schema=schema, index_params=index)
+        client.create_collection(collection, schema=schema, index_params=index, consistency_level=CONSISTENCY)
     meta = meta_collection(collection)
     if not client.has_collection(meta):
         schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
@@ -104,4 +107,4 @@ def create_collections(client, collection: str, dim: int) -> None:  # noqa: ANN0
         schema.add_field("pad", DataType.FLOAT_VECTOR, dim=2)
         index = client.prepare_index_params()
         index.add_index("pad", index_type="AUTOINDEX", metric_type="L2")
-        client.create_collection(meta, schema=schema, index_params=index)
+        client.create_collection(meta, schema=schema, index_params=index, consistency_level=CONSISTENCY)

@@ -9,8 +9,9 @@ LIKE on the padded `terms` (its folded words in order, as FTS5 matches a phrase;
 substring of the text), `-word` `not text_match(terms, word)`.
 
 Fusion's keyword signal weighs each query word by its IDF (FTS5's formula); here the document
-frequencies are Milvus's own, counted live with `text_match` (one count per query term), over
-the same folded terms the local index counts: no statistics to ship or keep in step.
+frequencies are Milvus's own, counted live with `text_match` (one count per query term, kept
+until the passage count or the writer's generation changes), over the same folded terms the
+local index counts: no statistics to ship or keep in step.
 
 `path_map` (config) maps the writer's path prefixes to where the share is mounted here.
 """
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
 MAX_TOPK = 16_384  # Milvus's limit on one search's results
 COUNT_TTL = 10.0  # seconds a passage count is reused
 CONNECT_TIMEOUT = 10.0
+LITE_GRPC_OPTIONS = {"grpc.keepalive_time_ms": 2**31 - 1, "grpc.keepalive_permit_without_calls": False}
 
 
 def milvus_errors() -> tuple[type[BaseException], ...]:
@@ -70,8 +72,8 @@ def connect(target: StoreTarget) -> MilvusClient:
     for name in ("pymilvus", "milvus_lite", "grpc._server"):
         logging.getLogger(name).setLevel(logging.CRITICAL)
     try:
-        if target.lite:
-            return MilvusClient(target.uri)
+        if target.lite:  # in this process: no keepalive pings (its server answers them with GOAWAY)
+            return MilvusClient(target.uri, grpc_options=LITE_GRPC_OPTIONS)
         return MilvusClient(uri=target.uri, token=target.token, timeout=CONNECT_TIMEOUT)
     except milvus_errors() as exc:
         if target.lite:
@@ -146,6 +148,8 @@ class MilvusStore:
         self.paths = PathMap(path_map)
         self._rows: dict[int, dict[str, Any]] = {}
         self._count: tuple[float, int] | None = None
+        self._frequencies: dict[str, int] = {}  # term → passages holding it, while `_as_of` holds
+        self._as_of: tuple[int, str | None] | None = None  # (passages, generation) they were counted at
         meta = self._call(self._open)
         if not meta.get("model"):
             self.close()
@@ -186,6 +190,10 @@ class MilvusStore:
         value = int(rows[0]["count(*)"]) if rows else 0
         if not expression:
             self._count = (time.monotonic(), value)
+            generation = self._call(lambda: read_meta(self.client, self.collection)).get("generation")
+            if self._as_of != (value, generation):  # the writer changed the collection: count again
+                self._frequencies.clear()
+                self._as_of = (value, generation)
         return value
 
     # -- filters ------------------------------------------------------------------------------------
@@ -284,7 +292,9 @@ class MilvusStore:
         return QueryTerms(weights, frozenset(pieces))
 
     def _idf(self, term: str, total: int) -> float:
-        df = self.count(f"text_match(terms, {quote(term)})")
+        df = self._frequencies.get(term)
+        if df is None:
+            df = self._frequencies[term] = self.count(f"text_match(terms, {quote(term)})")
         return max(1e-6, math.log((total - df + 0.5) / (df + 0.5)))
 
     # -- rows ---------------------------------------------------------------------------------------
