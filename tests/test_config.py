@@ -84,3 +84,13 @@ def test_saving_keeps_comments_and_unknown_keys(tmp_path: Path) -> None:
     saved = (tmp_path / "config.toml").read_text()
     assert saved.startswith("# my folders\n") and "future_setting = 3" in saved
     assert Config.load(tmp_path).roots == ["/a", "/b"]
+
+
+def test_the_shared_index_settings_round_trip_and_path_map_is_checked(tmp_path: Path) -> None:
+    config = Config(store="milvus:///srv/team.db?collection=team", store_consent=["milvus://h:19530/t"],
+                    path_map={"/srv/share": "/Volumes/share"})
+    config.save(tmp_path)
+    assert Config.load(tmp_path) == config
+    (tmp_path / "config.toml").write_text('path_map = ["/srv/share"]\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="path_map: expected a table of strings"):
+        Config.load(tmp_path)
