@@ -62,7 +62,10 @@ class Indexing:
         if info is None:
             self.set_progress(IndexProgress("stopped"))
             return
-        embedder, _ = open_embedder(info, engine.config, engine.backend)  # its notes: said at model load
+        # Its fallback notes were said at model load; a background ONNX export it starts is news.
+        embedder, note = open_embedder(info, engine.config, engine.backend, export=True)
+        if getattr(embedder, "job", None) is not None and note:
+            engine.message.emit(note, False)
         options = dataclasses.replace(WatchOptions(holder=APP_HOLDER), **engine.watcher_options)
         callbacks = WatchCallbacks(self._on_status, self._on_batch,
                                    on_message=lambda text: engine.message.emit(text, True))

@@ -15,7 +15,7 @@ from indexer.search.searcher import EmptyIndex
 def index_roots(app: App, roots: list[str], phase: str = "all") -> None:
     from indexer.write.pipeline import Indexer
 
-    embedder = app.embedder()
+    embedder = app.embedder(export=True)
     progress = TqdmProgress()
     with Indexer(app.data, app.config, embedder, progress) as indexer:  # the caller holds the writer lock
         try:
@@ -27,6 +27,10 @@ def index_roots(app: App, roots: list[str], phase: str = "all") -> None:
         if phase == "all" and ocr_with_bar(indexer, report):
             embed_with_bar(indexer, report, "Embedding the recognised text")
         report.chunks_pending = indexer.catalog.embedding_progress()[1]
+    job = getattr(embedder, "job", None)
+    if job is not None and job.running():
+        say(f"The ONNX export of {embedder.model_id!r} goes on in the background at low priority "
+            "(`findling status` shows it); the next run embeds with it.")
     for path in report.vanished:
         say(f"Vanished while indexing (not indexed): {path}")
     for item in report.unavailable:
