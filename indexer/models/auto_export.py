@@ -50,6 +50,7 @@ WHILE_EXPORTING = "wait"
 POLICY_ENV = "FINDLING_WHILE_EXPORTING"
 POLICIES = ("wait", "torch")
 EXIT_BUSY = 3  # the child found another export of the model running
+NEWS_MARK = "ONNX export of"  # in every message about the background export
 EXPORT_NICE = 19
 POLL_S = 0.2
 
@@ -226,6 +227,12 @@ class ExportingEmbedder:
         self._open_onnx = open_onnx
         self.policy = policy or while_exporting()
         self.settled = False
+        self.on_settled: Callable[[str, bool], None] | None = None  # (message, now on ONNX), e.g. the app's
+
+    @staticmethod
+    def is_news(text: str) -> bool:
+        """Whether a writer's message is about the background export (news, not an error)."""
+        return NEWS_MARK in text
 
     def __getattr__(self, name: str) -> Any:  # tokenizer, tokenizer_file, … of the embedder in use
         if name in ("current", "job"):
@@ -248,6 +255,11 @@ class ExportingEmbedder:
     def waiting(self) -> bool:
         return not self.settled and self.policy == "wait" and self.job.running()
 
+    @property
+    def may_switch(self) -> bool:
+        """Still on PyTorch with an export to come: the pipeline embeds in small batches meanwhile."""
+        return not self.settled
+
     def encode_passages(self, texts: list[str]) -> Any:
         return self.current.encode_passages(texts)
 
@@ -262,6 +274,12 @@ class ExportingEmbedder:
         if self.settled or self.job.running():
             return None
         self.settled = True
+        message = self._settle()
+        if self.on_settled is not None:
+            self.on_settled(message, self.current.backend != "PyTorch")
+        return message
+
+    def _settle(self) -> str:
         state = self.job.state() or {}
         if planned_backend(self.info, "auto") == "torch":
             reason = state.get("reason") or "it ended without registering a model"

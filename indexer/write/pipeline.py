@@ -47,6 +47,7 @@ from indexer.write.vector_upkeep import VectorUpkeep, record
 
 BATCH_CHUNKS = 256
 EXPORT_POLL_S = 0.2  # how often a held embedding phase looks at a background ONNX export
+SWITCH_BATCH_CHUNKS = 32  # chunks per batch while embedding on PyTorch waits to switch to an ONNX export
 BATCH_FILES = 128
 
 # Embedding order: what people search for first.
@@ -453,7 +454,10 @@ class Indexer:
         total = self.catalog.embedding_progress()[1]
         done = 0
         while not (should_stop and should_stop()) and self._go_on():
-            rows = self.catalog.pending_chunks(batch_chunks or BATCH_CHUNKS)
+            limit = batch_chunks or BATCH_CHUNKS
+            if getattr(self.embedder, "may_switch", False):  # PyTorch until the ONNX export is ready:
+                limit = min(limit, SWITCH_BATCH_CHUNKS)  # small batches, so the switch comes soon after
+            rows = self.catalog.pending_chunks(limit)
             if not rows or not self._embedder_ready(should_stop):
                 break
             self._record_model(with_dim=True)
@@ -489,7 +493,7 @@ class Indexer:
             if not self.embedder.waiting:
                 return True
             if not told:
-                self.progress.message(f"Waiting for the ONNX export of {self.embedder.model_id!r} "
+                self.progress.message(f"Embedding waits for the ONNX export of {self.embedder.model_id!r} "
                                       "(running in the background; keyword search works meanwhile)…")
                 told = True
             if (should_stop and should_stop()) or not self._go_on():
