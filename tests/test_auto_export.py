@@ -203,7 +203,7 @@ def dense_model(directory: Path, tiny_model_dir: Path) -> Path:
 
     try:
         from sentence_transformers.sentence_transformer.modules import Dense, Normalize
-    except ImportError:  # sentence-transformers before 5.2
+    except ImportError:  # older sentence-transformers
         from sentence_transformers.models import Dense, Normalize
 
     torch.manual_seed(0)
@@ -312,3 +312,22 @@ def test_while_the_export_runs_keyword_search_works_and_the_export_pauses_with_i
         job.finished.set()
         watcher.stop()
     assert job.paused[-1] is False  # never left suspended
+
+
+def test_passages_are_counted_per_backend_and_a_reindex_makes_them_one(tmp_path: Path, model: Path) -> None:
+    from helpers import index_folder
+
+    from indexer.write.reindex import reindex
+
+    data = tmp_path / "data"
+    index_folder(notes(tmp_path / "docs"), data, model)
+    catalog = DataDir(data).open_catalog()
+    try:
+        assert catalog.embedding_backends() == {"PyTorch": 3}
+        with catalog.transaction():
+            catalog.count_embedded_by("ONNX fp32", 2)  # as a later run on the export would
+        assert catalog.embedding_backends() == {"PyTorch": 3, "ONNX fp32": 2}
+        reindex(catalog, embedder_for(str(model)))
+        assert catalog.embedding_backends() == {"PyTorch": 3}  # every passage re-embedded by one backend
+    finally:
+        catalog.close()
