@@ -331,3 +331,34 @@ def test_passages_are_counted_per_backend_and_a_reindex_makes_them_one(tmp_path:
         assert catalog.embedding_backends() == {"PyTorch": 3}  # every passage re-embedded by one backend
     finally:
         catalog.close()
+
+
+def test_the_app_exports_on_first_start_and_then_searches_on_onnx(qtbot, models: Path, model: Path,  # noqa: ANN001
+                                                                   tmp_path: Path) -> None:
+    from desktop.engine import Engine
+    from desktop.main_window import MainWindow
+
+    docs, data = notes(tmp_path / "docs"), tmp_path / "data"
+    data.mkdir()
+    Config(roots=[str(docs)], model=str(model), reranker="").save(data)
+    engine = Engine(data, None, watcher_options={"debounce": 0.05, "low_priority": False})
+    messages: list[tuple[str, bool]] = []
+    ready: list[str] = []
+    engine.message.connect(lambda text, error: messages.append((text, error)))
+    engine.modelStatus.connect(lambda state, text: ready.append(text) if state == "ready" else None)
+    window = MainWindow(engine)
+    qtbot.addWidget(window)
+    window.show()
+    engine.start()
+    try:
+        qtbot.waitUntil(lambda: any("ONNX Runtime" in text for text in ready), timeout=TIMEOUT * 1000)
+        assert "PyTorch" in ready[0]  # searches ran on PyTorch until the export was ready
+        news = [text for text, error in messages if not error]
+        assert any("exporting it in the background" in text for text in news)
+        assert any("is ready" in text and "embedding with ONNX" in text for text in news)
+        assert not [text for text, error in messages if error], messages  # export news is never an error
+        assert read_state(str(model))["state"] == "done"
+        qtbot.waitUntil(lambda: pending(DataDir(data)) == 0, timeout=TIMEOUT * 1000)
+    finally:
+        engine.shutdown()
+    assert export_processes(model) == []
