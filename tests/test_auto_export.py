@@ -329,8 +329,18 @@ def test_passages_are_counted_per_backend_and_a_reindex_makes_them_one(tmp_path:
         assert catalog.embedding_backends() == {"PyTorch": 3, "ONNX fp32": 2}
         reindex(catalog, embedder_for(str(model)))
         assert catalog.embedding_backends() == {"PyTorch": 3}  # every passage re-embedded by one backend
+        with catalog.transaction():
+            catalog.count_embedded_by("ONNX fp32", 1)
     finally:
         catalog.close()
+    from indexer.store.stats import index_stats
+    from indexer.write.pipeline import Indexer
+
+    with DataDir(data).writer_lock(), Indexer(DataDir(data), Config(), embedder_for(str(model))) as indexer:
+        indexer.remove_under(str(tmp_path / "docs"))
+    assert index_stats(DataDir(data)).embedding_backends == {}  # nothing embedded: nothing to say
+    index_folder(notes(tmp_path / "again"), data, model)
+    assert index_stats(DataDir(data)).embedding_backends == {"PyTorch": 3}  # a fresh record, not mixed
 
 
 def test_the_app_exports_on_first_start_and_then_searches_on_onnx(qtbot, models: Path, model: Path,  # noqa: ANN001

@@ -250,7 +250,8 @@ class Catalog:
 
     def embedding_backends(self) -> dict[str, int]:
         """Passages embedded by each backend (e.g. {"PyTorch": 120, "ONNX int8": 900}) since the index
-        was made or last re-embedded; {} for an index from before this record (meta.embedding_backends)."""
+        was made, emptied or last re-embedded (passages deleted since are not taken off); {} for an index
+        from before this record (meta.embedding_backends)."""
         try:
             counts = json.loads(self.meta_get("embedding_backends") or "{}")
         except ValueError:

@@ -76,7 +76,7 @@ def index_stats(data: DataDir, sizes: bool = False) -> IndexStats:
                            ocr=catalog.ocr_counts(), ocr_failed=catalog.ocr_failures(),
                            vector_index=vector_index_info(catalog.meta_get("vector_index"), data)
                            if embedded else None,  # nothing embedded: no vector index to speak of
-                           embedding_backends=catalog.embedding_backends())
+                           embedding_backends=catalog.embedding_backends() if embedded else {})
         per_file = catalog.ocr_seconds_per_file()
         pending_ocr = stats.ocr["pending"]
         stats = replace(stats, ocr_eta_s=(round(pending_ocr * per_file) if per_file else None)

@@ -451,7 +451,7 @@ class Indexer:
         `should_stop` (a reason to yield) and the control are checked between batches;
         `on_batch(done, total)` reports progress. Returns the number of chunks embedded.
         """
-        total = self.catalog.embedding_progress()[1]
+        embedded_before, total, _ = self.catalog.embedding_progress()
         done = 0
         while not (should_stop and should_stop()) and self._go_on():
             limit = batch_chunks or BATCH_CHUNKS
@@ -468,7 +468,9 @@ class Indexer:
             embedded = np.vstack([vectors[chunk_hash] for _, chunk_hash, _ in rows])
             with self.catalog.transaction():
                 self.catalog.set_embeddings(ids, embedded)
-                self.catalog.count_embedded_by(self.embedder.backend, len(ids))
+                # Nothing embedded before (a new or emptied index): these passages start the record.
+                self.catalog.count_embedded_by(self.embedder.backend, len(ids),
+                                               reset=embedded_before == 0 and done == 0)
                 rate = len(rows) / (time.perf_counter() - started)
                 self.catalog.meta_set("embed_chunks_per_s", f"{rate:.2f}")
             self._apply(Change(ids, list(embedded), []))
