@@ -171,6 +171,14 @@ def test_the_export_starts_once_and_a_kill_9_leaves_no_half_export(models: Path,
     wait_until(lambda: exporter.status() == psutil.STATUS_STOPPED, "the export to stop", timeout=10)
     first.resume()
     wait_until(lambda: exporter.status() != psutil.STATUS_STOPPED, "the export to go on", timeout=10)
+    # Paused by a writer that died since: the next starter lets it go on (and starts no second export).
+    first.pause()
+    wait_until(lambda: exporter.status() == psutil.STATUS_STOPPED, "the export to stop", timeout=10)
+    assert read_state(info.model_id)["starter_pid"] == os.getpid()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(psutil, "pid_exists", lambda pid: pid != os.getpid())  # as if this process were gone
+        assert start_export(info).process is None
+    wait_until(lambda: exporter.status() != psutil.STATUS_STOPPED, "the orphaned export to go on", timeout=10)
 
     destination = default_export_dir(info.model_id)
     staging = destination.with_name(f".{destination.name}.staging-{first.process.pid}")

@@ -175,9 +175,20 @@ class BackgroundExport:
             self.process.wait()
 
 
+def _resume_if_orphaned(model_id: str) -> None:
+    """An export paused by a writer that died since (a kill -9 while paused) would hold the lock for
+    ever: the next starter lets it go on."""
+    state = read_state(model_id) or {}
+    with contextlib.suppress(psutil.Error, TypeError, ValueError):
+        export = psutil.Process(int(state["pid"]))
+        if export.status() == psutil.STATUS_STOPPED and not psutil.pid_exists(int(state["starter_pid"])):
+            export.resume()
+
+
 def start_export(info: ModelInfo) -> BackgroundExport:
     """Start the background export of `info`, unless one is running already (then follow that one)."""
     if _lock_held(info.model_id):
+        _resume_if_orphaned(info.model_id)
         return BackgroundExport(info.model_id, None)
     folder = models_dir()
     folder.mkdir(parents=True, exist_ok=True)
@@ -331,7 +342,8 @@ def run_export(model_id: str, path: Path) -> int:
             return 0  # another process finished it between our start and the lock
         _remove_stale_staging(model_id)
         started = time.time()
-        base = {"source_path": str(path), "pid": os.getpid(), "started_at": started}
+        base = {"source_path": str(path), "pid": os.getpid(), "starter_pid": os.getppid(),
+                "started_at": started}
         _write_state(model_id, state="running", stage="loading PyTorch", **base)
 
         def stage(text: str) -> None:
