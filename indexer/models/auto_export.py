@@ -179,7 +179,7 @@ def _resume_if_orphaned(model_id: str) -> None:
     """An export paused by a writer that died since (a kill -9 while paused) would hold the lock for
     ever: the next starter lets it go on."""
     state = read_state(model_id) or {}
-    with contextlib.suppress(psutil.Error, TypeError, ValueError):
+    with contextlib.suppress(psutil.Error, KeyError, TypeError, ValueError):  # no record, or no such process
         export = psutil.Process(int(state["pid"]))
         if export.status() == psutil.STATUS_STOPPED and not psutil.pid_exists(int(state["starter_pid"])):
             export.resume()
