@@ -62,10 +62,18 @@ class Indexing:
         if info is None:
             self.set_progress(IndexProgress("stopped"))
             return
-        embedder, _ = open_embedder(info, engine.config, engine.backend)  # its notes: said at model load
+        # Its fallback notes were said at model load; a background ONNX export it starts is news.
+        embedder, note = open_embedder(info, engine.config, engine.backend, export=True)
+        exporting = getattr(embedder, "job", None) is not None
+        if exporting:
+            engine.message.emit(note or "", False)
+            embedder.on_settled = self._export_settled
         options = dataclasses.replace(WatchOptions(holder=APP_HOLDER), **engine.watcher_options)
-        callbacks = WatchCallbacks(self._on_status, self._on_batch,
-                                   on_message=lambda text: engine.message.emit(text, True))
+
+        def said(text: str) -> None:  # the watcher's messages are problems, the export's are news
+            engine.message.emit(text, not (exporting and embedder.is_news(text)))
+
+        callbacks = WatchCallbacks(self._on_status, self._on_batch, on_message=said)
         watcher = Watcher(engine.data, engine.config, embedder, None, options, callbacks)
         if self.manual_pause:
             watcher.pause()  # paused before (or while the model loaded): stays paused
@@ -82,6 +90,11 @@ class Indexing:
             engine.message.emit(str(exc), True)
             return
         self.watcher = watcher
+
+    def _export_settled(self, _message: str, on_onnx: bool) -> None:
+        """The background ONNX export ended (the watcher says how): searches move to it too."""
+        if on_onnx:
+            self.engine.post_search(self.engine.searches.reload_models)
 
     def stop(self) -> None:
         watcher, self.watcher = self.watcher, None

@@ -7,7 +7,10 @@ from pathlib import Path
 
 import pytest
 
-_SESSION_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "QT_QPA_PLATFORM": "offscreen"}
+# FINDLING_AUTO_EXPORT=0: no background ONNX export unless a test asks for one (tests/test_auto_export.py),
+# so tests written for the PyTorch path on tiny models stay on it and start no export process.
+_SESSION_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "QT_QPA_PLATFORM": "offscreen",
+                "FINDLING_AUTO_EXPORT": "0"}
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -149,9 +149,11 @@ def test_the_torch_backend_says_it_needs_the_torch_extra(lite: dict[str, str]) -
 
 def test_a_model_without_onnx_files_says_what_to_do(lite: dict[str, str], tiny_model_dir: Path,
                                                     tmp_path: Path) -> None:
-    env = {**lite, "FINDLING_DATA_DIR": str(tmp_path / "data"), "FINDLING_MODEL": str(tiny_model_dir)}
+    env = {**lite, "FINDLING_DATA_DIR": str(tmp_path / "data"), "FINDLING_MODEL": str(tiny_model_dir),
+           "FINDLING_AUTO_EXPORT": "1"}  # the background export is on, but cannot run without the extra
     plain_failure(findling("index", lite["DOCS"], env=env), "has no usable ONNX model",
                   "pip install 'findling[torch]'", "findling export-onnx")
+    assert not list(Path(lite[MODELS_DIR_ENV]).glob("*.export.*"))  # no export was started
 
 
 def test_a_reranker_without_onnx_turns_reranking_off(lite: dict[str, str], tiny_cross_encoder_dir: Path,

@@ -123,12 +123,14 @@ class App:
         return self._backend or self.config.backend
 
 
-    def embedder(self, name: str | None = None) -> Embedder:
+    def embedder(self, name: str | None = None, export: bool = False) -> Embedder:
         """The embedder for writing: `name`, else --model, else the index's own model while it stands in
-        for the configured one (`writing_model_name`), else the configured model."""
+        for the configured one (`writing_model_name`), else the configured model. `export`: start a
+        background ONNX export when the model has none (`findling index` and `watch`)."""
         if name is None:
             name = writing_model_name(self.config, self.model_override, self.data.recorded_model())
-        opened = open_models(self.config, name, self.backend, reranker=False, on_prepare=ConversionProgress())
+        opened = open_models(self.config, name, self.backend, reranker=False, on_prepare=ConversionProgress(),
+                             export=export)
         for note in opened.notes:
             say(f"Note: {note.text}")
         return opened.embedder

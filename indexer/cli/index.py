@@ -17,7 +17,7 @@ def index_roots(app: App, roots: list[str], phase: str = "all") -> None:
     from indexer.write.pipeline import Indexer
 
     target = store_target(app)  # first: a refused consent loads no model
-    embedder = app.embedder()
+    embedder = app.embedder(export=True)
     progress = TqdmProgress()
     with Indexer(app.data, app.config, embedder, progress) as indexer:  # the caller holds the writer lock
         indexer.mirror = open_mirror(target, indexer) if target is not None else None
@@ -35,6 +35,10 @@ def index_roots(app: App, roots: list[str], phase: str = "all") -> None:
             if indexer.mirror is not None:
                 indexer.mirror.close()
                 indexer.mirror = None
+    job = getattr(embedder, "job", None)
+    if job is not None and job.running():
+        say(f"The ONNX export of {embedder.model_id!r} goes on in the background at low priority "
+            "(`findling status` shows it); the next run embeds with it.")
     for path in report.vanished:
         say(f"Vanished while indexing (not indexed): {path}")
     for item in report.unavailable:

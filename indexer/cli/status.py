@@ -107,6 +107,25 @@ def shared_index_line(shared: dict) -> str:
     return f"{shared['store']}: {shared['passages']:,} passages, model {shared['model']}; {who}"
 
 
+def export_state(model_id: str | None) -> dict | None:
+    """The background ONNX export of the index's model (`indexer.models.auto_export`), with its line."""
+    if not model_id:
+        return None
+    from indexer.models.auto_export import describe, read_state
+
+    state = read_state(model_id)
+    return None if state is None else {**state, "line": describe(state)}
+
+
+def backends_line(counts: dict[str, int]) -> str | None:
+    """Which backends embedded the index's passages, when more than one did (their vectors are mixed)."""
+    if len(counts) < 2:
+        return None
+    parts = ", ".join(f"{backend} {count:,}" for backend, count in sorted(counts.items()))
+    return (f"passages embedded by two backends ({parts}): their vectors are mixed in this index; the "
+            "ONNX export passed its cosine check against PyTorch, `findling reindex` makes them one")
+
+
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
 @click.pass_obj
@@ -138,6 +157,9 @@ def status(app: App, as_json: bool) -> None:
                     embedding_eta_s=stats.embedding_eta_s)
     info["shared_store"] = shared_store_state(app)
     info["shared_index"] = shared_index_state(app)
+    info["onnx_export"] = export_state(in_use.get("model_id"))
+    info["embedding_backends"] = stats.embedding_backends
+    info["mixed_backends"] = len(stats.embedding_backends) > 1
     info["ocr"] = ocr_status(app.config.ocr, stats.ocr)
     info["ocr"].update(eta_s=stats.ocr_eta_s,
                        error_files=[{"path": path, "reason": reason} for path, reason in stats.ocr_failed])
@@ -149,6 +171,8 @@ def status(app: App, as_json: bool) -> None:
     click.echo(visible(f"Model:    {model_status(in_use)}"))
     if offer is not None:
         click.echo(visible(f"          {offer.text}"))
+    if info["onnx_export"] is not None and info["onnx_export"]["state"] != "done":
+        click.echo(visible(f"          {info['onnx_export']['line']}"))
     click.echo(visible(f"Reranker: {reranker_line(info['reranker'])}"))
     click.echo(f"Files:    {info['indexed']} indexed, {info['skipped']} skipped, {info['errors']} errors")
     click.echo(f"Chunks:   {info['chunks']} ({info.get('chunks_embedded', 0)} embedded, "
@@ -157,6 +181,8 @@ def status(app: App, as_json: bool) -> None:
         eta = info["embedding_eta_s"]
         click.echo("Embedding: keyword search works now; meaning search fills in"
                    + (f", about {eta // 60} min {eta % 60} s left" if eta else "") + ".")
+    if mixed := backends_line(info["embedding_backends"]):
+        click.echo(visible(f"Backends: {mixed}"))
     click.echo(visible(f"OCR:      {ocr_line(info['ocr'])}"))
     click.echo(f"Size:     catalog {info['catalog_bytes'] / 1e6:.1f} MB, "
                f"vector index {info['index_bytes'] / 1e6:.1f} MB")

@@ -105,7 +105,8 @@ def watch(app: App, paths: tuple[str, ...], threads: int | None, debounce: float
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set()) if main_thread else None
     try:
-        watcher = Watcher(app.data, app.config, app.embedder(), roots, WatchOptions(debounce=debounce),
+        embedder = app.embedder(export=True)
+        watcher = Watcher(app.data, app.config, embedder, roots, WatchOptions(debounce=debounce),
                           WatchCallbacks(on_status, on_batch, progress.message, reconcile_progress=progress))
         crashed = False
         try:

@@ -60,18 +60,39 @@ def writing_model_name(config: Config, override: str | None = None, recorded: st
     return config.model
 
 
-def open_embedder(info: ModelInfo, config: Config, backend: str | None = None) -> tuple[Embedder, str | None]:
-    """A fresh embedder for `info` on the backend (e.g. the watcher's own copy), and a fallback note."""
+def open_embedder(info: ModelInfo, config: Config, backend: str | None = None,
+                  export: bool = False) -> tuple[Embedder, str | None]:
+    """A fresh embedder for `info` on the backend (e.g. the watcher's own copy), and a fallback note.
+
+    `export` (writers only): when the model would run on PyTorch for want of an ONNX model and the
+    torch extra can make one, start that export in the background (`indexer.models.auto_export`) and
+    return an embedder that moves to it once it is validated."""
     from indexer.models.onnx_runtime import open_embedder as open_on_backend
 
-    return open_on_backend(info, backend or config.backend, config.embed_batch_size, config.threads)
+    chosen = backend or config.backend
+
+    def opened() -> tuple[Embedder, str | None]:
+        return open_on_backend(info, chosen, config.embed_batch_size, config.threads)
+
+    if export:
+        from indexer.models import auto_export
+
+        if auto_export.needs_export(info, chosen):
+            embedder, note = opened()
+            job = auto_export.start_export(info)
+            return auto_export.ExportingEmbedder(info, embedder, job, opened), (
+                f"{info.model_id!r} has no ONNX model yet: exporting it in the background at low priority "
+                "(`findling status` shows it); keyword search works meanwhile"
+                + ("; embedding waits for it." if auto_export.while_exporting() == "wait"
+                   else "; embedding uses PyTorch until it is ready."))
+    return opened()
 
 
 def open_models(config: Config, name: str | None = None, backend: str | None = None, *,
                 embedder: bool = True, reranker: bool = True, warm: bool = False,
                 on_resolved: Callable[[ModelInfo], None] | None = None,
                 on_step: Callable[[str, str], None] | None = None,
-                on_prepare: Progress | None = None) -> OpenedModels:
+                on_prepare: Progress | None = None, export: bool = False) -> OpenedModels:
     """The models for one data dir's `config`.
 
     `name`: the embedding model (default: the config's; see `model_name`). `warm`: run one query
@@ -80,6 +101,7 @@ def open_models(config: Config, name: str | None = None, backend: str | None = N
     `on_resolved(info)` is called as soon as the embedder's files are known (before its weights
     load); `on_step(what, model_id)` before each slow step ("embedder", "reranker"); `on_prepare(stage,
     done, total)` during the multilingual default's one-time conversion (default: lines on stderr).
+    `export`: for a writer, start a background ONNX export when one is missing (`open_embedder`).
     """
     backend = backend or config.backend
     opened = OpenedModels()
@@ -92,7 +114,7 @@ def open_models(config: Config, name: str | None = None, backend: str | None = N
             opened.notes.append(ModelNote(info.note, "embedder"))
         if on_step is not None:
             on_step("embedder", info.model_id)
-        opened.embedder, note = open_embedder(info, config, backend)
+        opened.embedder, note = open_embedder(info, config, backend, export)
         if note:
             opened.notes.append(ModelNote(note, "embedder"))
         if warm:

@@ -393,21 +393,22 @@ def _export(plan: _Plan, quantize: str | None, out: Path | None, register_export
 
 def export_embedder(info: ModelInfo, quantize: str | None = "int8", out: Path | None = None,
                     passages: Sequence[str] | None = None, register_export: bool = True,
-                    log: Callable[[str], None] = lambda _: None) -> ExportResult:
+                    log: Callable[[str], None] = lambda _: None, threads: int = 0) -> ExportResult:
     """Export the embedder `info` (to `out`, else the models dir), validate it on `passages`, register it.
+    `threads`: for PyTorch and ONNX Runtime during the validation (0: their defaults).
 
     Raises ExportRefused (with the figures) when float32 misses its threshold; nothing is kept then.
     An int8 variant that misses its own is kept but marked failed, so float32 is used.
     """
     require_export_needs()
     texts = list(passages or VALIDATION_PASSAGES)
-    torch_embedder = TorchEmbedder(info, batch_size=16)
+    torch_embedder = TorchEmbedder(info, batch_size=16, threads=threads)
     transformer = torch_embedder._model[0]
     log(f"Embedding {len(texts)} validation passages with PyTorch…")
     reference = torch_embedder.encode_passages(texts)
 
     def validate(model: OnnxModel) -> Validation:
-        onnx = OnnxEmbedder(info, model, batch_size=16)
+        onnx = OnnxEmbedder(info, model, batch_size=16, threads=threads)
         return cosine_validation(reference, onnx.encode_passages(texts), THRESHOLDS[model.variant])
 
     manifest = {"pooling": list(pooling_modes(info.path)), "normalize": True,

@@ -9,6 +9,7 @@ transaction, and every transaction that changes the set of embedded chunks bumps
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -246,6 +247,23 @@ class Catalog:
 
     def meta_set(self, key: str, value: str) -> None:
         self.conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    def embedding_backends(self) -> dict[str, int]:
+        """Passages embedded by each backend (e.g. {"PyTorch": 120, "ONNX int8": 900}) since the index
+        was made, emptied or last re-embedded (passages deleted since are not taken off); {} for an index
+        from before this record (meta.embedding_backends)."""
+        try:
+            counts = json.loads(self.meta_get("embedding_backends") or "{}")
+        except ValueError:
+            return {}
+        return {str(k): int(v) for k, v in counts.items()} if isinstance(counts, dict) else {}
+
+    def count_embedded_by(self, backend: str, passages: int, reset: bool = False) -> None:
+        """Add `passages` to what `backend` embedded (`reset`: it embedded everything); in the caller's
+        transaction, so the record and the embeddings it counts commit together."""
+        counts = {} if reset else self.embedding_backends()
+        counts[backend] = counts.get(backend, 0) + passages
+        self.meta_set("embedding_backends", json.dumps(counts, ensure_ascii=False, sort_keys=True))
 
     @property
     def generation(self) -> int:

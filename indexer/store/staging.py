@@ -48,9 +48,12 @@ class EmbeddingStaging:
             self.conn.executemany(f"INSERT OR REPLACE INTO {TABLE} (id, embedding) VALUES (?, ?)",
                                   [(int(i), to_blob(v, storage)) for i, v in zip(ids, vectors)])
 
-    def swap_in(self, model_id: str, dim: int) -> None:
-        """Every staged embedding replaces the chunk's, and `model_id` becomes the index's model."""
+    def swap_in(self, model_id: str, dim: int, backend: str | None = None) -> None:
+        """Every staged embedding replaces the chunk's, and `model_id` becomes the index's model
+        (`backend`: what embedded them, recorded as the one backend of every passage)."""
         with self.catalog.transaction():
+            if backend is not None:
+                self.catalog.count_embedded_by(backend, self.catalog.chunk_count(), reset=True)
             self.conn.execute(
                 f"UPDATE chunks SET embedding = (SELECT s.embedding FROM {TABLE} s WHERE s.id = chunks.id)")
             self.conn.execute(f"DROP TABLE {TABLE}")

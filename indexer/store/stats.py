@@ -32,6 +32,7 @@ class IndexStats:
     ocr_eta_s: int | None = 0  # from the recent seconds per file; None: unknown; 0: nothing pending
     ocr_failed: list[tuple[str, str | None]] = field(default_factory=list)  # (path, reason), by path
     vector_index: dict | None = None  # kind, passages, memory_bytes, recall_at_10 (`vector_index_info`)
+    embedding_backends: dict[str, int] = field(default_factory=dict)  # passages embedded by each backend
 
 
 def vector_index_info(recorded: str | None, data: DataDir) -> dict | None:
@@ -74,7 +75,8 @@ def index_stats(data: DataDir, sizes: bool = False) -> IndexStats:
                            skipped_files=[(f.path, f.reason) for f in catalog.files_with_status("skipped")],
                            ocr=catalog.ocr_counts(), ocr_failed=catalog.ocr_failures(),
                            vector_index=vector_index_info(catalog.meta_get("vector_index"), data)
-                           if embedded else None)  # nothing embedded: no vector index to speak of
+                           if embedded else None,  # nothing embedded: no vector index to speak of
+                           embedding_backends=catalog.embedding_backends() if embedded else {})
         per_file = catalog.ocr_seconds_per_file()
         pending_ocr = stats.ocr["pending"]
         stats = replace(stats, ocr_eta_s=(round(pending_ocr * per_file) if per_file else None)

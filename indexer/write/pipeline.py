@@ -47,6 +47,8 @@ from indexer.write.ocr_phase import OcrRun, apply_result, ocr_state
 from indexer.write.vector_upkeep import VectorUpkeep, record
 
 BATCH_CHUNKS = 256
+EXPORT_POLL_S = 0.2  # how often a held embedding phase looks at a background ONNX export
+SWITCH_BATCH_CHUNKS = 32  # chunks per batch while embedding on PyTorch waits to switch to an ONNX export
 BATCH_FILES = 128
 
 # Embedding order: what people search for first.
@@ -467,11 +469,14 @@ class Indexer:
         `should_stop` (a reason to yield) and the control are checked between batches;
         `on_batch(done, total)` reports progress. Returns the number of chunks embedded.
         """
-        total = self.catalog.embedding_progress()[1]
+        embedded_before, total, _ = self.catalog.embedding_progress()
         done = 0
         while not (should_stop and should_stop()) and self._go_on():
-            rows = self.catalog.pending_chunks(batch_chunks or BATCH_CHUNKS)
-            if not rows:
+            limit = batch_chunks or BATCH_CHUNKS
+            if getattr(self.embedder, "may_switch", False):  # PyTorch until the ONNX export is ready:
+                limit = min(limit, SWITCH_BATCH_CHUNKS)  # small batches, so the switch comes soon after
+            rows = self.catalog.pending_chunks(limit)
+            if not rows or not self._embedder_ready(should_stop):
                 break
             self._record_model(with_dim=True)
             texts = {chunk_hash: text for _, chunk_hash, text in rows}
@@ -481,6 +486,9 @@ class Indexer:
             embedded = np.vstack([vectors[chunk_hash] for _, chunk_hash, _ in rows])
             with self.catalog.transaction():
                 self.catalog.set_embeddings(ids, embedded)
+                # Nothing embedded before (a new or emptied index): these passages start the record.
+                self.catalog.count_embedded_by(self.embedder.backend, len(ids),
+                                               reset=embedded_before == 0 and done == 0)
                 rate = len(rows) / (time.perf_counter() - started)
                 self.catalog.meta_set("embed_chunks_per_s", f"{rate:.2f}")
             self._apply(Change(ids, list(embedded), []))
@@ -490,6 +498,27 @@ class Indexer:
             if on_batch:
                 on_batch(done, max(total, done))
         return done
+
+    def _embedder_ready(self, should_stop: Callable[[], bool] | None) -> bool:
+        """With a background ONNX export running (`auto_export.ExportingEmbedder`): take it once it is
+        ready, and hold embedding while it runs if the embedder says so (pauses and stops obeyed,
+        keyword search unaffected). Whether to embed now."""
+        settle = getattr(self.embedder, "settle", None)
+        if settle is None:
+            return True
+        told = False
+        while True:
+            if note := settle():
+                self.progress.message(note)
+            if not self.embedder.waiting:
+                return True
+            if not told:
+                self.progress.message(f"Embedding waits for the ONNX export of {self.embedder.model_id!r} "
+                                      "(running in the background; keyword search works meanwhile)…")
+                told = True
+            if (should_stop and should_stop()) or not self._go_on():
+                return False
+            time.sleep(EXPORT_POLL_S)
 
     def ocr_can_run(self) -> bool:
         """OCR is on in the config and installed here."""

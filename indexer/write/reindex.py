@@ -33,7 +33,7 @@ def reindex(catalog: Catalog, embedder: Embedder, on_batch: Callable[[int, int],
         done += len(rows)
         if on_batch:
             on_batch(done, total)
-    staging.swap_in(embedder.model_id, embedder.dim)
+    staging.swap_in(embedder.model_id, embedder.dim, embedder.backend)
     while catalog.backfill_summaries():  # the file vectors of the new model
         pass
     return embedded

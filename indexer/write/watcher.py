@@ -508,7 +508,15 @@ class Watcher:
             if total is not None:
                 self._done, self._total, self._current = 0, total, None
         if changed:
+            self._hold_export(state == "paused")
             self._emit()
+
+    def _hold_export(self, held: bool) -> None:
+        """A background ONNX export this watcher started pauses and resumes with its indexing (and is
+        never left suspended once the watcher stops)."""
+        job = getattr(self.embedder, "job", None)
+        if job is not None:
+            job.pause() if held else job.resume()
 
     def _advance(self, path: str) -> None:
         with self._lock:
