@@ -218,6 +218,9 @@ def test_index_panel_says_which_vector_index_serves(qtbot, window: MainWindow) -
 
     window.index_panel.show_stats(IndexStats(indexed=1, chunks=2))
     assert window.index_panel.vectors.text() == "Vectors: none yet (made once passages are embedded)"
+    small = {"kind": "flat", "exact": True, "passages": 3, "memory_bytes": 4_700}
+    window.index_panel.show_stats(IndexStats(indexed=3, chunks=3, vector_index=small))
+    assert window.index_panel.vectors.text() == "Vectors: exact (flat), 3 passages, 5 kB in memory"
     compressed = {"kind": "ivf-sq8", "exact": False, "passages": 250_000, "memory_bytes": 98_500_000,
                   "recall_at_10": 0.991, "recall_queries": 200}
     window.index_panel.show_stats(IndexStats(indexed=9, chunks=250_000, vector_index=compressed))

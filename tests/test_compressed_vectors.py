@@ -255,3 +255,12 @@ def test_past_its_share_of_tombstones_the_writer_retrains_and_the_deleted_stay_g
             assert chunk_id not in [i for i, _ in reader.dense(parse("note"), 200, query_vector=vector)]
     finally:
         reader.close()
+
+
+def test_status_counts_the_passages_of_an_exact_index_the_writer_never_recorded(
+        tmp_path: Path, tiny_model_dir: Path) -> None:
+    docs, data = tmp_path / "docs", tmp_path / "data"
+    write_files(docs, range(3))
+    index_folder(docs, data, tiny_model_dir)  # small: no upkeep event records the index
+    assert kind_of(data) == "flat" and recorded(data) == {}
+    assert "Vectors:  exact (flat), 3 passages, " in status(data, tiny_model_dir)

@@ -77,6 +77,9 @@ def index_stats(data: DataDir, sizes: bool = False) -> IndexStats:
                            vector_index=vector_index_info(catalog.meta_get("vector_index"), data)
                            if embedded else None,  # nothing embedded: no vector index to speak of
                            embedding_backends=catalog.embedding_backends() if embedded else {})
+        shown = stats.vector_index
+        if shown is not None and shown["exact"] and shown["passages"] is None:
+            shown["passages"] = embedded  # an exact index holds every embedded passage
         per_file = catalog.ocr_seconds_per_file()
         pending_ocr = stats.ocr["pending"]
         stats = replace(stats, ocr_eta_s=(round(pending_ocr * per_file) if per_file else None)
@@ -97,7 +100,9 @@ def vector_line(info: dict | None) -> str:
     parts = [kind]
     if info.get("passages") is not None:
         parts.append(f"{info['passages']:,} passages")
-    parts.append(f"{info['memory_bytes'] / 1e6:.1f} MB in memory")
+    size = info["memory_bytes"]
+    shown = f"{size / 1e6:.1f} MB" if size >= 100_000 else f"{max(1, round(size / 1e3))} kB"
+    parts.append(f"{shown} in memory")
     if not info["exact"]:
         recall = info.get("recall_at_10")
         parts.append("recall@10 not measured yet" if recall is None else
