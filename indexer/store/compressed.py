@@ -38,6 +38,7 @@ RESCORED = 100  # a search rescores this many of the index's candidates with the
 # on real queries, which can be harder than stored vectors, hence the margin.
 RECALL_TARGET = 0.99
 NPROBES = (4, 8, 16, 32, 64, 128, 256)
+SINGLE_QUERY_PARALLEL = 1  # FAISS IndexIVF.parallel_mode: threads over the probed lists
 MERGE_MIN = 10_000  # delta + tombstones that always allow a rebuild...
 MERGE_SHARE = 0.05  # ...and the share of the base that calls for one
 
@@ -160,6 +161,9 @@ class CompressedIndex:
             allowed = np.unique(np.asarray(allowed, dtype=np.int64))
         parts = [self.delta.search(queries, k, allowed)]
         params = self._base_params(allowed)
+        # One query (a search): its lists are scanned in parallel (1M passages, 2 cores: 54 → 41 ms
+        # for a filtered top-100); many (the writer's calibration): the queries are.
+        self.base.parallel_mode = SINGLE_QUERY_PARALLEL if len(queries) == 1 else 0
         if params is not None and self.base.ntotal:
             parts.append(self.base.search(queries, min(k, self.base.ntotal), params=params))
         scores = np.hstack([p[0] for p in parts])
