@@ -232,3 +232,20 @@ def test_keyword_mode_needs_no_model(minilm_index) -> None:
     searcher = Searcher(DataDir(data), None, Config())
     assert paths(searcher.search("INV-2024-0173", k=1)) == ["invoice.txt"]
     searcher.close()
+
+
+def test_opening_a_searcher_and_searching_by_keyword_leave_the_vector_file_unread(
+        tmp_path: Path, tiny_model_dir: Path) -> None:
+    docs, data = tmp_path / "docs", tmp_path / "data"
+    docs.mkdir()
+    (docs / "a.txt").write_text("Sourdough starter needs flour and water.", encoding="utf-8")
+    index_folder(docs, data, tiny_model_dir)
+    assert DataDir(data).vectors_path.exists()
+    searcher = Searcher(DataDir(data), embedder_for(str(tiny_model_dir)))  # checks the model
+    try:
+        assert searcher.search("sourdough", mode="keyword")
+        assert searcher.store._vectors is None  # the model check and a keyword search need no vectors
+        assert searcher.search("sourdough", mode="hybrid")
+        assert searcher.store._vectors is not None
+    finally:
+        searcher.close()

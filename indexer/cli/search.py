@@ -28,7 +28,7 @@ def open_searcher(app: App, mode: str | None, rerank: bool | None) -> tuple[Sear
         if mode == "keyword":
             embedder = None
         elif store is not None:  # the shared index's model, unless --model says otherwise
-            embedder = app.embedder(model_name(app.config, app.model_override, store.stats().model))
+            embedder = app.embedder(model_name(app.config, app.model_override, store.model()))
         else:
             embedder = app.reading_embedder()
         opened = open_models(app.config, backend=app.backend, embedder=False, reranker=rerank is not False)

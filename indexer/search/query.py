@@ -121,6 +121,11 @@ class Query:
     def has_constraints(self) -> bool:
         return self.has_filters or bool(self.phrases or self.excluded)
 
+    def file_filters(self) -> Query:
+        """This query's filters on the file alone (type, folder, dates): no words, phrases or exclusions."""
+        return Query(self.raw, extensions=self.extensions, folders=self.folders, after_ns=self.after_ns,
+                     before_ns=self.before_ns)
+
     @property
     def lists_files(self) -> bool:
         """Filters or exclusions and nothing to search for: list the matching files, newest first."""

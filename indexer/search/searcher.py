@@ -180,7 +180,7 @@ class Searcher:
         self.data_dir = data_dir
         self.config = config or Config()
         self.store = store
-        recorded = store.stats().model
+        recorded = store.model()  # the vector index loads only when a search needs it
         if embedder is not None and recorded is not None and recorded != embedder.model_id:
             store.close()
             raise ModelMismatch(

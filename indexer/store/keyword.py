@@ -88,9 +88,7 @@ class KeywordSearch:
             sql, args = self._containing(word)
             clauses.append(f"f.id NOT IN (SELECT x.file_id FROM chunks x WHERE x.id IN ({sql}))")
             params += args
-        filters, filter_params = self.constraints(Query(query.raw, extensions=query.extensions,
-                                                        folders=query.folders, after_ns=query.after_ns,
-                                                        before_ns=query.before_ns))
+        filters, filter_params = self.constraints(query.file_filters())
         where = " AND ".join([filters, *clauses])
         newest = self.conn.execute(
             f"SELECT f.id, f.mtime_ns FROM files f WHERE {where} AND f.n_chunks > 0 "
@@ -120,8 +118,7 @@ class KeywordSearch:
         total = self.conn.execute("SELECT count(*) FROM files").fetchone()[0]
         if not total:
             return 0.0
-        where, params = self.constraints(Query(query.raw, extensions=query.extensions, folders=query.folders,
-                                               after_ns=query.after_ns, before_ns=query.before_ns))
+        where, params = self.constraints(query.file_filters())
         passing = self.conn.execute(f"SELECT count(*) FROM files f WHERE {where}", params).fetchone()[0]
         return min(1.0, passing / total)
 

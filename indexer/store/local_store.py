@@ -40,8 +40,11 @@ class LocalStore:
     def stats(self) -> StoreStats:
         dim = self.catalog.meta_get("dim")
         vectors = self.vector_index() if dim is not None else None
-        return StoreStats(self.catalog.meta_get("model"), int(dim) if dim is not None else None,
+        return StoreStats(self.model(), int(dim) if dim is not None else None,
                           0 if vectors is None else vectors.size)
+
+    def model(self) -> str | None:
+        return self.catalog.meta_get("model")
 
     def vector_index(self) -> VectorStore | None:
         """The vector index, current with the catalog (reloaded or rebuilt in memory when not)."""

@@ -180,7 +180,10 @@ class MilvusStore:
     # -- what the store is --------------------------------------------------------------------------
     def stats(self) -> StoreStats:
         dim = self.meta.get("dim")
-        return StoreStats(self.meta.get("model"), int(dim) if dim else None, self.count(), "milvus")
+        return StoreStats(self.model(), int(dim) if dim else None, self.count(), "milvus")
+
+    def model(self) -> str | None:
+        return self.meta.get("model")
 
     def count(self, expression: str = "") -> int:
         if not expression and self._count is not None and time.monotonic() - self._count[0] < COUNT_TTL:
@@ -333,8 +336,7 @@ class MilvusStore:
     def newest_files(self, query: Query, k: int) -> list[tuple[int, int]]:
         """A filter-only query's files, newest first; a file goes when any of its passages holds an
         excluded word."""
-        filters = Query(query.raw, extensions=query.extensions, folders=query.folders,
-                        after_ns=query.after_ns, before_ns=query.before_ns)
+        filters = query.file_filters()
         fields = ["id", "file_id", "ordinal", "mtime", "path"]
         rows = [r for r in self._iterate(self.expression(filters) or "id >= 0", fields)
                 if self._passes(query, r)]

@@ -59,6 +59,9 @@ class SearchStore(Protocol):
 
     def stats(self) -> StoreStats: ...
 
+    def model(self) -> str | None:
+        """The model the store's vectors come from, read without loading or counting them."""
+
     def dense(self, vector: np.ndarray, query: Query, k: int) -> list[tuple[int, float]]:
         """The k nearest embedded passages passing the query's filters: (chunk id, cosine), best first."""
 
