@@ -253,7 +253,8 @@ def test_every_command_uses_the_data_dir_named_after_it(
 ) -> None:
     default = tmp_path / "default-data"
     monkeypatch.setenv("FINDLING_DATA_DIR", str(default))  # what would be used without the option
-    monkeypatch.setattr("platformdirs.user_cache_dir", lambda *a, **k: str(tmp_path / "cache"))
+    cache = tmp_path / ".cache" / "findling"  # as on Linux: inside a folder the default excludes cover
+    monkeypatch.setattr("platformdirs.user_cache_dir", lambda *a, **k: str(cache))
     CASES[path](data, indexed[0], tiny_model_dir, tmp_path)
     assert not default.exists() and not (tmp_path / "cache").exists()
 
@@ -280,9 +281,10 @@ def test_eval_without_a_data_dir_uses_its_cache(tmp_path: Path, tiny_model_dir: 
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     dataset = tiny_beir(tmp_path / "tiny-beir")
     monkeypatch.delenv("FINDLING_DATA_DIR", raising=False)
-    monkeypatch.setattr("platformdirs.user_cache_dir", lambda *a, **k: str(tmp_path / "cache"))
+    cache = tmp_path / ".cache" / "findling"  # as on Linux: inside a folder the default excludes cover
+    monkeypatch.setattr("platformdirs.user_cache_dir", lambda *a, **k: str(cache))
     result = invoke(["eval", str(dataset), "--json", "--no-rerank", "--mode", "keyword",
                      "--model", str(tiny_model_dir)])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["ndcg@10"] == 1.0  # the corpus was indexed (not in the data dir)
-    assert sorted(p.name for p in (tmp_path / "cache" / "eval").iterdir())[0].startswith("tiny-beir--")
+    assert sorted(p.name for p in (cache / "eval").iterdir())[0].startswith("tiny-beir--")

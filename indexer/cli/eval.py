@@ -37,6 +37,9 @@ def eval_command(ctx: click.Context, dataset: str, split: str, mode: str | None,
         base = Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False)) / "eval"
         app.data = DataDir(ensure_private_dir(base / f"{Path(dataset).resolve().name}--{slug}"))
         app.config = Config.load(app.data.path)
+    # The corpus is the benchmark's own files, and the cache folder it sits in (~/.cache) is one of
+    # the default excludes, which would leave the index empty and every figure 0.
+    app.config.use_default_excludes = False
     # Beside the data dir, never in it: a data dir's own files are never indexed.
     docs = app.data.path.with_name(f"{app.data.path.name}-corpus")
     write_corpus(data, docs)
@@ -44,6 +47,11 @@ def eval_command(ctx: click.Context, dataset: str, split: str, mode: str | None,
         index_roots(app, [str(docs)])
     modes = ["dense", "keyword", "hybrid"] if mode == "all" else [mode or app.config.search_mode]
     searcher, notes = open_searcher(app, None, rerank)
+    catalog = getattr(searcher, "catalog", None)  # None on a shared store
+    if catalog is not None and catalog.chunk_count() == 0:
+        searcher.close()
+        raise click.ClickException(f"Nothing from {docs} was indexed, so there is nothing to evaluate "
+                                   "(`findling status` says why).")
     for note in notes:
         say(note)
     metrics = {}
