@@ -72,8 +72,9 @@ def copy_index(source: Path, target: Path) -> None:
 
 
 def desktop_command() -> list[str]:
-    script = shutil.which("findling-desktop")
-    return [script] if script else [sys.executable, "-m", "desktop"]
+    """This Python's `findling-desktop` (PATH may name another one first, e.g. a pyenv shim)."""
+    script = Path(sys.executable).with_name("findling-desktop")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "desktop"]
 
 
 class App:

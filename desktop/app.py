@@ -148,7 +148,9 @@ def _report_timings(shell: object, server: object) -> None:
     engine.modelStatus.connect(lambda state, text: _report("model", state=state, text=text,
                                                            since_main=time.perf_counter() - started))
     window.resultsShown.connect(lambda o: _report("results", query=o.query, kind=o.kind,
-                                                  n=len(o.results), search_seconds=o.seconds))
+                                                  n=len(o.results), search_seconds=o.seconds,
+                                                  top=o.results[0].path if o.results else None,
+                                                  since_main=time.perf_counter() - started))
     received = [0.0]
     if server is not None:
         server.requested.connect(lambda request: received.__setitem__(0, time.perf_counter()), type=_direct())
