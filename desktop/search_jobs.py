@@ -49,6 +49,15 @@ class SearchOutcome:
     ignored: str = ""  # the filters that could not be read, and why
 
 
+def _import_search_modules() -> None:
+    """The searcher's modules (FAISS among them), imported ahead of the first search."""
+    try:
+        import indexer.search.searcher  # noqa: F401
+        import indexer.store.vectors  # noqa: F401
+    except Exception:  # noqa: BLE001, S110 - the search imports them again and reports what fails
+        pass
+
+
 class SearchJobs:
     """Models and searches for one data dir; every method but `ask`/`cancel` runs on the search thread."""
 
@@ -91,6 +100,8 @@ class SearchJobs:
 
         engine = self.engine
         self.model_state = "loading"
+        # onnxruntime builds its session without the GIL: meanwhile, import what the first search needs
+        threading.Thread(target=_import_search_modules, name="findling-warm-search", daemon=True).start()
         name = model_name(engine.config, engine.model_override, engine.data.recorded_model())
         engine.modelStatus.emit("loading", f"Loading the model {model_label(name)}…")
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from indexer.config import Config, ensure_private_dir
 from indexer.private import FILE_MODE, tighten, write_private_text
 from indexer.store.catalog import CATALOG_FILE, Catalog
-from indexer.store.vectors import VECTORS_FILE
+from indexer.store.vector_file import VECTORS_FILE
 
 LOCK_FILE = "writer.lock"
 WRITER_FILE = "writer.json"  # who holds the lock: {"pid", "holder"}, for the busy message
