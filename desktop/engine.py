@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_K", "Engine", "IndexProgress", "IndexStats", "SearchOutcome"]
 
 DEFAULT_K = 20
+STARTUP_SCAN_WAIT = 30.0  # seconds the startup scan waits at most for the models to load
 
 
 class Engine(QObject):
@@ -90,6 +91,8 @@ class Engine(QObject):
         self._index_thread = SerialThread("findling-index")
         self._search_thread.post(self.searches.load_models)
         if self.config.roots:
+            # The startup scan waits for the model: a search typed into the new window comes first.
+            self._index_thread.post(lambda: self.searches.settled.wait(STARTUP_SCAN_WAIT))
             self._index_thread.post(self.indexing.start)
         else:
             self.indexing.set_progress(IndexProgress("off"))

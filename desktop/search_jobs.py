@@ -66,6 +66,7 @@ class SearchJobs:
         self.model_state = "loading"
         self.info: ModelInfo | None = None
         self.info_ready = threading.Event()  # set once the model is resolved (or could not be)
+        self.settled = threading.Event()  # set once the models are loaded (or could not be)
         self.embedder: Embedder | None = None
         self.reranker: Reranker | None = None
         self.searcher: Searcher | None = None
@@ -94,6 +95,12 @@ class SearchJobs:
     # -- models --------------------------------------------------------------------------------------------
     def load_models(self) -> None:
         """Resolve and open the embedder and the reranker (warmed up), saying what happens."""
+        try:
+            self._load_models()
+        finally:
+            self.settled.set()
+
+    def _load_models(self) -> None:
         from indexer.models.catalogue import model_line
         from indexer.models.embedding import ModelUnavailable
         from indexer.models.factory import model_name, open_models
@@ -154,6 +161,7 @@ class SearchJobs:
         engine.reindexOffered.emit(offer)
 
     def reload_models(self) -> None:
+        self.settled.clear()
         self.close_searcher()
         self.embedder = self.reranker = self.info = None
         self.load_models()

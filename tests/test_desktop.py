@@ -11,6 +11,7 @@ import re
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -510,4 +511,38 @@ def test_one_app_search_parses_embeds_and_retrieves_once(qtbot, tmp_path, tiny_m
         assert quick.args[0].kind == "ok"
         assert calls == {"parse": 1, "embed": 1, "dense": 1, "keyword": 1}
     finally:
+        engine.shutdown()
+
+
+def test_the_startup_scan_waits_for_the_models(qtbot, tmp_path, tiny_model_dir, monkeypatch) -> None:  # noqa: ANN001
+    """A search typed into the new window comes first: the watcher's startup scan (imports, a walk of
+    every root) starts once the models are loaded, not while they load."""
+    import indexer.models.factory
+    from desktop.indexing import Indexing
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "garden.txt").write_text(FILES["garden.txt"], encoding="utf-8")
+    data = tmp_path / "data"
+    index_for_app(folder, data, tiny_model_dir)
+    release = threading.Event()
+    open_models = indexer.models.factory.open_models
+
+    def slow_open_models(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        release.wait(WAIT / 1000)
+        return open_models(*args, **kwargs)
+
+    monkeypatch.setattr(indexer.models.factory, "open_models", slow_open_models)
+    started = []
+    monkeypatch.setattr(Indexing, "start", lambda self: started.append(self.engine.model_state))
+    engine = Engine(data, None, watcher_options={"debounce": 0.05, "low_priority": False})
+    engine.start()
+    try:
+        time.sleep(0.5)
+        assert started == []  # the models are still loading
+        release.set()
+        qtbot.waitUntil(lambda: bool(started), timeout=WAIT)
+        assert started == ["ready"]
+    finally:
+        release.set()
         engine.shutdown()
