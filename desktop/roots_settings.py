@@ -25,10 +25,10 @@ class RootsAndSettings:
         self.engine = engine
 
     def add_root(self, path: str) -> None:
-        from indexer.write.roots import folder_problem, with_roots
+        from indexer.write.roots import excluded_root_problem, folder_problem, with_roots
 
         config = self.engine.config
-        problem = folder_problem(path)
+        problem = folder_problem(path) or excluded_root_problem(path, config, self.engine.data_path)
         if problem:
             self.engine.message.emit(problem, True)
             return

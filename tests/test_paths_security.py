@@ -407,3 +407,26 @@ def test_excludes_without_defaults_keep_the_data_dir_and_the_users_patterns(tmp_
     assert rules.excluded(str(tmp_path), str(tmp_path / "x" / "run.log"))
     assert not rules.excluded(str(tmp_path), str(tmp_path / "x" / "keep.log"))
     assert not rules.excluded(str(tmp_path), str(tmp_path / ".ssh" / "id_rsa"))
+
+
+def test_a_root_the_default_excludes_cover_is_said_not_silently_empty(tmp_path: Path,
+                                                                     tiny_model_dir: Path) -> None:
+    """`findling index ~/.cache/notes` used to print "0 files" and nothing else; it now says why, and
+    the way it names (use_default_excludes = false) indexes the folder."""
+    notes = tmp_path / "home" / ".cache" / "notes"
+    notes.mkdir(parents=True)
+    (notes / "a.txt").write_text("The cat sat on the mat.")
+    data = tmp_path / "data"
+    result = cli_run("index", str(notes), data=data, model=tiny_model_dir)
+    assert f"Nothing in {notes} is indexed: the default exclude '.cache/' covers it" in result.output
+    assert "use_default_excludes" in result.output and snapshot(data) == {}
+    inside = data / "inbox"
+    inside.mkdir()
+    result = cli_run("index", str(inside), data=data, model=tiny_model_dir)
+    assert "it is inside the index's own data folder" in result.output
+    config = Config.load(data)
+    config.use_default_excludes = False
+    config.save(data)
+    result = cli_run("index", str(notes), data=data, model=tiny_model_dir)
+    assert "Nothing in" not in result.output
+    assert list(snapshot(data)) == [str(notes / "a.txt")]

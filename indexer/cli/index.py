@@ -15,8 +15,13 @@ from indexer.search.searcher import EmptyIndex
 def index_roots(app: App, roots: list[str], phase: str = "all") -> None:
     from indexer.cli.shared_store import open_mirror, store_target
     from indexer.write.pipeline import Indexer
+    from indexer.write.roots import excluded_root_problem
 
     target = store_target(app)  # first: a refused consent loads no model
+    for root in roots or app.config.roots:
+        problem = excluded_root_problem(root, app.config, app.data.path)
+        if problem:
+            say(problem)
     embedder = app.embedder(export=True)
     progress = TqdmProgress()
     with Indexer(app.data, app.config, embedder, progress) as indexer:  # the caller holds the writer lock

@@ -98,7 +98,8 @@ class Excludes:
     def __init__(self, patterns: Iterable[str] = (), defaults: Iterable[str] = (),
                  private: Iterable[str | os.PathLike] = (), roots: Iterable[str] = ()) -> None:
         self.spec = pathspec.GitIgnoreSpec.from_lines(list(patterns))
-        self.defaults = AnyDepth(defaults)
+        self.default_patterns = tuple(defaults)
+        self.defaults = AnyDepth(self.default_patterns)
         self.private = sorted({form for folder in private
                                for form in (os.path.abspath(folder), os.path.realpath(folder))})
         self.roots = {os.path.abspath(r): os.path.realpath(r) for r in roots}
@@ -134,6 +135,19 @@ class Excludes:
         suffix = "/" if is_dir else ""
         forms = self._forms(path)
         return self._private(forms) or any(self.defaults.match(_posix(form) + suffix) for form in forms)
+
+    def default_reason(self, path: str, is_dir: bool = False) -> str | None:
+        """Why `path` is excluded whatever the user's patterns say ("the data dir", or the default
+        pattern that matches it), or None."""
+        forms = self._forms(path)
+        if self._private(forms):
+            return "it is inside the index's own data folder"
+        suffix = "/" if is_dir else ""
+        for pattern in self.default_patterns:
+            matcher = AnyDepth([pattern])
+            if any(matcher.match(_posix(form) + suffix) for form in forms):
+                return f"the default exclude {pattern!r} covers it"
+        return None
 
     def excluded_anywhere(self, roots: list[str], path: str, is_dir: bool = False) -> bool:
         """Excluded relative to the root that contains `path`, or any of its parent folders."""

@@ -6,6 +6,8 @@ import os
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from indexer.config import Config
     from indexer.datadir import DataDir
     from indexer.models.protocols import Embedder
@@ -29,6 +31,22 @@ def folder_problem(path: str) -> str | None:
             next(entries, None)
     except OSError as exc:
         return f"The folder {path} cannot be read: {exc.strerror or exc}."
+    return None
+
+
+def excluded_root_problem(path: str, config: Config, data_dir: Path | None = None) -> str | None:
+    """Why nothing under the root `path` would be indexed although it is readable (a folder the
+    default excludes cover, such as ~/.cache, or the data dir), or None."""
+    from indexer.ingest.excludes import Excludes
+
+    excludes = Excludes.for_config(config, data_dir)
+    for form in (os.path.abspath(path), os.path.realpath(path)):
+        reason = excludes.default_reason(form, os.path.isdir(form))
+        if reason:
+            fix = ("" if reason.startswith("it is inside the index's") else
+                   " To index it anyway, change `use_default_excludes` to false in the index's config.toml "
+                   "(`findling config path` prints where it is).")
+            return f"Nothing in {path} is indexed: {reason}.{fix}"
     return None
 
 
