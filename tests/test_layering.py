@@ -217,3 +217,15 @@ def test_hybrid_search_on_onnx_imports_no_torch_watcher_or_qt(index_of_two_files
     loaded, payload = search_path_modules("--data-dir", str(index_of_two_files), "search", "tomatoes",
                                           "--json", "--backend", "onnx", env=env, hf_home=tmp_path)
     assert payload["results"] and payload["mode"] == "hybrid" and loaded == []
+
+
+def test_the_writer_loads_sqlite_utils_without_pandas() -> None:
+    """sqlite-utils would import pandas (installed with the milvus extra) on every writer start: about a
+    second and 70 MB. It is hidden from sqlite-utils alone; pandas itself still imports afterwards."""
+    pytest.importorskip("pandas")
+    code = ("import sys\nimport indexer.store.migrations as m\n"
+            "hidden = 'pandas' not in sys.modules\n"
+            "import pandas\n"
+            "print(hidden, m.Database.__module__, pandas.DataFrame.__name__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "sqlite_utils.db", "DataFrame"]

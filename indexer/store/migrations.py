@@ -15,11 +15,13 @@ from __future__ import annotations
 import re
 import sqlite3
 
-from sqlite_utils import Database, Migrations
-
 from indexer.paths import ESCAPING, key
 from indexer.search.query import has_cjk
 from indexer.store.schema import SCHEMA_VERSION
+from indexer.store.sqlite_utils_import import import_sqlite_utils
+
+_sqlite_utils = import_sqlite_utils()
+Database, Migrations = _sqlite_utils.Database, _sqlite_utils.Migrations
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "applied", "migrate"]
 
