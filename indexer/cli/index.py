@@ -36,6 +36,9 @@ def index_roots(app: App, roots: list[str], phase: str = "all") -> None:
             if phase == "all" and ocr_with_bar(indexer, report):
                 embed_with_bar(indexer, report, "Embedding the recognised text")
             report.chunks_pending = indexer.catalog.embedding_progress()[1]
+            if indexer.mirror is not None and not indexer.mirror.catch_up(force=True):
+                say("The shared index is behind this index: the next `findling --store … index` or "
+                    "`watch` catches it up.")
         finally:
             if indexer.mirror is not None:
                 indexer.mirror.close()

@@ -9,6 +9,7 @@ terminal, or `--yes`; the agreement is kept in the config (`store_consent`).
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import click
@@ -58,13 +59,15 @@ def open_store(app: App, target: StoreTarget) -> MilvusStore:
     return MilvusStore(target, app.config.path_map)
 
 
-def open_mirror(target: StoreTarget, indexer):  # noqa: ANN001, ANN201 - an Indexer, a MilvusMirror
-    """The writer's mirror of its catalog in the store: connected, leased and caught up."""
+def open_mirror(target: StoreTarget, indexer, holder: str = "findling index",  # noqa: ANN001, ANN201
+                tell: Callable[[str], None] = say, rebuild: bool = False):
+    """The writer's mirror of its catalog in the store (an Indexer's; a MilvusMirror): connected,
+    leased and caught up. `rebuild`: a collection of another model is made anew (`reindex`)."""
     from indexer.store.milvus_mirror import MilvusMirror
 
-    mirror = MilvusMirror(target, indexer.catalog, indexer.embedder, "findling index", say=say)
-    state = mirror.open()
-    say(f"Shared index {target.shown}: {state.last_sync}.")
+    mirror = MilvusMirror(target, indexer.catalog, indexer.embedder, holder, say=tell)
+    state = mirror.open(rebuild=rebuild)
+    tell(f"Shared index {target.shown}: {state.last_sync}.")
     return state
 
 

@@ -2,7 +2,9 @@
 
 `watch` reconciles at start
 (with a progress bar), then prints one line per indexed, moved or removed file on stderr,
-and stops cleanly (vector file saved, lock released, exit 0) on Ctrl+C or SIGTERM.
+and stops cleanly (vector file saved, lock released, exit 0) on Ctrl+C or SIGTERM. With
+`--store`, every commit is mirrored into the shared index too (its lease renewed while it
+watches, released at the stop; Milvus out of reach: indexing here goes on, retried with backoff).
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ def summary(batch: Batch) -> str:
 @click.pass_obj
 def watch(app: App, paths: tuple[str, ...], threads: int | None, debounce: float) -> None:
     """Watch PATHS (added to the roots), or every configured root, and keep the index in step with them."""
+    from indexer.cli.shared_store import open_mirror, store_target
     from indexer.write.watcher import WatchCallbacks, Watcher, WatchOptions
 
     new_roots = [os.path.abspath(p) for p in paths]
@@ -62,6 +65,7 @@ def watch(app: App, paths: tuple[str, ...], threads: int | None, debounce: float
         raise click.UsageError("Give a folder to watch, e.g. `findling watch ~/Documents`.")
     with app.data.writer_lock("findling watch"):
         pass  # another writer (the app)? Say so now, before the config changes or a model loads.
+    target = store_target(app)  # a refused consent loads no model
     app.config.roots += [r for r in new_roots if r not in app.config.roots]
     if app.model_override and not app.data.exists():
         app.config.model = app.model_override
@@ -106,7 +110,10 @@ def watch(app: App, paths: tuple[str, ...], threads: int | None, debounce: float
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set()) if main_thread else None
     try:
         embedder = app.embedder(export=True)
-        watcher = Watcher(app.data, app.config, embedder, roots, WatchOptions(debounce=debounce),
+        mirror = None if target is None else (
+            lambda indexer: open_mirror(target, indexer, "findling watch", progress.message))
+        options = WatchOptions(debounce=debounce, mirror=mirror)
+        watcher = Watcher(app.data, app.config, embedder, roots, options,
                           WatchCallbacks(on_status, on_batch, progress.message, reconcile_progress=progress))
         crashed = False
         try:

@@ -5,14 +5,18 @@ generation and vector-log position it reflects. At start the mirror compares the
 the difference by chunk id (the catalog's vector change log, as a FAISS file catches up); when the
 log was trimmed past it, or a batch failed to reach Milvus, it reconciles by chunk id, path and
 mtime over the whole collection. A batch that cannot reach Milvus leaves local indexing going on:
-the catalog's meta `shared_store` says how many batches Milvus is behind (`findling status`), and
-the next batch retries.
+the catalog's meta `shared_store` says how many batches Milvus is behind (`findling status`); the
+chunk ids those batches touched are kept, and `catch_up` writes them once Milvus answers again,
+tried with backoff (`RETRY_FIRST` doubling to `RETRY_MAX` seconds, a fresh client each time) by
+the next batch or by a long-running writer's loop (`findling watch`). A writer that stops while
+behind leaves that count in the catalog, and its next start reconciles.
 
 One writer per collection, best effort: a lease row (holder, host, pid, time renewed) in the
 meta collection, renewed every `RENEW_EVERY` s by a thread; another writer is refused while the
 lease is live and takes over one not renewed for `LEASE_STALE` s, saying so. Milvus has no
 compare-and-set, so two writers starting in the same instant could both win: the lease keeps
-honest writers apart, it is not a lock.
+honest writers apart, it is not a lock. A writer that finds its lease held by another (taken over
+while Milvus was out of its reach) stops mirroring and says so.
 """
 
 from __future__ import annotations
@@ -50,6 +54,8 @@ if TYPE_CHECKING:
 RENEW_EVERY = 10.0
 LEASE_STALE = 60.0
 WRITE_BATCH = 500
+RETRY_FIRST = 5.0  # seconds from a failed batch to the first retry, doubled after each failure
+RETRY_MAX = 300.0
 
 
 _ROW_SQL = (
@@ -98,21 +104,32 @@ class MilvusMirror:
         self.last_sync = ""  # what `open` did: "current", "replayed N passages" or "reconciled …"
         self.seq: int | None = None  # the catalog's vector-log position Milvus reflects
         self.sync_seconds = 0.0  # how long the start's replay or reconcile took
+        self.lost: str | None = None  # why this writer no longer mirrors (another took the lease over)
+        self._missed_upserted: set[int] = set()  # what the batches Milvus missed touched
+        self._missed_removed: set[int] = set()
+        self._retry_at = 0.0  # time.monotonic() of the next catch-up try while behind
+        self._retry_wait = RETRY_FIRST
+        self._reconnect = False  # the next try starts with a fresh client
+        self._problem = ""  # why the last write or try failed ("" while in step)
         self._stop = threading.Event()
         self._renewer: threading.Thread | None = None
         self._lock = threading.Lock()  # one call on the client at a time (the renewer's and ours)
 
     # -- opening and closing -------------------------------------------------------------------------
-    def open(self) -> MilvusMirror:
-        """Connect, create the collections, check the model, take the lease and replay what Milvus missed."""
+    def open(self, rebuild: bool = False) -> MilvusMirror:
+        """Connect, create the collections, check the model, take the lease and replay what Milvus missed.
+        `rebuild` (after `findling reindex`): a collection of another model is made anew with this one."""
         if self.client is None:
             self.client = connect(self.target)
         try:
             create_collections(self.client, self.collection, int(self.embedder.dim))
             load(self.client, self.collection, meta_collection(self.collection))
             meta = read_meta(self.client, self.collection)
-            self._check_model(meta)
+            if not (rebuild and meta.get("model") not in (None, self.embedder.model_id)):
+                self._check_model(meta)
             self._take_lease(meta)
+            if meta.get("model") not in (None, self.embedder.model_id):
+                meta = self._rebuild(meta)
             if not meta.get("model"):
                 self._set_meta(self._model_meta())
         except milvus_errors() as exc:
@@ -120,10 +137,30 @@ class MilvusMirror:
                                    f"{_reason(exc)}") from exc
         self._renewer = threading.Thread(target=self._renew, name="findling-lease", daemon=True)
         self._renewer.start()
-        self.sync(meta)
+        try:
+            self.sync(meta)
+        except BaseException:
+            self.close()  # the renewer stopped, the lease released
+            raise
         return self
 
+    def _rebuild(self, meta: dict[str, str]) -> dict[str, str]:
+        """Drop the passages of another model and make the collection anew for this one (its
+        dimension may differ); what it held is written again by the reconcile that follows."""
+        recorded = meta.get("model")
+        with self._lock:
+            self.client.drop_collection(self.collection)
+        create_collections(self.client, self.collection, int(self.embedder.dim))
+        load(self.client, self.collection)
+        self._set_meta(self._model_meta())
+        with self._lock:
+            self.client.delete(meta_collection(self.collection), ids=["generation", "seq"])
+        self.say(f"The shared index {self.target.shown} held the model {recorded!r}: made anew with "
+                 f"{self.embedder.model_id!r}. Readers need the same model.")
+        return {k: v for k, v in meta.items() if k not in ("generation", "seq")} | self._model_meta()
+
     def close(self) -> None:
+        """Stop renewing and release the lease (unless another writer holds it now)."""
         self._stop.set()
         if self._renewer is not None:
             self._renewer.join()
@@ -131,7 +168,8 @@ class MilvusMirror:
             return
         try:
             with self._lock:
-                self.client.delete(meta_collection(self.collection), ids=["lease"])
+                if self.lost is None:
+                    self.client.delete(meta_collection(self.collection), ids=["lease"])
         except milvus_errors():
             pass  # it goes stale in LEASE_STALE seconds
         with contextlib.suppress(Exception):  # a client that lost its server
@@ -180,11 +218,31 @@ class MilvusMirror:
         self._set_meta({"lease": json.dumps(self._lease())})
 
     def _renew(self) -> None:
+        """The renewer thread: every RENEW_EVERY s, however long no batch comes (a quiet watch)."""
         while not self._stop.wait(RENEW_EVERY):
             try:
-                self._set_meta({"lease": json.dumps(self._lease())})
+                if self._lease_holder() is None:
+                    self._set_meta({"lease": json.dumps(self._lease())})
             except milvus_errors():
-                pass  # the next batch says Milvus is unreachable
+                pass  # the batches say Milvus is unreachable, and retry
+            except Exception:  # noqa: BLE001 - a client being replaced (`catch_up`): the next turn
+                pass
+
+    def _lease_holder(self) -> str | None:
+        """Who holds the lease when it is another writer's and live (None: ours, free or stale).
+        Seen once, it is recorded in `lost` and this writer stops mirroring."""
+        if self.lost is not None:
+            return self.lost
+        with self._lock:
+            rows = self.client.query(meta_collection(self.collection), filter='key == "lease"',
+                                     output_fields=["value"])
+        held = json.loads(rows[0]["value"]) if rows else None
+        age = time.time() - float(held.get("renewed", 0)) if held else LEASE_STALE
+        if not held or held.get("id") == self.lease_id or age >= LEASE_STALE:
+            return None
+        self.lost = (f"{held.get('holder')} on {held.get('host')} (pid {held.get('pid')}) took the shared "
+                     f"index over while it was out of this writer's reach; this one no longer writes to it")
+        return self.lost
 
     # -- keeping in step -----------------------------------------------------------------------------
     def apply_change(self, change: Change) -> None:
@@ -203,22 +261,90 @@ class MilvusMirror:
         self.apply(StoreBatch(ids, []))
 
     def apply(self, batch: StoreBatch) -> None:
-        """Write one batch to Milvus; when Milvus cannot be reached, count it and go on."""
+        """Write one batch to Milvus; when Milvus cannot be reached, keep what it touched and go on
+        (`catch_up` writes it later). While behind, a batch only tries again once the retry is due."""
         if batch.empty:
             return
+        if self.behind or self.lost is not None:
+            self._missed_upserted.update(int(i) for i in batch.upserted)
+            self._missed_removed.update(int(i) for i in batch.removed)
+            self.behind += 1
+            if self.lost is not None:
+                self._lost_now()
+            elif not self.catch_up():
+                self._note(self._problem, quiet=True)
+            return
         try:
-            if self.behind:
-                self._reconcile()  # what failed before, by chunk id, path and mtime
-            else:
-                self._write(batch.upserted, batch.removed)
+            self._write(batch.upserted, batch.removed)
             self._record()
         except milvus_errors() as exc:
-            self.behind += 1
-            self._note(f"shared index {self.behind} batches behind, retrying ({_reason(exc)})")
+            self._missed_upserted.update(int(i) for i in batch.upserted)
+            self._missed_removed.update(int(i) for i in batch.removed)
+            self.behind = 1
+            self._failed(exc)
             return
-        if self.behind:
-            self.behind = 0
         self._note("", quiet=True)
+
+    def _failed(self, exc: BaseException) -> None:
+        """A write or a catch-up failed: the next try after a longer wait, with a fresh client."""
+        wait = self._retry_wait
+        self._retry_at = time.monotonic() + wait
+        self._retry_wait = min(RETRY_MAX, wait * 2)
+        self._reconnect = True
+        first = not self._problem
+        self._problem = f"{_reason(exc)}; next try in {wait:.0f} s"
+        self._note(self._problem, quiet=True)
+        state = "cannot be reached" if first else "is still out of reach"
+        self.say(f"The shared index {self.target.shown} {state} ({_reason(exc)}). Indexing here goes on; "
+                 f"shared index {self.behind} batches behind, retrying in {wait:.0f} s.")
+
+    def _lost_now(self) -> None:
+        """Another writer holds the lease: said once, recorded for `findling status`."""
+        if self._problem != self.lost:
+            self._problem = self.lost or ""
+            self.say(f"The shared index {self.target.shown}: {self.lost}. Stop the other writer and "
+                     "restart this one to mirror again (it then reconciles).")
+        self._note(self._problem, quiet=True)
+
+    def catch_up(self, force: bool = False) -> bool:
+        """While behind, once the retry is due (or now, `force`): write what the missed batches
+        touched, from the catalog as it is now. Whether Milvus is in step."""
+        if not self.behind:
+            return True
+        if self.lost is not None or (not force and time.monotonic() < self._retry_at):
+            return False
+        try:
+            if self._reconnect:
+                self._connect_again()
+            if self._lease_holder() is not None:
+                self._lost_now()
+                return False
+            self._set_meta({"lease": json.dumps(self._lease())})
+            touched = len(self._missed_upserted | self._missed_removed)
+            self._write(sorted(self._missed_upserted), sorted(self._missed_removed))
+            self._record()
+        except (*milvus_errors(), StoreUnavailable) as exc:
+            self._failed(exc)
+            return False
+        self.say(f"The shared index {self.target.shown} is back: caught up on {self.behind} batches "
+                 f"({touched} passages written or deleted).")
+        self.behind = 0
+        self._missed_upserted.clear()
+        self._missed_removed.clear()
+        self._retry_wait, self._reconnect, self._problem = RETRY_FIRST, False, ""
+        self._note("", quiet=True)
+        return True
+
+    def _connect_again(self) -> None:
+        """A fresh client (a closed or broken one never recovers; a server's new address does)."""
+        fresh = connect(self.target)
+        with self._lock:
+            old, self.client = self.client, fresh
+        with contextlib.suppress(Exception):
+            if old is not None:
+                old.close()
+        load(self.client, self.collection, meta_collection(self.collection))
+        self._reconnect = False
 
     def _write(self, upserted: Sequence[int], removed: Sequence[int], absent: set[int] | None = None) -> None:
         """Write the catalog's rows of `upserted`, delete the rest of both; ids in `absent` are known
@@ -238,12 +364,16 @@ class MilvusMirror:
                 self.client.delete(self.collection, ids=gone[start:start + 1000])
 
     def _record(self) -> None:
+        """The catalog position Milvus now reflects, and its largest chunk id (readers draw their
+        random sample of vectors below it: `MilvusStore.sample_vectors`)."""
         seq = self.catalog.log_seq()
-        self._set_meta({"generation": str(self.catalog.generation), "seq": str(seq)})
+        top = self.catalog.conn.execute("SELECT max(id) FROM chunks").fetchone()[0]
+        self._set_meta({"generation": str(self.catalog.generation), "seq": str(seq), "max_id": str(top or 0)})
         self.seq = seq
 
     def _state(self) -> dict[str, Any]:
-        return {"store": self.target.shown, "behind": self.behind, "seq": self.seq}
+        return {"store": self.target.shown, "behind": self.behind, "seq": self.seq,
+                "lost": self.lost is not None}
 
     def _note(self, text: str, quiet: bool = False) -> None:
         """Where the mirror stands, in the catalog's meta for `findling status` ("" when in step) and

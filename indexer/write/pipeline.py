@@ -67,6 +67,11 @@ class StoreMirror(Protocol):
 
     def files_changed(self, file_ids: list[int]) -> None: ...
 
+    def catch_up(self, force: bool = False) -> bool:
+        """While behind (the store was out of reach), try again once due; whether it is in step."""
+
+    def close(self) -> None: ...
+
 
 class Progress(Protocol):
     def start(self, total: int) -> None: ...

@@ -36,7 +36,7 @@ from indexer.models.protocols import Embedder
 from indexer.paths import key, os_path
 from indexer.store.catalog import Catalog, FileRow
 from indexer.write.control import RunControl
-from indexer.write.pipeline import Indexer, Progress, Report
+from indexer.write.pipeline import Indexer, Progress, Report, StoreMirror
 from indexer.write.watch.observers import Notice, RootWatch
 from indexer.write.watch.pending import Dirty, Pending, PendingPaths
 from indexer.write.watch.power import PauseGate, lower_priority, pause_flag, request_resume
@@ -107,6 +107,9 @@ class WatchOptions:
     low_priority: bool = True  # lower the worker's CPU and I/O priority
     battery: Callable[[], Any] = psutil.sensors_battery  # for the low-battery pause
     holder: str = "findling watch"  # named in the busy message of a second writer
+    # A shared store to mirror each commit into (`--store`): opened by the worker on its Indexer
+    # (connected, leased, caught up) before `start()` returns, closed (lease released) at stop.
+    mirror: Callable[[Indexer], StoreMirror] | None = None
 
 
 @dataclass(frozen=True)
@@ -240,12 +243,18 @@ class Watcher:
                 indexer = Indexer(self.data_dir, self.config, self.embedder, _Tracker(self), self._control)
                 try:
                     indexer.check_model()
+                    if self.options.mirror is not None:
+                        indexer.mirror = self.options.mirror(indexer)
                     self._ready.set()
                     self._serve(indexer)
                 finally:
                     for watch in self._watches:
                         watch.stop()
-                    indexer.close()  # saves the vector file
+                    try:
+                        if indexer.mirror is not None:
+                            indexer.mirror.close()  # releases the shared index's lease
+                    finally:
+                        indexer.close()  # saves the vector file
         except BaseException as exc:  # noqa: BLE001 - reported to start() or through the status
             if not self._ready.is_set():
                 self._startup_error = exc
@@ -267,6 +276,8 @@ class Watcher:
         while not self._control.stopping:
             if self._held():
                 continue
+            if indexer.mirror is not None:
+                indexer.mirror.catch_up()  # a shared store out of reach: retried once due (backoff)
             self._check_watches()
             self._take_wanted(indexer)
             rescans = self._pending.take_rescans()
