@@ -346,6 +346,7 @@ def test_status_says_what_the_shared_index_holds(shared, tmp_path) -> None:
     docs, data, store = shared
     result = CliRunner().invoke(cli, ["status", "--store", store, "--data-dir", str(data)])
     assert result.exit_code == 0, result.output
-    assert f"Shared index: {parse_store_uri(store).shown}: {len(DOCS)} passages" in result.output
-    assert "no writer now" in result.output  # the writer's lease went with it
-    assert "in step with this index" in result.output  # the writer's own view, from its catalog
+    assert f"Shared index: {parse_store_uri(store).shown} (this index is its writer)" in result.output
+    assert f"  Passages: {len(DOCS)} in {len(DOCS)} files" in result.output
+    assert "  Writer:   no writer now" in result.output  # the writer's lease went with it
+    assert "  Mirror:   in step with this index" in result.output  # the writer's own view, from its catalog

@@ -9,6 +9,7 @@ import click
 
 from indexer.cli.common import App
 from indexer.cli.terminal import visible
+from indexer.store.errors import StoreUnavailable
 
 SKIPPED_SHOWN = 50  # skipped files listed by the text output (--json lists all)
 
@@ -89,6 +90,7 @@ def shared_index_state(app: App) -> dict | None:
     store = open_store(app, target)
     try:
         stats = store.stats()
+        files = store.count("ordinal == 0")  # a file's first passage: Milvus counts no distinct values
         lease = json.loads(store.meta["lease"]) if store.meta.get("lease") else None
     finally:
         store.close()
@@ -96,15 +98,41 @@ def shared_index_state(app: App) -> dict | None:
     if lease:
         writer = {"holder": lease.get("holder"), "host": lease.get("host"), "pid": lease.get("pid"),
                   "renewed_s_ago": round(time.time() - float(lease.get("renewed", 0)))}
-    return {"store": target.shown, "passages": stats.passages, "model": stats.model,
+    return {"store": target.shown, "passages": stats.passages, "files": files, "model": stats.model,
             "generation": store.meta.get("generation"), "writer": writer}
 
 
-def shared_index_line(shared: dict) -> str:
+def writer_line(shared: dict) -> str:
     writer = shared["writer"]
-    who = (f"written by {writer['holder']} on {writer['host']} (pid {writer['pid']}, lease renewed "
-           f"{writer['renewed_s_ago']} s ago)" if writer else "no writer now")
-    return f"{shared['store']}: {shared['passages']:,} passages, model {shared['model']}; {who}"
+    if not writer:
+        return "no writer now"
+    return (f"{writer['holder']} on {writer['host']} (pid {writer['pid']}), lease renewed "
+            f"{writer['renewed_s_ago']} s ago")
+
+
+def shared_index_lines(shared: dict, mirror: dict | None) -> list[str]:
+    """The shared index's block of `findling status`; `mirror`: this writer's record of it, if any."""
+    head = f"Shared index: {shared['store']}" + (
+        " (this index is its writer)" if mirror else " (read here; no local catalog writes it)")
+    if "unreachable" in shared:
+        return [head, f"  Not reachable now: {shared['unreachable']}", f"  Mirror:   {mirror_line(mirror)}"]
+    lines = [head,
+             f"  Passages: {shared['passages']:,} in {shared['files']:,} files",
+             f"  Model:    {shared['model']}",
+             f"  Generation: {shared['generation'] if shared['generation'] is not None else 'none yet'}",
+             f"  Writer:   {writer_line(shared)}"]
+    if mirror is not None:
+        lines.append(f"  Mirror:   {mirror_line(mirror)}")
+    return lines
+
+
+def mirror_line(mirror: dict) -> str:
+    """Where this writer's mirror stands, from its catalog (no connection)."""
+    if mirror.get("lost"):
+        return f"not written by this index now: {mirror['problem']}"
+    if mirror["behind"]:
+        return f"shared index {mirror['behind']} batches behind, retrying ({mirror['problem']})"
+    return "in step with this index"
 
 
 def export_state(model_id: str | None) -> dict | None:
@@ -136,6 +164,19 @@ def status(app: App, as_json: bool) -> None:
     from indexer.models.resolution import reindex_offer
     from indexer.store.stats import index_stats, vector_line
 
+    mirror = shared_store_state(app)
+    try:
+        shared_index = shared_index_state(app)
+    except StoreUnavailable as exc:  # on its writer, the local index and the mirror's record still show
+        from indexer.cli.shared_store import store_target
+
+        shown = store_target(app).shown
+        if mirror is None or mirror.get("store") != shown:
+            raise
+        shared_index = {"store": shown, "unreachable": str(exc)}
+    if shared_index is not None and (mirror is None or mirror.get("store") != shared_index["store"]):
+        _reader_status(shared_index, as_json)  # no local catalog writes this store: its lines only
+        return
     stats = index_stats(app.data, sizes=True)
     name = model_name(app.config, app.model_override, stats.model)
     in_use = model_in_use(name, app.backend)
@@ -155,8 +196,10 @@ def status(app: App, as_json: bool) -> None:
     if app.data.exists():
         info.update(chunks_embedded=stats.chunks_embedded, chunks_pending=stats.chunks_pending,
                     embedding_eta_s=stats.embedding_eta_s)
-    info["shared_store"] = shared_store_state(app)
-    info["shared_index"] = shared_index_state(app)
+    info["shared_store"] = mirror
+    info["shared_index"] = shared_index
+    if shared_index is not None:
+        info["role"] = "writer"
     info["onnx_export"] = export_state(in_use.get("model_id"))
     info["embedding_backends"] = stats.embedding_backends
     info["mixed_backends"] = len(stats.embedding_backends) > 1
@@ -166,6 +209,8 @@ def status(app: App, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(info, ensure_ascii=False))
         return
+    if shared_index is not None:
+        click.echo("Local index (the shared index's writer; its catalog is the truth):")
     click.echo(visible(f"Index:    {info['data_dir']}"))
     click.echo(visible(f"Roots:    {', '.join(info['roots']) or '(none)'}"))
     click.echo(visible(f"Model:    {model_status(in_use)}"))
@@ -187,13 +232,11 @@ def status(app: App, as_json: bool) -> None:
     click.echo(f"Size:     catalog {info['catalog_bytes'] / 1e6:.1f} MB, "
                f"vector index {info['index_bytes'] / 1e6:.1f} MB")
     click.echo(f"Vectors:  {vector_line(info['vector_index'])}")
-    if info["shared_index"] is not None:
-        click.echo(visible(f"Shared index: {shared_index_line(info['shared_index'])}"))
-    shared = info["shared_store"]
-    if shared is not None:
-        state = (f"{shared['behind']} batches behind, retrying ({shared['problem']})" if shared["behind"]
-                 else "in step with this index")
-        click.echo(visible(f"Shared:   {shared['store']}: {state}"))
+    if shared_index is not None:
+        for line in shared_index_lines(shared_index, mirror):
+            click.echo(visible(line))
+    elif mirror is not None:  # status without --store on a writer: its own record of the mirror
+        click.echo(visible(f"Shared:   {mirror['store']}: {mirror_line(mirror)}"))
     for error in info["error_files"]:
         click.echo(visible(f"  error: {error['path']}: {error['reason']}"))
     for failed in info["ocr"]["error_files"]:
@@ -205,3 +248,12 @@ def status(app: App, as_json: bool) -> None:
                    "(`findling status --json` lists them all)")
     for item in info["unavailable"]:
         click.echo(visible(f"  unavailable (files kept, still searchable): {item['path']}: {item['reason']}"))
+
+
+def _reader_status(shared: dict, as_json: bool) -> None:
+    """`findling --store URI status` where no local catalog writes that store: the shared index only."""
+    if as_json:
+        click.echo(json.dumps({"role": "reader", "shared_index": shared}, ensure_ascii=False))
+        return
+    for line in shared_index_lines(shared, None):
+        click.echo(visible(line))
