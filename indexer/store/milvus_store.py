@@ -328,10 +328,40 @@ class MilvusStore:
         return found
 
     def sample_vectors(self, n: int) -> np.ndarray | None:
-        """Up to n stored vectors (the first Milvus returns: its storage order, not a random draw)."""
-        rows = self._call(lambda: self.client.query(self.collection, filter="id >= 0", limit=n,
-                                                    output_fields=["vector"]))
-        return np.asarray([r["vector"] for r in rows], dtype=np.float32) if rows else None
+        """Up to n stored vectors drawn at random (fixed seed), without reading the collection:
+        Milvus has no random draw (Lite no `random_sample`, no `%` in filters), so random chunk ids
+        below the writer's largest (meta `max_id`) are fetched by id, more drawn until n are found.
+        A collection written before `max_id` was kept has its ids listed (ids only) and n drawn."""
+        total = self.count()
+        if total == 0:
+            return None
+        if total <= n:
+            rows = self._call(lambda: self.client.query(self.collection, filter="id >= 0", limit=n,
+                                                        output_fields=["vector"]))
+            return np.asarray([r["vector"] for r in rows], dtype=np.float32) if rows else None
+        rng = np.random.default_rng(0)
+        top = self._call(lambda: read_meta(self.client, self.collection)).get("max_id")
+        if top is None:
+            ids = np.fromiter((int(r["id"]) for r in self._iterate("id >= 0", ["id"])), dtype=np.int64)
+            return self._stack(self.vectors(rng.choice(ids, min(n, len(ids)), replace=False).tolist()))
+        space = int(top) + 1
+        found: dict[int, np.ndarray] = {}
+        tried: set[int] = set()
+        for _ in range(8):  # a collection with many ids deleted needs more draws
+            share = max(total / space, 1e-3)
+            want = min(space - len(tried), int((n - len(found)) / share * 1.3) + 16)
+            draw = [i for i in dict.fromkeys(rng.integers(0, space, size=want).tolist()) if i not in tried]
+            tried.update(draw)
+            found.update(self.vectors(draw))
+            if len(found) >= n or len(tried) >= space:
+                break
+        picked = sorted(found) if len(found) <= n else sorted(int(i) for i in rng.choice(sorted(found), n,
+                                                                                         replace=False))
+        return self._stack({i: found[i] for i in picked})
+
+    @staticmethod
+    def _stack(vectors: dict[int, np.ndarray]) -> np.ndarray | None:
+        return np.vstack(list(vectors.values())).astype(np.float32) if vectors else None
 
     def newest_files(self, query: Query, k: int) -> list[tuple[int, int]]:
         """A filter-only query's files, newest first; a file goes when any of its passages holds an
