@@ -31,6 +31,7 @@ from indexer.cli import cli  # noqa: E402
 from indexer.config import Config  # noqa: E402
 from indexer.datadir import DataDir  # noqa: E402
 from indexer.store import milvus_mirror  # noqa: E402
+from indexer.store.catalog import from_blob  # noqa: E402
 from indexer.store.errors import StoreUnavailable  # noqa: E402
 from indexer.store.milvus_mirror import MilvusMirror  # noqa: E402
 from indexer.store.milvus_schema import meta_collection  # noqa: E402
@@ -174,7 +175,7 @@ def test_watch_mirrors_the_first_scan_an_edit_a_move_and_a_delete(watch, peek, t
     edited = {i: blob for i, (p, blob) in catalog_rows(data).items() if p.endswith("sea.txt")}
     stored = store.vectors(list(edited))
     for i, blob in edited.items():
-        assert np.allclose(stored[i], np.frombuffer(blob, dtype=np.float32), atol=1e-6)
+        assert np.allclose(stored[i], from_blob(blob), atol=1e-6)
     text = store.client.query(store.collection, filter=f"id == {next(iter(edited))}", output_fields=["text"])
     assert "harbour master" in text[0]["text"]
     watcher.stop()
@@ -333,3 +334,30 @@ def test_sample_vectors_draws_across_the_collection(lite_db, tiny_model_dir, pee
     older = ids_of(store.sample_vectors(10))
     assert len(older) == 10 and max(older) > ids[19]
     assert len(store.sample_vectors(100)) == len(ids)  # fewer than asked: all of them
+
+
+def test_roots_remove_and_reindex_with_a_store_reach_the_shared_index(lite_db, tiny_model_dir, tiny_e5_dir,
+                                                                       peek, tmp_path) -> None:
+    kept = write_docs(tmp_path / "kept", {"a.txt": "Alpha centauri is a star system."})
+    gone = write_docs(tmp_path / "gone", {"b.txt": "Beta carotene colours carrots orange."})
+    data = tmp_path / "data"
+    uri = f"milvus://{lite_db}?collection=one_offs"
+    base = ["--store", uri, "--data-dir", str(data)]
+    result = CliRunner().invoke(cli, [*base, "--model", str(tiny_model_dir), "index", str(kept), str(gone)])
+    assert result.exit_code == 0, result.output
+    store = peek("one_offs")
+    assert {Path(p).name for p in milvus_rows(store).values()} == {"a.txt", "b.txt"}
+
+    result = CliRunner().invoke(cli, [*base, "roots", "remove", str(gone)])
+    assert result.exit_code == 0, result.output
+    assert {Path(p).name for p in milvus_rows(store).values()} == {"a.txt"}  # gone from the team's too
+
+    result = CliRunner().invoke(cli, [*base, "--model", str(tiny_e5_dir), "reindex"])
+    assert result.exit_code == 0, result.output
+    assert "made anew" in result.output
+    after = peek("one_offs")
+    assert after.model() == embedder_for(str(tiny_e5_dir)).model_id
+    ours = catalog_rows(data)
+    assert set(milvus_rows(after)) == set(ours)
+    for i, vector in after.vectors(list(ours)).items():
+        assert np.allclose(vector, from_blob(ours[i][1]), atol=1e-6)

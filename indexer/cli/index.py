@@ -11,6 +11,9 @@ from indexer.cli.common import App, TqdmProgress, say
 from indexer.datadir import IndexBusy
 from indexer.search.searcher import EmptyIndex
 
+LATER = ("the next `findling --store … index` or `watch` from it that can write the shared index "
+         "brings the shared index up to it.")
+
 
 def index_roots(app: App, roots: list[str], phase: str = "all") -> None:
     from indexer.cli.shared_store import open_mirror, store_target
@@ -144,12 +147,14 @@ def reindex(app: App) -> None:
     """Re-embed every stored chunk with --model (or the configured model), without re-reading files."""
     from tqdm import tqdm
 
+    from indexer.cli.shared_store import mirror_or_later, store_target
     from indexer.write.pipeline import Indexer
     from indexer.write.reindex import reindex as run_reindex
 
     if not app.data.exists():
         raise EmptyIndex(f"No index in {app.data.path} yet. Run `findling index FOLDER` first.")
     wanted = app.model_override or app.config.model
+    target = store_target(app)  # first: a refused consent loads no model
     with app.data.writer_lock("findling reindex"):
         embedder = app.embedder(wanted)  # the model asked for, never the index's stand-in
         catalog = app.data.open_catalog()
@@ -161,6 +166,10 @@ def reindex(app: App) -> None:
             catalog.close()
         with Indexer(app.data, app.config, embedder) as indexer:
             indexer.save_vectors()
+            if target is not None:  # every vector changed: the shared index is written again
+                mirror = mirror_or_later(target, indexer, "findling reindex", LATER)
+                if mirror is not None:
+                    mirror.close()
     from indexer.models.catalogue import model_line
     from indexer.models.resolution import stands_in_for
 

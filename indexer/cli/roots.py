@@ -37,7 +37,7 @@ def roots_add(app: App, paths: tuple[str, ...]) -> None:
 @click.argument("paths", nargs=-1, required=True)
 @click.pass_obj
 def roots_remove(app: App, paths: tuple[str, ...]) -> None:
-    """Stop covering PATHS and purge their files from the index."""
+    """Stop covering PATHS and purge their files from the index (and from the shared index, with --store)."""
     from indexer.write.roots import purge_roots, root_path
 
     targets = [root_path(p) for p in paths]
@@ -46,8 +46,14 @@ def roots_remove(app: App, paths: tuple[str, ...]) -> None:
         raise click.UsageError(f"Not a configured root: {', '.join(unknown)}")
     removed = 0
     if app.data.exists():
+        from indexer.cli.index import LATER
+        from indexer.cli.shared_store import mirror_or_later, store_target
+
+        store = store_target(app)
+        mirror = None if store is None else (
+            lambda indexer: mirror_or_later(store, indexer, "findling roots remove", LATER))
         with app.data.writer_lock("findling roots remove"):
-            removed = purge_roots(app.data, app.config, app.reading_embedder(), targets)
+            removed = purge_roots(app.data, app.config, app.reading_embedder(), targets, mirror)
     app.config.roots = [r for r in app.config.roots if r not in targets]
     app.config.save(app.data.path)
     say(f"Removed {len(targets)} root(s) and {removed} files from the index.")

@@ -60,15 +60,31 @@ def open_store(app: App, target: StoreTarget) -> MilvusStore:
 
 
 def open_mirror(target: StoreTarget, indexer, holder: str = "findling index",  # noqa: ANN001, ANN201
-                tell: Callable[[str], None] = say, rebuild: bool = False):
+                tell: Callable[[str], None] = say):
     """The writer's mirror of its catalog in the store (an Indexer's; a MilvusMirror): connected,
-    leased and caught up. `rebuild`: a collection of another model is made anew (`reindex`)."""
+    leased and caught up."""
     from indexer.store.milvus_mirror import MilvusMirror
 
     mirror = MilvusMirror(target, indexer.catalog, indexer.embedder, holder, say=tell)
-    state = mirror.open(rebuild=rebuild)
+    state = mirror.open()
     tell(f"Shared index {target.shown}: {state.last_sync}.")
     return state
+
+
+def mirror_or_later(target: StoreTarget, indexer, holder: str, later: str):  # noqa: ANN001, ANN201
+    """The mirror for a one-off write (`reindex`, `roots remove`), or None when the store cannot take
+    it now (out of reach, another writer's lease, another writer's model): said plainly with
+    `later` (what the next `index`/`watch` does), and the local write goes on."""
+    from indexer.datadir import ModelMismatch
+    from indexer.store.errors import StoreUnavailable
+
+    try:
+        return open_mirror(target, indexer, holder)
+    except ModelMismatch as exc:  # another writer's collection: not this index's to write
+        say(f"{exc} This index changes anyway; that shared index is left as it is.")
+    except StoreUnavailable as exc:
+        say(f"{exc} This index changes anyway; {later}")
+    return None
 
 
 def refuse_shared(app: App, command: str) -> None:

@@ -116,19 +116,26 @@ class MilvusMirror:
         self._lock = threading.Lock()  # one call on the client at a time (the renewer's and ours)
 
     # -- opening and closing -------------------------------------------------------------------------
-    def open(self, rebuild: bool = False) -> MilvusMirror:
+    def open(self) -> MilvusMirror:
         """Connect, create the collections, check the model, take the lease and replay what Milvus missed.
-        `rebuild` (after `findling reindex`): a collection of another model is made anew with this one."""
+
+        A collection of another model is refused (the mismatch message) unless this catalog is its
+        writer (its `shared_store` record names the store: `findling reindex` changed the model
+        here): then it is made anew with this model and written again."""
         if self.client is None:
             self.client = connect(self.target)
         try:
-            create_collections(self.client, self.collection, int(self.embedder.dim))
+            both = (self.collection, meta_collection(self.collection))
+            if not all(self.client.has_collection(c) for c in both):  # the dimension may load the model
+                create_collections(self.client, self.collection, int(self.embedder.dim))
             load(self.client, self.collection, meta_collection(self.collection))
             meta = read_meta(self.client, self.collection)
-            if not (rebuild and meta.get("model") not in (None, self.embedder.model_id)):
+            local = json.loads(self.catalog.meta_get(META_KEY) or "{}")
+            other_model = meta.get("model") not in (None, self.embedder.model_id)
+            if other_model and local.get("store") != self.target.shown:
                 self._check_model(meta)
             self._take_lease(meta)
-            if meta.get("model") not in (None, self.embedder.model_id):
+            if other_model:
                 meta = self._rebuild(meta)
             if not meta.get("model"):
                 self._set_meta(self._model_meta())

@@ -6,11 +6,13 @@ import os
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
     from indexer.config import Config
     from indexer.datadir import DataDir
     from indexer.models.protocols import Embedder
+    from indexer.write.pipeline import Indexer, StoreMirror
 
 
 def root_path(path: str) -> str:
@@ -55,11 +57,19 @@ def with_roots(roots: list[str], added: list[str]) -> list[str]:
     return list(dict.fromkeys([*roots, *added]))
 
 
-def purge_roots(data: DataDir, config: Config, embedder: Embedder, roots: list[str]) -> int:
-    """Remove every file under `roots` from the index (the caller holds the writer lock); files removed."""
+def purge_roots(data: DataDir, config: Config, embedder: Embedder, roots: list[str],
+                mirror: Callable[[Indexer], StoreMirror | None] | None = None) -> int:
+    """Remove every file under `roots` from the index (the caller holds the writer lock); files removed.
+    `mirror` opens the shared store the removal is mirrored into (`--store`; None: not now)."""
     if not data.exists():
         return 0
     from indexer.write.pipeline import Indexer
 
     with Indexer(data, config, embedder) as indexer:
-        return sum(indexer.remove_under(root) for root in roots)
+        indexer.mirror = mirror(indexer) if mirror is not None else None
+        try:
+            return sum(indexer.remove_under(root) for root in roots)
+        finally:
+            if indexer.mirror is not None:
+                indexer.mirror.catch_up(force=True)
+                indexer.mirror.close()
