@@ -299,10 +299,11 @@ class MilvusMirror:
         self._retry_wait = min(RETRY_MAX, wait * 2)
         self._reconnect = True
         first = not self._problem
-        self._problem = f"{_reason(exc)}; next try in {wait:.0f} s"
+        reason = _reason(exc).removeprefix(f"The shared index {self.target.shown} ")  # connect()'s message
+        self._problem = f"{reason}; next try in {wait:.0f} s"
         self._note(self._problem, quiet=True)
         state = "cannot be reached" if first else "is still out of reach"
-        self.say(f"The shared index {self.target.shown} {state} ({_reason(exc)}). Indexing here goes on; "
+        self.say(f"The shared index {self.target.shown} {state} ({reason}). Indexing here goes on; "
                  f"shared index {self.behind} batches behind, retrying in {wait:.0f} s.")
 
     def _lost_now(self) -> None:
