@@ -361,3 +361,32 @@ def test_roots_remove_and_reindex_with_a_store_reach_the_shared_index(lite_db, t
     assert set(milvus_rows(after)) == set(ours)
     for i, vector in after.vectors(list(ours)).items():
         assert np.allclose(vector, from_blob(ours[i][1]), atol=1e-6)
+
+
+def test_a_writer_whose_lease_was_taken_over_stops_mirroring_and_leaves_it(lite_db, tiny_model_dir, peek,
+                                                                         tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(milvus_mirror, "RENEW_EVERY", 0.1)
+    docs = write_docs(tmp_path / "docs", {"a.txt": "Alpha centauri is a star system."})
+    data_dir = DataDir(tmp_path / "data")
+    embedder = embedder_for(str(tiny_model_dir))
+    messages: list[str] = []
+    with data_dir.writer_lock(), Indexer(data_dir, Config(), embedder) as indexer:
+        mirror = MilvusMirror(parse_store_uri(f"milvus://{lite_db}?collection=taken"), indexer.catalog,
+                              embedder, "first", say=messages.append).open()
+        indexer.mirror = mirror
+        try:
+            indexer.run([str(docs)])
+            store = peek("taken")
+            other = {"id": "other", "holder": "second", "host": "elsewhere", "pid": 1, "renewed": time.time()}
+            store.client.upsert(meta_collection("taken"), [{"key": "lease", "value": json.dumps(other),
+                                                            "pad": [0.0, 0.0]}])
+            wait_until(lambda: mirror.lost is not None, "the renewer to see the other lease", timeout=10)
+            (docs / "b.txt").write_text("Beta carotene colours carrots orange.", encoding="utf-8")
+            indexer.run([str(docs)])
+        finally:
+            mirror.close()
+    assert {Path(p).name for p in milvus_rows(store).values()} == {"a.txt"}  # not written by the first
+    assert lease(store)["id"] == "other"  # and not released by it
+    assert any("second on elsewhere (pid 1) took the shared index over" in m for m in messages)
+    result = CliRunner().invoke(cli, ["status", "--data-dir", str(tmp_path / "data")])
+    assert "not written by this index now" in result.output, result.output
