@@ -182,14 +182,16 @@ def test_watch_mirrors_the_first_scan_an_edit_a_move_and_a_delete(watch, peek, t
     assert lease(store) is None  # released at the stop
 
 
+@pytest.mark.parametrize("missed_max", [200_000, 0], ids=["by-missed-ids", "reconciled"])
 def test_milvus_out_of_reach_mid_watch_leaves_indexing_going_and_it_catches_up(
-        watch, peek, tmp_path, monkeypatch) -> None:
+        watch, peek, tmp_path, monkeypatch, missed_max) -> None:
     monkeypatch.setattr(milvus_mirror, "RETRY_FIRST", 0.3)
+    monkeypatch.setattr(milvus_mirror, "MISSED_MAX", missed_max)  # 0: too many ids kept, so it reconciles
     docs = write_docs(tmp_path / "docs", {"a.txt": "Alpha centauri is a star system."})
     data = tmp_path / "data"
     messages: list[str] = []
-    watcher, mirrors = watch(docs, "outage", messages)
-    store = peek("outage")
+    watcher, mirrors = watch(docs, f"outage_{missed_max}", messages)
+    store = peek(f"outage_{missed_max}")
     wait_until(lambda: in_step(store, data), "the first scan in Milvus")
 
     real_connect = milvus_mirror.connect

@@ -56,6 +56,7 @@ LEASE_STALE = 60.0
 WRITE_BATCH = 500
 RETRY_FIRST = 5.0  # seconds from a failed batch to the first retry, doubled after each failure
 RETRY_MAX = 300.0
+MISSED_MAX = 200_000  # chunk ids kept for a catch-up; past that, the catch-up reconciles instead
 
 
 _ROW_SQL = (
@@ -107,6 +108,7 @@ class MilvusMirror:
         self.lost: str | None = None  # why this writer no longer mirrors (another took the lease over)
         self._missed_upserted: set[int] = set()  # what the batches Milvus missed touched
         self._missed_removed: set[int] = set()
+        self._missed_too_many = False  # more than MISSED_MAX: the catch-up reconciles by chunk id
         self._retry_at = 0.0  # time.monotonic() of the next catch-up try while behind
         self._retry_wait = RETRY_FIRST
         self._reconnect = False  # the next try starts with a fresh client
@@ -273,8 +275,7 @@ class MilvusMirror:
         if batch.empty:
             return
         if self.behind or self.lost is not None:
-            self._missed_upserted.update(int(i) for i in batch.upserted)
-            self._missed_removed.update(int(i) for i in batch.removed)
+            self._miss(batch)
             self.behind += 1
             if self.lost is not None:
                 self._lost_now()
@@ -285,12 +286,21 @@ class MilvusMirror:
             self._write(batch.upserted, batch.removed)
             self._record()
         except milvus_errors() as exc:
-            self._missed_upserted.update(int(i) for i in batch.upserted)
-            self._missed_removed.update(int(i) for i in batch.removed)
+            self._miss(batch)
             self.behind = 1
             self._failed(exc)
             return
         self._note("", quiet=True)
+
+    def _miss(self, batch: StoreBatch) -> None:
+        """Keep a batch Milvus missed (its chunk ids), or only that one was missed when too many are."""
+        if not self._missed_too_many:
+            self._missed_upserted.update(int(i) for i in batch.upserted)
+            self._missed_removed.update(int(i) for i in batch.removed)
+        if len(self._missed_upserted) + len(self._missed_removed) > MISSED_MAX:
+            self._missed_too_many = True
+            self._missed_upserted.clear()
+            self._missed_removed.clear()
 
     def _failed(self, exc: BaseException) -> None:
         """A write or a catch-up failed: the next try after a longer wait, with a fresh client."""
@@ -328,8 +338,11 @@ class MilvusMirror:
                 self._lost_now()
                 return False
             self._set_meta({"lease": json.dumps(self._lease())})
-            touched = len(self._missed_upserted | self._missed_removed)
-            self._write(sorted(self._missed_upserted), sorted(self._missed_removed))
+            if self._missed_too_many:
+                touched = sum(self._reconcile())
+            else:
+                touched = len(self._missed_upserted | self._missed_removed)
+                self._write(sorted(self._missed_upserted), sorted(self._missed_removed))
             self._record()
         except (*milvus_errors(), StoreUnavailable) as exc:
             self._failed(exc)
@@ -339,6 +352,7 @@ class MilvusMirror:
         self.behind = 0
         self._missed_upserted.clear()
         self._missed_removed.clear()
+        self._missed_too_many = False
         self._retry_wait, self._reconnect, self._problem = RETRY_FIRST, False, ""
         self._note("", quiet=True)
         return True
