@@ -3,7 +3,8 @@
 `similar` answers like a search on the main channel (a `SearchOutcome` with `searchFinished`,
 then the file-to-file matrix with `similarityReady`), so the result list, the preview and the
 similarity view show it as they show a search. `duplicates` answers with `duplicatesFound`.
-Both read the catalog only: no model runs, and nothing is ever deleted.
+Both read the catalog only: no model runs, and nothing is ever deleted. On a shared index both are
+refused with the CLI's message (they need the writer's file vectors, which the store does not hold).
 """
 
 from __future__ import annotations
@@ -47,6 +48,15 @@ class SimilarJobs:
             self.finder = SimilarFinder(self.engine.data)
         return self.finder
 
+    def _refusal(self, command: str) -> str:
+        """On a shared index: why `command` does not run (the CLI's words), else ""."""
+        if not self.engine.shared:
+            return ""
+        from desktop.shared_index import shown_uri
+        from indexer.store.store_uri import shared_refusal
+
+        return shared_refusal(command, shown_uri(self.engine.config))
+
     def similar(self, generation: int, path: str, k: int) -> None:
         from indexer.search.searcher import Similarity
         from indexer.similar.find import NotComparable
@@ -61,6 +71,10 @@ class SimilarJobs:
             seconds = time.perf_counter() - started
             return SearchOutcome(generation, label, results or [], seconds, kind, message)
 
+        refused = self._refusal("similar")
+        if refused:
+            engine.searchFinished.emit(outcome("error", refused))
+            return
         try:
             finder = self._open()
             found = finder.similar(path, k)
@@ -83,6 +97,10 @@ class SimilarJobs:
     def duplicates(self) -> None:
         from indexer.similar.duplicates import find_duplicates
 
+        refused = self._refusal("duplicates")
+        if refused:
+            self.engine.duplicatesFound.emit(refused)
+            return
         try:
             finder = self._open()
             found = find_duplicates(finder.catalog, finder.vectors)
