@@ -40,7 +40,7 @@ from desktop.preview import PreviewPane
 from desktop.results import ResultDelegate, ResultsModel, match_count
 from desktop.search_box import SearchBox
 from desktop.settings import SettingsDialog, ask_consent
-from desktop.shared_index import MOUNT_HINT, is_shared, shown_uri
+from desktop.shared_index import MOUNT_HINT, is_shared, refusal, shown_uri
 from desktop.similar_jobs import SIMILAR_PREFIX
 from desktop.welcome import WelcomePage
 
@@ -428,6 +428,10 @@ class MainWindow(QMainWindow):
         result = self.current_result()
         if result is None:
             return
+        refused = refusal(self.engine.config, "similar")
+        if refused:  # said above the results, which stay
+            self.show_message(refused, True)
+            return
         self.box.debounce.stop()  # a pending keystroke search must not replace the answer
         self.box.generation = self.engine.find_similar(result.path)
         self.statusBar().showMessage(f"Finding files like {result.path}…", 4000)
@@ -442,7 +446,8 @@ class MainWindow(QMainWindow):
         menu.addAction("Show in folder", self.reveal_current)
         menu.addAction("Copy path", self.copy_current)
         menu.addSeparator()
-        menu.addAction("Find similar files\tCtrl+M", self.find_similar_current)
+        similar = menu.addAction("Find similar files\tCtrl+M", self.find_similar_current)
+        similar.setEnabled(not self.engine.shared)  # it needs the writer's file vectors
         menu.exec(self.results_view.viewport().mapToGlobal(position))
 
     def copy_current(self) -> None:
@@ -513,7 +518,7 @@ class MainWindow(QMainWindow):
             self.show_empty_state()  # "Indexing has started" no longer holds
         self.index_status.setText(progress_text(progress))
         show_on_bar(self.index_bar, progress)
-        self.index_bar.setVisible(progress.state != "off")
+        self.index_bar.setVisible(progress.state not in ("off", "shared"))
 
     def show_message(self, text: str, is_error: bool) -> None:
         """Each message in one place, once: a warning in the banner, news in the status bar."""

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QFormLayout,
+    QGroupBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -124,6 +125,7 @@ class SettingsDialog(QDialog):
         super().__init__(parent)
         self.data_dir = data_dir  # start at login is per index (None: the default data dir)
         self.setWindowTitle("Findling settings")
+        self.setMinimumWidth(600)
         from indexer.models import catalogue  # the models Findling knows, their availability found locally
 
         self.config = config
@@ -187,8 +189,8 @@ class SettingsDialog(QDialog):
         self.store.setPlaceholderText("empty: this computer's index")
         self.store.setToolTip(f"{FORMS}. The same as `findling --store URI`.")
         self.store.setClearButtonEnabled(True)
-        self.store_help = QLabel(f"Search a team's index on Milvus instead of this computer's: {FORMS}. "
-                                 f"The app then only searches; the writer indexes. {TOKEN_HELP}")
+        self.store_help = QLabel(f"Empty: this computer's index. A team's index on Milvus: {FORMS}. The app "
+                                 f"then only searches it; its writer indexes. {TOKEN_HELP}")
         self.store_help.setWordWrap(True)
         self.store_help.setStyleSheet("color:gray")
         self.store_problem = QLabel()
@@ -220,9 +222,6 @@ class SettingsDialog(QDialog):
         form.addRow("", self.ocr_note)
         form.addRow("Skip pictures smaller than", self.ocr_min_side)
         form.addRow("", self.start_at_login)
-        form.addRow("Search a shared index", self.store)
-        form.addRow("", self.store_problem)
-        form.addRow("", self.store_help)
         note = QLabel("Settings are saved to the index's config.toml, shared with the `findling` command.")
         note.setWordWrap(True)
         note.setStyleSheet("color:gray")
@@ -230,8 +229,15 @@ class SettingsDialog(QDialog):
                                    | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.save)
         buttons.rejected.connect(self.reject)
+        shared_box = QVBoxLayout()
+        shared_box.addWidget(self.store)
+        shared_box.addWidget(self.store_problem)
+        shared_box.addWidget(self.store_help)
+        shared = QGroupBox("Search a shared index")
+        shared.setLayout(shared_box)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
+        layout.addWidget(shared)
         layout.addWidget(note)
         layout.addWidget(buttons)
 
@@ -245,8 +251,7 @@ class SettingsDialog(QDialog):
         text = self.store.text().strip()
         problem = uri_problem(text)
         if problem:
-            self.store_problem.setText(problem)
-            self.store_problem.show()
+            self._say_store_problem(problem)
             self.store.setFocus()
             return False
         if not text:
@@ -262,12 +267,16 @@ class SettingsDialog(QDialog):
         probe = dataclasses.replace(self.config, store_consent=self.store_consent)
         if needs_consent(probe, target):
             if not ask_consent(self, consent_text(target)):
-                self.store_problem.setText("Nothing was sent: agree, or empty the field to search this "
-                                           "computer's index.")
-                self.store_problem.show()
+                self._say_store_problem("Nothing was sent: agree, or empty the field to search this "
+                                        "computer's index.")
                 return False
             self.store_consent.append(target.shown)
         return True
+
+    def _say_store_problem(self, text: str) -> None:
+        self.store_problem.setText(text)
+        self.store_problem.show()
+        self.adjustSize()  # the dialog grows by the message's lines
 
     def _describe_model(self, name: str) -> None:
         """The chosen model in plain words: languages, licence, size, and whether it is here."""

@@ -13,7 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from indexer.store.store_uri import CONSENT, TOKEN_ENV, BadStoreUri, StoreTarget, parse_store_uri
+from indexer.store.store_uri import (
+    CONSENT,
+    TOKEN_ENV,
+    BadStoreUri,
+    StoreTarget,
+    parse_store_uri,
+    shared_refusal,
+)
 
 if TYPE_CHECKING:
     from indexer.config import Config
@@ -74,6 +81,12 @@ def uri_problem(text: str) -> str:
     except BadStoreUri as exc:
         return str(exc)
     return ""
+
+
+def refusal(config: Config, command: str) -> str:
+    """Why `command` (similar, duplicates) does not run on the shared index, in the CLI's words; "" on
+    the local index. They read the writer's file vectors, which the store does not hold."""
+    return shared_refusal(command, shown_uri(config)) if is_shared(config) else ""
 
 
 def consent_text(target: StoreTarget) -> str:

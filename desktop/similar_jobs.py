@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from desktop.search_jobs import SearchOutcome
+from desktop.shared_index import refusal
 
 if TYPE_CHECKING:
     from desktop.engine import Engine
@@ -48,15 +49,6 @@ class SimilarJobs:
             self.finder = SimilarFinder(self.engine.data)
         return self.finder
 
-    def _refusal(self, command: str) -> str:
-        """On a shared index: why `command` does not run (the CLI's words), else ""."""
-        if not self.engine.shared:
-            return ""
-        from desktop.shared_index import shown_uri
-        from indexer.store.store_uri import shared_refusal
-
-        return shared_refusal(command, shown_uri(self.engine.config))
-
     def similar(self, generation: int, path: str, k: int) -> None:
         from indexer.search.searcher import Similarity
         from indexer.similar.find import NotComparable
@@ -71,7 +63,7 @@ class SimilarJobs:
             seconds = time.perf_counter() - started
             return SearchOutcome(generation, label, results or [], seconds, kind, message)
 
-        refused = self._refusal("similar")
+        refused = refusal(engine.config, "similar")
         if refused:
             engine.searchFinished.emit(outcome("error", refused))
             return
@@ -97,7 +89,7 @@ class SimilarJobs:
     def duplicates(self) -> None:
         from indexer.similar.duplicates import find_duplicates
 
-        refused = self._refusal("duplicates")
+        refused = refusal(self.engine.config, "duplicates")
         if refused:
             self.engine.duplicatesFound.emit(refused)
             return

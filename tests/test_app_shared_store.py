@@ -94,7 +94,8 @@ def test_the_setting_round_trips_and_a_bad_uri_is_a_plain_message(qtbot, tmp_pat
     dialog.store.setText("milvus://relative.db")
     dialog.save()
     assert dialog.result() != SettingsDialog.DialogCode.Accepted
-    assert not dialog.store_problem.isHidden() and "absolute path ending in .db" in dialog.store_problem.text()
+    problem = dialog.store_problem
+    assert not problem.isHidden() and "absolute path ending in .db" in problem.text()
 
     lite = store_uri(tmp_path / "team.db", "notes")
     dialog.store.setText(lite)
@@ -116,7 +117,8 @@ def test_the_setting_round_trips_and_a_bad_uri_is_a_plain_message(qtbot, tmp_pat
     qtbot.addWidget(server)
     server.store.setText("milvus://ann:secret@milvus.example/team")
     server.save()
-    assert server.result() != SettingsDialog.DialogCode.Accepted and "Nothing was sent" in server.store_problem.text()
+    assert server.result() != SettingsDialog.DialogCode.Accepted
+    assert "Nothing was sent" in server.store_problem.text()
     assert "sends passage text (and file paths) off this machine" in asked[0]
     monkeypatch.setattr(settings, "ask_consent", lambda parent, text: asked.append(text) or True)
     server.save()
@@ -124,7 +126,8 @@ def test_the_setting_round_trips_and_a_bad_uri_is_a_plain_message(qtbot, tmp_pat
     config, backend = server.values()
     settings.save_config(config, data, backend)
     saved = Config.load(data)
-    assert saved.store == "milvus://milvus.example/team" and "secret" not in (data / "config.toml").read_text()
+    assert saved.store == "milvus://milvus.example/team"
+    assert "secret" not in (data / "config.toml").read_text()
     assert saved.store_consent == [parse_store_uri(saved.store).shown]
     assert "FINDLING_MILVUS_TOKEN" in server.store_help.text()
 
@@ -150,9 +153,14 @@ def test_the_window_searches_the_shared_index_with_no_local_catalog(qtbot, share
 
         # "more like this" and duplicates need the writer's file vectors: refused as the CLI does
         window.results_view.setCurrentIndex(window.results_model.index(window.results_model.first_row()))
-        with qtbot.waitSignal(window.resultsShown, timeout=WAIT) as similar:
-            window.find_similar_current()
+        window.find_similar_current()
+        assert "`findling similar`" in window.banner_text.text() and window.banner.isVisible()
+        assert window.shown is outcome  # the results stay
+        with qtbot.waitSignal(window.engine.searchFinished, timeout=WAIT) as similar:  # asked anyway
+            window.engine.find_similar(top.path)
         assert similar.args[0].kind == "error" and "not available with --store" in similar.args[0].message
+        assert not window.duplicates.find_button.isEnabled()
+        assert "not available with --store" in window.duplicates.summary.text()
         with qtbot.waitSignal(window.engine.duplicatesFound, timeout=WAIT) as duplicates:
             window.engine.find_duplicates()
         assert "not available with --store" in duplicates.args[0]
@@ -168,7 +176,8 @@ def test_the_index_panel_is_read_only_and_says_what_the_shared_index_holds(qtbot
         shown = parse_store_uri(store).shown
         qtbot.waitUntil(lambda: "passages" in panel.shared_stats.text(), timeout=WAIT)
         assert panel.shared_group.isVisible() and shown in panel.shared_uri.text()
-        assert panel.shared_stats.text() == f"{len(DOCS)} passages · {len(DOCS)} files · model {tiny_model_dir}"
+        stats = f"{len(DOCS)} passages · {len(DOCS)} files · model {tiny_model_dir}"
+        assert panel.shared_stats.text() == stats
         for part in (panel.add_button, panel.remove_button, panel.pause_button, panel.apply_excludes,
                      panel.excludes, panel.failed, panel.roots):
             assert not part.isVisible()
@@ -190,7 +199,7 @@ def test_an_unreachable_or_empty_store_is_one_message_and_search_recovers(qtbot,
     with app_window(qtbot, data) as window:
         outcome = search(qtbot, window, "lighthouse")  # asked first (the CLI's words), then it searched
         assert "sends passage text" in asked[0] and len(asked) == 1
-        qtbot.waitUntil(lambda: Config.load(data).store_consent == ["milvus://127.0.0.1:9/team"], timeout=WAIT)
+        qtbot.waitUntil(lambda: Config.load(data).store_consent == [SERVER], timeout=WAIT)
         qtbot.waitUntil(lambda: "cannot be reached" in window.results_message.text(), timeout=WAIT)
         assert "Traceback" not in window.results_message.text()
         qtbot.waitUntil(lambda: "cannot be reached" in window.index_panel.shared_problem.text(), timeout=WAIT)
