@@ -97,12 +97,19 @@ def ocr_note() -> str:
     return f"Not available: {missing}" if missing else ""
 
 
+def consent_box(parent: QWidget | None, text: str) -> QMessageBox:
+    """The question asked before passage text and paths go to a Milvus server (the CLI's words)."""
+    box = QMessageBox(QMessageBox.Icon.Question, "Search a shared index", f"{text}\n\nGo on?",
+                      QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, parent)
+    box.setDefaultButton(QMessageBox.StandardButton.No)
+    box.setInformativeText("Asked once per server; kept in config.toml (store_consent), as the "
+                           "`findling` command keeps it.")
+    return box
+
+
 def ask_consent(parent: QWidget | None, text: str) -> bool:
-    """Ask before passage text and paths go to a Milvus server (the CLI's words); True when agreed."""
-    answer = QMessageBox.question(parent, "Search a shared index", f"{text}\n\nGo on?",
-                                  QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-                                  QMessageBox.StandardButton.No)
-    return answer == QMessageBox.StandardButton.Yes
+    """Ask once before passage text and paths go to a Milvus server; True when agreed."""
+    return consent_box(parent, text).exec() == QMessageBox.StandardButton.Yes
 
 
 def ask_keep_password(parent: QWidget | None, shown: str) -> QMessageBox.StandardButton:

@@ -8,6 +8,7 @@ released at the module's end so nothing outlives it.
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -169,7 +170,9 @@ def test_the_window_searches_the_shared_index_with_no_local_catalog(qtbot, share
 def test_the_index_panel_is_read_only_and_says_what_the_shared_index_holds(qtbot, shared,  # noqa: ANN001
                                                                           tiny_model_dir, tmp_path) -> None:
     docs, store = shared
-    data = reader_data(tmp_path, tiny_model_dir, store=store, roots=[str(tmp_path)])
+    folder = tmp_path / "own-files"
+    folder.mkdir()
+    data = reader_data(tmp_path, tiny_model_dir, store=store, roots=[str(folder)])
     with app_window(qtbot, data) as window:
         panel = window.index_panel
         window.tabs.setCurrentWidget(panel)
@@ -184,9 +187,16 @@ def test_the_index_panel_is_read_only_and_says_what_the_shared_index_holds(qtbot
         assert not any(b.isEnabled() for b in (panel.add_button, panel.remove_button, panel.pause_button))
         assert window.engine.last_progress.state == "shared" and window.engine.indexing.watcher is None
         with qtbot.waitSignal(window.engine.message, timeout=WAIT) as said:
-            window.engine.add_root(str(tmp_path))  # e.g. from the tray or a test: still refused
+            window.engine.add_root(str(tmp_path))  # e.g. from a test, past the hidden button: refused
         assert "not available while the app shows a shared index" in said.args[0]
-        assert Config.load(data).roots == [str(tmp_path)] and not window.engine.data.exists()
+        assert Config.load(data).roots == [str(folder)] and not window.engine.data.exists()
+
+        local = dataclasses.replace(window.engine.config, store="")  # back to this computer's index
+        window.engine.apply_settings(local, "auto")
+        qtbot.waitUntil(lambda: window.index_panel.add_button.isVisible(), timeout=WAIT)
+        assert not panel.shared_group.isVisible() and panel.add_button.isEnabled()
+        qtbot.waitUntil(lambda: window.engine.last_progress.state == "idle", timeout=WAIT)
+        assert window.engine.data.exists() and Config.load(data).store == ""
 
 
 def test_an_unreachable_or_empty_store_is_one_message_and_search_recovers(qtbot, lite_db, tiny_model_dir,  # noqa: ANN001
