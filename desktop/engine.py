@@ -147,6 +147,10 @@ class Engine(QObject):
 
         self._index_thread.post(guarded)
 
+    @property
+    def started(self) -> bool:
+        return self._index_thread is not None and not self.closing
+
     # -- search --------------------------------------------------------------------------------------
     @property
     def model_state(self) -> str:

@@ -7,6 +7,7 @@ says what it holds; folders, excludes, pause and the local lists are hidden (the
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QFileDialog,
     QGroupBox,
@@ -242,6 +243,12 @@ class IndexPanel(QWidget):
     def save_excludes(self) -> None:
         patterns = [line.strip() for line in self.excludes.toPlainText().splitlines() if line.strip()]
         self.engine.set_excludes(patterns)
+
+    def showEvent(self, event: QShowEvent) -> None:
+        """A shared index changes on the writer's machine: read what it holds whenever it is looked at."""
+        super().showEvent(event)
+        if self.engine.shared and self.engine.started:
+            self.engine.refresh_stats()
 
     # -- engine → panel ------------------------------------------------------------------------------
     def show_config(self, config: Config) -> None:

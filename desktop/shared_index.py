@@ -118,6 +118,9 @@ def expected_errors() -> tuple[type[BaseException], ...]:
     return (BadStoreUri, ConsentNeeded, StoreUnavailable, StoreEmpty, StoreBusy, ModelMismatch)
 
 
+_FILES: dict[tuple[str, int, str | None], int] = {}  # (store, passages, writer's generation) → files
+
+
 def shared_state(config: Config) -> SharedState:
     """The shared index's passages, files and model, read from the store (never raises)."""
     shown = shown_uri(config)
@@ -127,7 +130,10 @@ def shared_state(config: Config) -> SharedState:
         return SharedState(shown, problem=str(exc))
     try:
         stats = store.stats()
-        return SharedState(shown, stats.passages, store.file_count(), stats.model)
+        counted = (shown, stats.passages, store.meta.get("generation"))
+        if counted not in _FILES:  # a scan of the store's file ids: once per state of the writer's index
+            _FILES[counted] = store.file_count()
+        return SharedState(shown, stats.passages, _FILES[counted], stats.model)
     except expected_errors() as exc:
         return SharedState(shown, problem=str(exc))
     finally:
