@@ -30,6 +30,7 @@ from desktop.settings import SettingsDialog  # noqa: E402
 from indexer.cli import cli  # noqa: E402
 from indexer.config import Config  # noqa: E402
 from indexer.store import milvus_store  # noqa: E402
+from indexer.store.errors import StoreUnavailable  # noqa: E402
 from indexer.store.store_uri import parse_store_uri  # noqa: E402
 
 WAIT = 20_000  # ms
@@ -134,7 +135,7 @@ def test_the_setting_round_trips_and_a_bad_uri_is_a_plain_message(qtbot, tmp_pat
 
 
 def test_the_window_searches_the_shared_index_with_no_local_catalog(qtbot, shared, tiny_model_dir,  # noqa: ANN001
-                                                                      tmp_path) -> None:
+                                                                      tmp_path, monkeypatch) -> None:
     docs, store = shared
     data = reader_data(tmp_path, tiny_model_dir, store=store)
     with app_window(qtbot, data) as window:
@@ -165,6 +166,21 @@ def test_the_window_searches_the_shared_index_with_no_local_catalog(qtbot, share
         with qtbot.waitSignal(window.engine.duplicatesFound, timeout=WAIT) as duplicates:
             window.engine.find_duplicates()
         assert "not available with --store" in duplicates.args[0]
+
+        # the connection drops mid-search: one message, and the next search connects again
+        dense = milvus_store.MilvusStore.dense
+
+        def dropped(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+            self.client.close()
+            raise StoreUnavailable(f"The shared index {self.target.shown} cannot be reached: connection lost")
+
+        monkeypatch.setattr(milvus_store.MilvusStore, "dense", dropped)
+        lost = search(qtbot, window, "stormy sea at night")
+        assert lost.kind == "error"
+        assert window.results_message.text().endswith("cannot be reached: connection lost")
+        monkeypatch.setattr(milvus_store.MilvusStore, "dense", dense)
+        back = search(qtbot, window, "stormy sea at night")
+        assert back.kind == "ok" and Path(back.results[0].path).name == "sea.txt"
 
 
 def test_the_index_panel_is_read_only_and_says_what_the_shared_index_holds(qtbot, shared,  # noqa: ANN001
