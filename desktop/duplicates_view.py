@@ -23,9 +23,11 @@ from PySide6.QtWidgets import (
 )
 
 from desktop import actions
+from desktop.shared_index import refusal
 
 if TYPE_CHECKING:
     from desktop.engine import Engine
+    from indexer.config import Config
     from indexer.similar.duplicates import DuplicateGroup, Duplicates
 
 PathRole = Qt.ItemDataRole.UserRole + 1
@@ -49,14 +51,16 @@ def group_title(group: DuplicateGroup) -> str:
     return f"{len(group.files)} files · {what} · {human_size(group.wasted_bytes)} wasted"
 
 
+INTRO = "Copies and near-copies of your files: the app only lists them, it never deletes anything."
+
+
 class DuplicatesView(QWidget):
     def __init__(self, engine: Engine, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.engine = engine
         self.find_button = QPushButton("Find duplicates")
         self.find_button.clicked.connect(self.find)
-        self.summary = QLabel("Copies and near-copies of your files: the app only lists them, it never "
-                              "deletes anything.")
+        self.summary = QLabel(INTRO)
         self.summary.setWordWrap(True)
         self.summary.setStyleSheet("color:gray")
         self.tree = QTreeWidget()
@@ -72,6 +76,18 @@ class DuplicatesView(QWidget):
         layout.addLayout(top)
         layout.addWidget(self.tree, 1)
         engine.duplicatesFound.connect(self.show_duplicates)
+        engine.configChanged.connect(self.show_config)
+        self.show_config(engine.config)
+
+    def show_config(self, config: Config) -> None:
+        """On a shared index duplicates cannot be found here (the CLI's message says why)."""
+        refused = refusal(config, "duplicates")
+        self.find_button.setEnabled(not refused)
+        if refused:
+            self.tree.clear()
+            self.summary.setText(refused)
+        elif self.summary.text().startswith("`findling duplicates`"):
+            self.summary.setText(INTRO)
 
     def find(self) -> None:
         self.find_button.setEnabled(False)

@@ -14,6 +14,7 @@ so the Searcher (one SQLite connection, one model) is never used by two threads 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import traceback
 from collections.abc import Callable
@@ -59,6 +60,7 @@ class Engine(QObject):
     pausedChanged = Signal(bool)  # indexing held by the user (from any window, the tray or the CLI)
     reindexOffered = Signal(object)  # ReindexOffer (its model stands in for the configured one), or None
     duplicatesFound = Signal(object)  # indexer.similar.duplicates.Duplicates, or the error's text
+    sharedState = Signal(object)  # desktop.shared_index.SharedState: what the shared index (`store`) holds
 
     def __init__(self, data_dir: Path, model: str | None = None, k: int = DEFAULT_K,
                  watcher_options: dict[str, Any] | None = None) -> None:
@@ -77,6 +79,13 @@ class Engine(QObject):
         self._search_thread: SerialThread | None = None
         self._index_thread: SerialThread | None = None
 
+    @property
+    def shared(self) -> bool:
+        """The app searches a shared index (config `store`) and does not index."""
+        from desktop.shared_index import is_shared
+
+        return is_shared(self.config)
+
     @cached_property
     def data(self) -> DataDir:
         """The data dir, made on first use in a worker: its module pulls in NumPy and FAISS."""
@@ -90,7 +99,9 @@ class Engine(QObject):
         self._search_thread = SerialThread("findling-search")
         self._index_thread = SerialThread("findling-index")
         self._search_thread.post(self.searches.load_models)
-        if self.config.roots:
+        if self.shared:
+            self.indexing.set_progress(IndexProgress("shared"))
+        elif self.config.roots:
             # The startup scan waits for the model: a search typed into the new window comes first.
             self._index_thread.post(lambda: self.searches.settled.wait(STARTUP_SCAN_WAIT))
             self._index_thread.post(self.indexing.start)
@@ -135,6 +146,10 @@ class Engine(QObject):
                 self.message.emit(f"{type(exc).__name__}: {exc}", True)
 
         self._index_thread.post(guarded)
+
+    @property
+    def started(self) -> bool:
+        return self._index_thread is not None and not self.closing
 
     # -- search --------------------------------------------------------------------------------------
     @property
@@ -203,6 +218,18 @@ class Engine(QObject):
     def apply_settings(self, config: Config, backend: str) -> None:
         """Save settings to config.toml; reload the models and restart indexing when they changed."""
         self.post_index(lambda: self.settings.apply_settings(config, backend))
+
+    def agree_to_share(self, shown: str) -> None:
+        """The user agreed that passage text goes to the shared index `shown`: kept in the config, as
+        the CLI keeps it, and the models reload for it."""
+        if shown in self.config.store_consent:
+            return
+        config = dataclasses.replace(self.config, store_consent=[*self.config.store_consent, shown])
+        self.config = config  # at once: the search asked next must not ask again
+        self.searches.info_ready.clear()
+        self.post_search(self.searches.reload_models)  # the store's own model, now that it may be read
+        self.post_index(lambda: self.settings.save(config))
+        self.post_index(self.indexing.refresh_stats)
 
     def reindex(self, model: str | None = None) -> None:
         """Re-embed the index with `model` (default: the configured one) in the background."""

@@ -1,8 +1,13 @@
-"""The index panel: watched folders, excludes, live progress with pause and resume, and failed files."""
+"""The index panel: watched folders, excludes, live progress with pause and resume, and failed files.
+
+On a shared index (config `store`) it is read only: it names the store (without its password) and
+says what it holds; folders, excludes, pause and the local lists are hidden (the writer indexes).
+"""
 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QFileDialog,
     QGroupBox,
@@ -21,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.engine import Engine, IndexProgress, IndexStats
+from desktop.shared_index import READ_ONLY, SharedState, is_shared, shown_uri
 from indexer.config import DEFAULT_EXCLUDES, Config
 from indexer.store.stats import vector_line
 
@@ -34,6 +40,7 @@ STATE_TEXT = {
     "idle": "Up to date; watching for changes.",
     "stopped": "Stopped.",
     "busy": "Another Findling process is indexing this index.",
+    "shared": "Searching a shared index (read only): this app does not index.",
 }
 
 
@@ -169,19 +176,46 @@ class IndexPanel(QWidget):
         self.unavailable.setStyleSheet("color:#8a4b00")
         self.unavailable.hide()
 
+        self.shared_uri = QLabel()
+        self.shared_uri.setWordWrap(True)
+        self.shared_uri.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.shared_stats = QLabel("Reading the shared index…")
+        self.shared_stats.setWordWrap(True)
+        self.shared_stats.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.shared_problem = QLabel()
+        self.shared_problem.setWordWrap(True)
+        self.shared_problem.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.shared_problem.setStyleSheet("color:#b00020")
+        self.shared_problem.hide()
+        read_only = QLabel(f"{READ_ONLY} To search this computer's own index again, empty "
+                           "“Search a shared index” in Settings.")
+        read_only.setWordWrap(True)
+        read_only.setStyleSheet("color:gray")
+        shared_box = QVBoxLayout()
+        shared_box.addWidget(self.shared_uri)
+        shared_box.addWidget(self.shared_stats)
+        shared_box.addWidget(self.shared_problem)
+        shared_box.addWidget(read_only)
+        self.shared_group = QGroupBox("Shared index (read only)")
+        self.shared_group.setLayout(shared_box)
+        self.local_parts = [folders, progress, self.failed_group, self.skipped_group, excludes]
+
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 8, 8, 8)
+        layout.addWidget(self.shared_group)
         layout.addWidget(folders)
         layout.addWidget(progress)
         layout.addWidget(self.unavailable)
         layout.addWidget(self.failed_group, 1)
         layout.addWidget(self.skipped_group, 1)
         layout.addWidget(excludes)
+        layout.addStretch(0)  # takes the room only when the lists are hidden (a shared index)
 
         engine.progress.connect(self.show_progress)
         engine.statsChanged.connect(self.show_stats)
         engine.configChanged.connect(self.show_config)
         engine.pausedChanged.connect(self.show_paused)
+        engine.sharedState.connect(self.show_shared)
         self.show_config(engine.config)
         self.show_progress(engine.last_progress)
 
@@ -210,8 +244,24 @@ class IndexPanel(QWidget):
         patterns = [line.strip() for line in self.excludes.toPlainText().splitlines() if line.strip()]
         self.engine.set_excludes(patterns)
 
+    def showEvent(self, event: QShowEvent) -> None:
+        """A shared index changes on the writer's machine: read what it holds whenever it is looked at."""
+        super().showEvent(event)
+        if self.engine.shared and self.engine.started:
+            self.engine.refresh_stats()
+
     # -- engine → panel ------------------------------------------------------------------------------
     def show_config(self, config: Config) -> None:
+        shared = is_shared(config)
+        self.shared_group.setVisible(shared)
+        for part in self.local_parts:
+            part.setVisible(not shared)
+        self.unavailable.setVisible(not shared and bool(self.unavailable.text()))
+        for button in (self.add_button, self.remove_button, self.apply_excludes, self.pause_button):
+            button.setEnabled(not shared)  # hidden too; disabled for the keyboard and the tests
+        if shared:
+            self.shared_uri.setText(f"Searching {shown_uri(config)}")
+            return
         self.roots.clear()
         self.roots.addItems(config.roots)
         if not self.excludes.hasFocus():
@@ -225,7 +275,20 @@ class IndexPanel(QWidget):
         self.current.setText(self.current.fontMetrics().elidedText(
             current, Qt.TextElideMode.ElideMiddle, max(200, self.current.width())))
         self.current.setToolTip(current)
-        self.pause_button.setEnabled(progress.state not in ("off", "stopped", "busy"))
+        self.pause_button.setEnabled(progress.state not in ("off", "stopped", "busy", "shared"))
+
+    def show_shared(self, state: SharedState) -> None:
+        """What the shared index holds (passages, files, model), or why it cannot be read now."""
+        self.shared_uri.setText(f"Searching {state.shown}")
+        if state.problem:
+            self.shared_stats.setText("")
+            self.shared_problem.setText(state.problem)
+        else:
+            self.shared_stats.setText(f"{state.passages:,} passages · {state.files:,} files · "
+                                      f"model {state.model}")
+            self.shared_problem.setText("")
+        self.shared_stats.setVisible(not state.problem)
+        self.shared_problem.setVisible(bool(state.problem))
 
     def show_stats(self, stats: IndexStats) -> None:
         self.stats.setText(f"{stats.indexed:,} files indexed · {stats.skipped:,} skipped · "

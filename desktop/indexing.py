@@ -54,6 +54,9 @@ class Indexing:
         from indexer.write.watcher import WatchCallbacks, Watcher, WatchOptions
 
         engine = self.engine
+        if engine.shared:  # the shared index's writer indexes, on the machine that owns the share
+            self.set_progress(IndexProgress("shared"))
+            return
         if not engine.config.roots:
             return
         self.set_progress(IndexProgress("starting"))
@@ -115,6 +118,11 @@ class Indexing:
         from indexer.write.reindex import reindex
 
         engine = self.engine
+        if engine.shared:
+            from desktop.shared_index import READ_ONLY
+
+            engine.message.emit(f"Re-embedding is not available on a shared index. {READ_ONLY}", True)
+            return
         self.stop()
         self.set_progress(IndexProgress("reindexing", current=plain_name(model)))
         try:
@@ -223,6 +231,12 @@ class Indexing:
         self.engine.progress.emit(progress)
 
     def refresh_stats(self) -> None:
+        """The local index's stats, or on a shared index what it holds (read from the store)."""
+        if self.engine.shared:
+            from desktop.shared_index import shared_state
+
+            self.engine.sharedState.emit(shared_state(self.engine.config))
+            return
         from indexer.store.stats import index_stats
 
         self.engine.statsChanged.emit(index_stats(self.engine.data))

@@ -9,6 +9,7 @@ menu) and Esc clears the search. The Duplicates tab lists copies and near-copies
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QEvent, QItemSelectionModel, QModelIndex, QObject, Qt, Signal
 from PySide6.QtGui import QKeyEvent, QKeySequence, QPaintEvent, QShortcut
@@ -38,9 +39,13 @@ from desktop.launch import Launcher, LaunchOutcome, copy_failed_path
 from desktop.preview import PreviewPane
 from desktop.results import ResultDelegate, ResultsModel, match_count
 from desktop.search_box import SearchBox
-from desktop.settings import SettingsDialog
+from desktop.settings import SettingsDialog, ask_consent
+from desktop.shared_index import MOUNT_HINT, is_shared, refusal, shown_uri
 from desktop.similar_jobs import SIMILAR_PREFIX
 from desktop.welcome import WelcomePage
+
+if TYPE_CHECKING:
+    from indexer.config import Config
 
 DEBOUNCE_MS = 250
 NAVIGATION_KEYS = (Qt.Key.Key_Down, Qt.Key.Key_Up, Qt.Key.Key_PageDown, Qt.Key.Key_PageUp)
@@ -156,6 +161,7 @@ class MainWindow(QMainWindow):
 
         # tabs
         self.preview = PreviewPane(data_dir=engine.data_path)
+        self._show_index_kind(engine.config)
         self.similarity = SimilarityView()
         self.index_panel = IndexPanel(engine)
         self.duplicates = DuplicatesView(engine)
@@ -190,7 +196,8 @@ class MainWindow(QMainWindow):
         central_layout.addWidget(self.reindex_offer)
         central_layout.addWidget(self.pages, 1)
         self.setCentralWidget(central)
-        self.pages.setCurrentWidget(self.search_page if engine.config.roots else self.welcome)
+        searchable = engine.config.roots or engine.shared
+        self.pages.setCurrentWidget(self.search_page if searchable else self.welcome)
 
         # status bar: indexing at a glance
         self.index_status = QLabel()
@@ -268,6 +275,8 @@ class MainWindow(QMainWindow):
         if self.engine.model_state == "error":
             self.show_results_message("Search is unavailable: no embedding model could be loaded. "
                                       "See Settings.")
+        elif self.engine.shared:
+            self.show_results_message(f"Type to search the shared index {shown_uri(self.engine.config)}.")
         elif not self.engine.config.roots:
             self.show_results_message("No folders are indexed yet. Add one in the Index tab.")
         else:
@@ -280,6 +289,8 @@ class MainWindow(QMainWindow):
     def show_outcome(self, outcome: SearchOutcome) -> None:
         if not self.box.accepts(outcome.generation):
             return  # an answer to a query the user has moved on from
+        if outcome.kind == "consent" and self.ask_to_share(outcome.message):
+            return  # searched again once agreed
         self.shown = outcome
         self.results_model.set_results(outcome.results, outcome.query)
         self.similarity.clear()
@@ -329,12 +340,33 @@ class MainWindow(QMainWindow):
         if text and self.shown is not None and self.shown.kind in ("no-results", "empty-index"):
             self.run_search()
 
-    def _config_changed(self, config: object) -> None:
-        """Folders added elsewhere (the Index tab, `findling roots add`): the Welcome page gives way."""
-        if getattr(config, "roots", None) and self.pages.currentWidget() is self.welcome:
+    def _config_changed(self, config: Config) -> None:
+        """Folders added elsewhere (the Index tab, `findling roots add`) or a shared index chosen: the
+        Welcome page gives way."""
+        shared = self._show_index_kind(config)
+        if shared and self.shown is None:
+            self.show_empty_state()
+        if (config.roots or shared) and self.pages.currentWidget() is self.welcome:
             self.pages.setCurrentWidget(self.search_page)
             if self.shown is None:
                 self.show_empty_state()
+
+    def _show_index_kind(self, config: Config) -> bool:
+        """Local or shared: the preview reads OCR boxes from the local index only, and says where a
+        shared index's files should be mounted. True on a shared index."""
+        shared = is_shared(config)
+        self.preview.data_dir = None if shared else self.engine.data_path
+        self.preview.missing_hint = MOUNT_HINT if shared else ""
+        return shared
+
+    def ask_to_share(self, text: str) -> bool:
+        """A search reached a Milvus server the user has not agreed to: ask once (the CLI's words);
+        agreed, it is kept and the search runs again. False when declined."""
+        if not ask_consent(self, text):
+            return False
+        self.engine.agree_to_share(shown_uri(self.engine.config))
+        self.box.search_now()
+        return True
 
     # -- the selected result ---------------------------------------------------------------------------
     def current_result(self):  # noqa: ANN201 - FileResult | None
@@ -396,6 +428,10 @@ class MainWindow(QMainWindow):
         result = self.current_result()
         if result is None:
             return
+        refused = refusal(self.engine.config, "similar")
+        if refused:  # said above the results, which stay
+            self.show_message(refused, True)
+            return
         self.box.debounce.stop()  # a pending keystroke search must not replace the answer
         self.box.generation = self.engine.find_similar(result.path)
         self.statusBar().showMessage(f"Finding files like {result.path}…", 4000)
@@ -410,7 +446,8 @@ class MainWindow(QMainWindow):
         menu.addAction("Show in folder", self.reveal_current)
         menu.addAction("Copy path", self.copy_current)
         menu.addSeparator()
-        menu.addAction("Find similar files\tCtrl+M", self.find_similar_current)
+        similar = menu.addAction("Find similar files\tCtrl+M", self.find_similar_current)
+        similar.setEnabled(not self.engine.shared)  # it needs the writer's file vectors
         menu.exec(self.results_view.viewport().mapToGlobal(position))
 
     def copy_current(self) -> None:
@@ -481,7 +518,7 @@ class MainWindow(QMainWindow):
             self.show_empty_state()  # "Indexing has started" no longer holds
         self.index_status.setText(progress_text(progress))
         show_on_bar(self.index_bar, progress)
-        self.index_bar.setVisible(progress.state != "off")
+        self.index_bar.setVisible(progress.state not in ("off", "shared"))
 
     def show_message(self, text: str, is_error: bool) -> None:
         """Each message in one place, once: a warning in the banner, news in the status bar."""

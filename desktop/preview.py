@@ -67,6 +67,7 @@ class PdfPreview:
 @dataclass
 class PreviewError:
     message: str
+    missing: bool = False  # the file is not where the index says
 
 
 def _flat(text: str) -> str:
@@ -228,7 +229,7 @@ def load_preview(result: FileResult, query: str, data_dir: Path | None = None
     attachment = result.path[len(result.container) + 1:] if result.container else None
     try:
         if not path.exists():
-            return PreviewError(f"{result.container or result.path} no longer exists.")
+            return PreviewError(f"{result.container or result.path} no longer exists.", missing=True)
         if getattr(result, "source", "text") == "ocr" and data_dir is not None and not attachment:
             from desktop.ocr_preview import ocr_preview
 
@@ -324,6 +325,7 @@ class PreviewPane(QWidget):
     def __init__(self, parent: QWidget | None = None, data_dir: Path | None = None) -> None:
         super().__init__(parent)
         self.data_dir = data_dir  # the index, for passages read by OCR (their boxes are stored there)
+        self.missing_hint = ""  # said after "no longer exists" (a shared index: where the share is mounted)
         self._generation = 0
         self._delivery = _Delivery()
         self._delivery.ready.connect(self._show)
@@ -382,7 +384,8 @@ class PreviewPane(QWidget):
             return
         self.current = preview
         if isinstance(preview, PreviewError):
-            self.message.setText(preview.message)
+            hint = f" {self.missing_hint}" if preview.missing and self.missing_hint else ""
+            self.message.setText(preview.message + hint)
             self.stack.setCurrentWidget(self.message)
         elif isinstance(preview, TextPreview):
             self.text.setHtml(preview.html)

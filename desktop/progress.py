@@ -17,7 +17,8 @@ PROGRESS_INTERVAL = 0.1  # seconds between two progress signals, at most
 class IndexProgress:
     """Live indexing progress, for the progress bar and the status line."""
 
-    state: str  # starting | reconciling | running | reindexing | paused | idle | stopped | busy | off
+    # starting | reconciling | running | reindexing | paused | idle | stopped | busy | off | shared
+    state: str
     done: int = 0
     total: int = 0
     current: str | None = None

@@ -24,9 +24,21 @@ class RootsAndSettings:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
+    def _read_only(self, what: str) -> bool:
+        """On a shared index the app does not index: said, and True."""
+        if not self.engine.shared:
+            return False
+        from desktop.shared_index import READ_ONLY
+
+        self.engine.message.emit(f"{what} is not available while the app shows a shared index. {READ_ONLY}",
+                                 True)
+        return True
+
     def add_root(self, path: str) -> None:
         from indexer.write.roots import excluded_root_problem, folder_problem, with_roots
 
+        if self._read_only("Adding a folder"):
+            return
         config = self.engine.config
         problem = folder_problem(path) or excluded_root_problem(path, config, self.engine.data_path)
         if problem:
@@ -52,7 +64,7 @@ class RootsAndSettings:
     def remove_root(self, path: str) -> None:
         """Stop watching `path` and purge its files from the index."""
         engine = self.engine
-        if path not in engine.config.roots:
+        if path not in engine.config.roots or self._read_only("Removing a folder"):
             return
         engine.indexing.stop()
         searches = engine.searches
@@ -77,7 +89,9 @@ class RootsAndSettings:
         indexing = self.engine.indexing
         indexing.stop()
         self.save(config, backend)
-        if config.roots:
+        if self.engine.shared:
+            indexing.set_progress(IndexProgress("shared"))
+        elif config.roots:
             indexing.start()
         else:
             indexing.set_progress(IndexProgress("off"))
@@ -87,22 +101,27 @@ class RootsAndSettings:
         """Save the settings; reload the models (search thread) when they changed, and restart indexing."""
         engine = self.engine
         old, engine.backend = engine.config, backend
-        models_changed = (config.model, config.reranker, config.threads) != (
-            old.model, old.reranker, old.threads)
+        # another shared index (or none) may have another model, and the searcher reads another store
+        models_changed = (config.model, config.reranker, config.threads, config.store, config.path_map) != (
+            old.model, old.reranker, old.threads, old.store, old.path_map)
         if not models_changed:
             self.restart_with(config, backend)
             return
         engine.indexing.stop()
         self.save(config, backend)
-        recorded = engine.data.recorded_model()
+        recorded = None if engine.shared else engine.data.recorded_model()
         if recorded and config.model != old.model and config.model != recorded:
             engine.message.emit(
                 f"The index was built with {recorded}. It keeps using that model until it is re-embedded: "
                 f"run `findling reindex --model {config.model}`.", False)
         engine.searches.info_ready.clear()
         engine.post_search(engine.searches.reload_models)
-        if config.roots:
+        if engine.shared:
+            engine.indexing.set_progress(IndexProgress("shared"))
+        elif config.roots:
             engine.indexing.start()
+        else:
+            engine.indexing.set_progress(IndexProgress("off"))
         engine.indexing.refresh_stats()
 
     def save(self, config: Config, backend: str | None = None) -> None:

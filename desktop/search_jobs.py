@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from indexer.models.embedding import ModelInfo
     from indexer.models.protocols import Embedder, Reranker
     from indexer.search.searcher import FileResult, Searcher, SearchRun
+    from indexer.store.milvus_store import MilvusStore
 
 MARKED_RESULTS = 3  # results whose best sentence is marked, after the results are shown
 RERANK_PAIRS_PER_STEP = 8  # pairs scored between two checks for a newer search
@@ -70,6 +71,7 @@ class SearchJobs:
         self.embedder: Embedder | None = None
         self.reranker: Reranker | None = None
         self.searcher: Searcher | None = None
+        self.store: MilvusStore | None = None  # a shared index opened for its model, for the searcher
         self.rerank_step = RERANK_PAIRS_PER_STEP
         self.generation = 0  # numbers every search, all channels
         self._newest: dict[str, int] = {}  # channel → its newest search's generation
@@ -109,7 +111,7 @@ class SearchJobs:
         self.model_state = "loading"
         # onnxruntime builds its session without the GIL: meanwhile, import what the first search needs
         threading.Thread(target=_import_search_modules, name="findling-warm-search", daemon=True).start()
-        name = model_name(engine.config, engine.model_override, engine.data.recorded_model())
+        name = model_name(engine.config, engine.model_override, self._recorded_model())
         engine.modelStatus.emit("loading", f"Loading the model {model_label(name)}…")
 
         def resolved(info: ModelInfo) -> None:
@@ -150,12 +152,30 @@ class SearchJobs:
                                          f"{ranked}")
         self.offer_reindex()
 
+    def _recorded_model(self) -> str | None:
+        """The model the index searched was built with: the shared index's (its store is opened now and
+        kept for the searcher), else the local index's. None when the shared index cannot be read yet:
+        the configured model loads, and the first search says why the store is out of reach."""
+        if not self.engine.shared:
+            return self.engine.data.recorded_model()
+        from desktop.shared_index import expected_errors, open_shared
+
+        self.close_searcher()
+        try:
+            self.store = open_shared(self.engine.config)
+        except expected_errors():
+            return None
+        return self.store.model()
+
     def offer_reindex(self) -> None:
         """Offer to re-embed an index whose model only stands in for the configured one (e.g. built with
         the old MiniLM fallback, now that the multilingual default runs offline)."""
         from indexer.models.resolution import reindex_offer
 
         engine = self.engine
+        if engine.shared:  # the writer's model is the writer's business
+            engine.reindexOffered.emit(None)
+            return
         offer = None if engine.model_override else reindex_offer(engine.data.recorded_model(),
                                                                   engine.config.model)
         engine.reindexOffered.emit(offer)
@@ -168,16 +188,39 @@ class SearchJobs:
 
     def close_searcher(self) -> None:
         if self.searcher is not None:
-            self.searcher.close()
+            self.searcher.close()  # its store too
             self.searcher = None
+        if self.store is not None:
+            self.store.close()
+            self.store = None
 
     def ensure_searcher(self) -> Searcher | None:
-        """The searcher, opened once the index exists (None while there is no index)."""
-        if self.searcher is None and self.engine.data.exists():
-            from indexer.search.searcher import Searcher
+        """The searcher, opened once the index exists (None while there is no index). On a shared
+        index it reads the store only, connecting again after a failure (raises the store's errors)."""
+        from indexer.search.searcher import Searcher
 
+        if self.searcher is None and self.engine.shared:
+            from desktop.shared_index import open_shared
+
+            store, self.store = self.store or open_shared(self.engine.config), None
+            self.searcher = Searcher(None, self.embedder, self.engine.config, self.reranker, store=store)
+        elif self.searcher is None and self.engine.data.exists():
             self.searcher = Searcher(self.engine.data, self.embedder, self.engine.config, self.reranker)
         return self.searcher
+
+    def _is_empty(self, searcher: Searcher) -> bool:
+        if self.engine.shared:
+            return searcher.store.stats().passages == 0
+        return searcher.catalog.chunk_count() == 0
+
+    def _empty_text(self) -> str:
+        if not self.engine.shared:
+            return "Nothing is indexed yet. Add a folder in the Index tab."
+        from desktop.shared_index import shown_uri
+
+        shown = shown_uri(self.engine.config)
+        return (f"The shared index {shown} holds no passages yet. Its writer fills it with "
+                f"`findling --store {shown} index FOLDER`.")
 
     # -- one search ------------------------------------------------------------------------------------------
     def run(self, generation: int, text: str, k: int, details: bool = True, channel: str = "main") -> None:
@@ -196,15 +239,23 @@ class SearchJobs:
             engine.searchFinished.emit(outcome(
                 "no-model", "Search is unavailable: no embedding model could be loaded. See Settings."))
             return
+        from desktop.shared_index import ConsentNeeded, expected_errors
+
         try:
             searcher = self.ensure_searcher()
-            if searcher is None or searcher.catalog.chunk_count() == 0:
-                engine.searchFinished.emit(outcome(
-                    "empty-index", "Nothing is indexed yet. Add a folder in the Index tab."))
+            if searcher is None or self._is_empty(searcher):
+                engine.searchFinished.emit(outcome("empty-index", self._empty_text()))
                 return
             run = searcher.first_stage(text, k)
             results = searcher.present(run)
-        except Exception as exc:  # noqa: BLE001 - e.g. ModelMismatch, CatalogOutdated: said plainly
+        except ConsentNeeded as exc:  # the window asks, then searches again
+            engine.searchFinished.emit(outcome("consent", str(exc)))
+            return
+        except expected_errors() as exc:  # the shared index out of reach, another model: one message
+            self.close_searcher()  # the next search connects again
+            engine.searchFinished.emit(outcome("error", str(exc)))
+            return
+        except Exception as exc:  # noqa: BLE001 - e.g. CatalogOutdated: said plainly
             traceback.print_exc()
             engine.searchFinished.emit(outcome("error", str(exc)))
             return
@@ -226,7 +277,11 @@ class SearchJobs:
             except Exception as exc:  # noqa: BLE001
                 engine.message.emit(f"The similarity matrix could not be computed: {exc}", True)
         if self.current(channel, generation):
-            self._mark_best_sentences(searcher, run, generation, results, channel)
+            try:
+                self._mark_best_sentences(searcher, run, generation, results, channel)
+            except expected_errors() as exc:  # the shared index went away after the results came
+                self.close_searcher()
+                engine.message.emit(str(exc), True)
 
     def _rerank(self, searcher: Searcher, run: SearchRun, generation: int,
                 channel: str) -> list[FileResult] | None:

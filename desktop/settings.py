@@ -1,4 +1,5 @@
-"""Settings: the dialog (models, backend, threads, battery policy) and saving them to config.toml."""
+"""Settings: the dialog (models, backend, threads, battery policy, a shared index) and saving them to
+config.toml."""
 
 from __future__ import annotations
 
@@ -12,8 +13,11 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QFormLayout,
+    QGroupBox,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
+    QMessageBox,
     QProgressBar,
     QPushButton,
     QSpinBox,
@@ -23,7 +27,9 @@ from PySide6.QtWidgets import (
 
 from desktop import autostart
 from desktop.model_download import ModelDownload
+from desktop.shared_index import TOKEN_HELP, consent_text, needs_consent, uri_problem
 from indexer.config import Config
+from indexer.store.store_uri import FORMS, TOKEN_ENV, parse_store_uri, without_password
 
 NO_RERANKER = "(none: no reranking)"
 BACKENDS = ("auto", "onnx", "torch")
@@ -91,6 +97,33 @@ def ocr_note() -> str:
     return f"Not available: {missing}" if missing else ""
 
 
+def consent_box(parent: QWidget | None, text: str) -> QMessageBox:
+    """The question asked before passage text and paths go to a Milvus server (the CLI's words)."""
+    box = QMessageBox(QMessageBox.Icon.Question, "Search a shared index", f"{text}\n\nGo on?",
+                      QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, parent)
+    box.setDefaultButton(QMessageBox.StandardButton.No)
+    box.setInformativeText("Asked once per server; kept in config.toml (store_consent), as the "
+                           "`findling` command keeps it.")
+    return box
+
+
+def ask_consent(parent: QWidget | None, text: str) -> bool:
+    """Ask once before passage text and paths go to a Milvus server; True when agreed."""
+    return consent_box(parent, text).exec() == QMessageBox.StandardButton.Yes
+
+
+def ask_keep_password(parent: QWidget | None, shown: str) -> QMessageBox.StandardButton:
+    """A password typed into the store URI: Yes keeps it in config.toml, No saves the URI without it
+    (the token then comes from FINDLING_MILVUS_TOKEN), Cancel goes back to the dialog."""
+    return QMessageBox.question(
+        parent, "Save the password?",
+        f"The URI of {shown} holds a password. Save it in config.toml (plain text, readable only by "
+        f"you)?\n\nNo: the URI is saved without user and password; set {TOKEN_ENV}=user:password in the "
+        "environment the app starts from.",
+        QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No | QMessageBox.StandardButton.Cancel,
+        QMessageBox.StandardButton.No)
+
+
 class SettingsDialog(QDialog):
     """Edits a copy of the config; `values()` gives the new config and backend."""
 
@@ -99,6 +132,7 @@ class SettingsDialog(QDialog):
         super().__init__(parent)
         self.data_dir = data_dir  # start at login is per index (None: the default data dir)
         self.setWindowTitle("Findling settings")
+        self.setMinimumWidth(600)
         from indexer.models import catalogue  # the models Findling knows, their availability found locally
 
         self.config = config
@@ -158,6 +192,20 @@ class SettingsDialog(QDialog):
         self.ocr_note.setWordWrap(True)
         self.ocr_note.setStyleSheet("color:#8a4b00")
         self.ocr_note.setVisible(bool(self.ocr_note.text()))
+        self.store = QLineEdit(config.store)
+        self.store.setPlaceholderText("empty: this computer's index")
+        self.store.setToolTip(f"{FORMS}. The same as `findling --store URI`.")
+        self.store.setClearButtonEnabled(True)
+        self.store_help = QLabel(f"Empty: this computer's index. A team's index on Milvus: {FORMS}. The app "
+                                 f"then only searches it; its writer indexes. {TOKEN_HELP}")
+        self.store_help.setWordWrap(True)
+        self.store_help.setStyleSheet("color:gray")
+        self.store_problem = QLabel()
+        self.store_problem.setWordWrap(True)
+        self.store_problem.setStyleSheet("color:#b00020")
+        self.store_problem.hide()
+        self.store.textChanged.connect(lambda _text: self.store_problem.hide())
+        self.store_consent = list(config.store_consent)
         self.start_at_login = QCheckBox("Start Findling at login (in the tray)")
         self.start_at_login.setChecked(autostart.supported() and autostart.enabled(data_dir))
         self.start_at_login.setEnabled(autostart.supported())
@@ -186,12 +234,56 @@ class SettingsDialog(QDialog):
         note.setStyleSheet("color:gray")
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save
                                    | QDialogButtonBox.StandardButton.Cancel)
-        buttons.accepted.connect(self.accept)
+        buttons.accepted.connect(self.save)
         buttons.rejected.connect(self.reject)
+        shared_box = QVBoxLayout()
+        shared_box.addWidget(self.store)
+        shared_box.addWidget(self.store_problem)
+        shared_box.addWidget(self.store_help)
+        shared = QGroupBox("Search a shared index")
+        shared.setLayout(shared_box)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
+        layout.addWidget(shared)
         layout.addWidget(note)
         layout.addWidget(buttons)
+
+    def save(self) -> None:
+        """Save, once the shared index's URI is valid, a password in it is kept or dropped as the user
+        says, and a Milvus server is agreed to (asked once per store, as the CLI asks)."""
+        if self.check_store():
+            self.accept()
+
+    def check_store(self) -> bool:
+        text = self.store.text().strip()
+        problem = uri_problem(text)
+        if problem:
+            self._say_store_problem(problem)
+            self.store.setFocus()
+            return False
+        if not text:
+            return True
+        target = parse_store_uri(text)
+        if without_password(text) != text:
+            answer = ask_keep_password(self, target.shown)
+            if answer == QMessageBox.StandardButton.Cancel:
+                return False
+            if answer == QMessageBox.StandardButton.No:
+                self.store.setText(without_password(text))
+                target = parse_store_uri(self.store.text())
+        probe = dataclasses.replace(self.config, store_consent=self.store_consent)
+        if needs_consent(probe, target):
+            if not ask_consent(self, consent_text(target)):
+                self._say_store_problem("Nothing was sent: agree, or empty the field to search this "
+                                        "computer's index.")
+                return False
+            self.store_consent.append(target.shown)
+        return True
+
+    def _say_store_problem(self, text: str) -> None:
+        self.store_problem.setText(text)
+        self.store_problem.show()
+        self.adjustSize()  # the dialog grows by the message's lines
 
     def _describe_model(self, name: str) -> None:
         """The chosen model in plain words: languages, licence, size, and whether it is here."""
@@ -207,6 +299,8 @@ class SettingsDialog(QDialog):
             battery_pause_below=self.battery.value(),
             ocr=self.ocr.isChecked(),
             ocr_min_side_px=self.ocr_min_side.value(),
+            store=self.store.text().strip(),
+            store_consent=list(self.store_consent),
         )
         return config, self.backend.currentText()
 

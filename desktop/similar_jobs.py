@@ -3,7 +3,8 @@
 `similar` answers like a search on the main channel (a `SearchOutcome` with `searchFinished`,
 then the file-to-file matrix with `similarityReady`), so the result list, the preview and the
 similarity view show it as they show a search. `duplicates` answers with `duplicatesFound`.
-Both read the catalog only: no model runs, and nothing is ever deleted.
+Both read the catalog only: no model runs, and nothing is ever deleted. On a shared index both are
+refused with the CLI's message (they need the writer's file vectors, which the store does not hold).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from desktop.search_jobs import SearchOutcome
+from desktop.shared_index import refusal
 
 if TYPE_CHECKING:
     from desktop.engine import Engine
@@ -61,6 +63,10 @@ class SimilarJobs:
             seconds = time.perf_counter() - started
             return SearchOutcome(generation, label, results or [], seconds, kind, message)
 
+        refused = refusal(engine.config, "similar")
+        if refused:
+            engine.searchFinished.emit(outcome("error", refused))
+            return
         try:
             finder = self._open()
             found = finder.similar(path, k)
@@ -83,6 +89,10 @@ class SimilarJobs:
     def duplicates(self) -> None:
         from indexer.similar.duplicates import find_duplicates
 
+        refused = refusal(self.engine.config, "duplicates")
+        if refused:
+            self.engine.duplicatesFound.emit(refused)
+            return
         try:
             finder = self._open()
             found = find_duplicates(finder.catalog, finder.vectors)

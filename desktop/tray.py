@@ -31,6 +31,8 @@ def status_line(progress: IndexProgress) -> str:
         return "Index up to date"
     if progress.state == "busy":
         return "Another Findling process is indexing"
+    if progress.state == "shared":
+        return "Searching a shared index (read only)"
     if progress.state == "paused":
         reason = progress.pause_reason
         return f"Paused: {reason}" if reason not in (None, "paused") else "Paused"
@@ -100,7 +102,7 @@ class Tray(QObject):
         self.status_action.setText(line)
         self.icon.setToolTip(f"Findling\n{line}" + "".join(f"\n{path}: {reason}"
                                                           for path, reason in self._unavailable[:3]))
-        self.pause_action.setEnabled(progress.state not in ("off", "stopped", "busy"))
+        self.pause_action.setEnabled(progress.state not in ("off", "stopped", "busy", "shared"))
 
     def show_stats(self, stats: IndexStats) -> None:
         self._unavailable = list(stats.unavailable)

@@ -15,14 +15,10 @@ from typing import TYPE_CHECKING
 import click
 
 from indexer.cli.common import App, say
-from indexer.store.store_uri import BadStoreUri, StoreTarget, parse_store_uri
+from indexer.store.store_uri import CONSENT, BadStoreUri, StoreTarget, parse_store_uri, shared_refusal
 
 if TYPE_CHECKING:
     from indexer.store.milvus_store import MilvusStore
-
-CONSENT = ("{shown} is a Milvus server: indexing or searching it sends passage text (and file paths) "
-           "off this machine to that server. Default excludes still apply.")
-
 
 def store_target(app: App) -> StoreTarget | None:
     """The store the command line, env or config names, or None for the local index."""
@@ -100,6 +96,4 @@ def refuse_shared(app: App, command: str) -> None:
 
 
 def refuse(command: str, target: StoreTarget) -> None:
-    raise click.ClickException(
-        f"`findling {command}` reads the local catalog's file vectors, which a shared index does not hold; "
-        f"it is not available with --store {target.shown}. Run it on the writer, without --store.")
+    raise click.ClickException(shared_refusal(command, target.shown))

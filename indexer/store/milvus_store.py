@@ -150,6 +150,7 @@ class MilvusStore:
         self._count: tuple[float, int] | None = None
         self._frequencies: dict[str, int] = {}  # term → passages holding it, while `_as_of` holds
         self._as_of: tuple[int, str | None] | None = None  # (passages, generation) they were counted at
+        self._files: tuple[tuple[int, str | None] | None, int] | None = None  # (`_as_of`, files) when counted
         meta = self._call(self._open)
         if not meta.get("model"):
             self.close()
@@ -198,6 +199,15 @@ class MilvusStore:
                 self._frequencies.clear()
                 self._as_of = (value, generation)
         return value
+
+    def file_count(self) -> int:
+        """How many files the shared index holds passages of (a scan of the file ids, kept until the
+        writer changes the collection)."""
+        self.count()  # brings `_as_of` up to date
+        if self._files is None or self._files[0] != self._as_of:
+            files = {int(r["file_id"]) for r in self._iterate("id >= 0", ["file_id"])}
+            self._files = (self._as_of, len(files))
+        return self._files[1]
 
     # -- filters ------------------------------------------------------------------------------------
     def expression(self, query: Query) -> str:

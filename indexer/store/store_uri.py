@@ -26,6 +26,9 @@ class BadStoreUri(ValueError):
 
 FORMS = ("milvus:///ABS/PATH.db?collection=NAME (Milvus Lite) or "
          "milvus://[user[:password]@]HOST[:PORT]/COLLECTION[?secure=true]")
+# asked once per remote store, by the CLI and the app alike (kept in the config's `store_consent`)
+CONSENT = ("{shown} is a Milvus server: indexing or searching it sends passage text (and file paths) "
+           "off this machine to that server. Default excludes still apply.")
 
 
 @dataclass(frozen=True)
@@ -87,3 +90,19 @@ def _check_collection(name: str, text: str) -> None:
     if not _COLLECTION.fullmatch(name):
         raise BadStoreUri(f"A collection name is letters, digits and '_', not starting with a digit: "
                           f"{name!r} in {text!r}.")
+
+
+def without_password(text: str) -> str:
+    """The store URI with no user:password in it (the token then comes from FINDLING_MILVUS_TOKEN);
+    `text` itself when it holds none."""
+    parts = urlsplit(text.strip())
+    if parts.scheme != "milvus" or parts.password is None:
+        return text.strip()
+    host = parts.netloc.rpartition("@")[2]
+    return parts._replace(netloc=host).geturl()
+
+
+def shared_refusal(command: str, shown: str) -> str:
+    """Why `similar` and `duplicates` do not run on a shared index (the CLI's and the app's words)."""
+    return (f"`findling {command}` reads the local catalog's file vectors, which a shared index does not "
+            f"hold; it is not available with --store {shown}. Run it on the writer, without --store.")
