@@ -56,3 +56,14 @@ def tiny_cross_encoder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from tiny_models import make_tiny_cross_encoder
 
     return make_tiny_cross_encoder(tmp_path_factory.mktemp("models") / "tiny-cross-encoder")
+
+
+@pytest.fixture(scope="module")
+def lite_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One Milvus Lite file per test module (each test its own collection), released at the end."""
+    from milvus_lite import server_manager_instance
+
+    path = tmp_path_factory.mktemp("milvus") / "shared.db"
+    yield path
+    server_manager_instance.release_server(str(path))
+    assert str(path) not in server_manager_instance._servers

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -40,17 +39,6 @@ DOCS = {
     "notes/recipe.txt": "Bake the bread with flour, water, salt and yeast for forty minutes.",
 }
 SERVER = "milvus://127.0.0.1:9/team"  # nothing listens on port 9 (discard)
-
-
-@pytest.fixture(scope="module")
-def lite_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """One Milvus Lite file for the module (a collection per scene), released at the end."""
-    from milvus_lite import server_manager_instance
-
-    path = tmp_path_factory.mktemp("milvus") / "shared.db"
-    yield path
-    server_manager_instance.release_server(str(path))
-    assert str(path) not in server_manager_instance._servers
 
 
 def store_uri(db: Path, collection: str) -> str:

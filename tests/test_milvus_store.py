@@ -11,7 +11,6 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -41,17 +40,6 @@ DOCS = {
     "notes/draft.txt": "A draft letter about the garden party and the lawn games.",
     "chinese.txt": "我们使用中文检索系统来查找文件和资料。",
 }
-
-
-@pytest.fixture(scope="module")
-def lite_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """One Milvus Lite file for the module (each test its own collection), released at the end."""
-    from milvus_lite import server_manager_instance
-
-    path = tmp_path_factory.mktemp("milvus") / "shared.db"
-    yield path
-    server_manager_instance.release_server(str(path))
-    assert str(path) not in server_manager_instance._servers
 
 
 def uri(db: Path, collection: str) -> str:

@@ -48,16 +48,6 @@ DOCS = {
 }
 
 
-@pytest.fixture(scope="module")
-def lite_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    from milvus_lite import server_manager_instance
-
-    path = tmp_path_factory.mktemp("milvus-watch") / "shared.db"
-    yield path
-    server_manager_instance.release_server(str(path))
-    assert str(path) not in server_manager_instance._servers
-
-
 @pytest.fixture
 def peek(lite_db: Path) -> Iterator[Callable[[str], MilvusStore]]:
     """Reader clients on the module's Lite server (closed at the end)."""
